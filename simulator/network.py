@@ -1,0 +1,375 @@
+"""The flow-level network model, running inside a SimPy environment.
+
+Semantics (DESIGN.md, "Network model")
+--------------------------------------
+- A link is full-duplex: each direction has the link's whole bandwidth.
+- A transfer ``(src, dst, bytes)`` follows the route of :mod:`simulator.routing`. It first
+  waits the sum of its links' latencies (the *latency phase*), then its bytes flow (the
+  *byte phase*) at its max-min fair share of every link on its route
+  (:func:`simulator.maxmin.max_min_rates`).
+- Rates are recomputed whenever a transfer begins or ends its byte phase; all such
+  changes at one instant are gathered into a single recomputation.
+- A transfer finishes when its last byte has flowed; its bytes are then counted on every
+  link it crossed and on that link's tier.
+
+How it runs
+-----------
+:class:`Network` is passive: it schedules one *wake-up* event at the next instant
+something happens in the world (a latency phase ends or a transfer finishes), at a
+priority below SimPy's normal events so that every transfer started at that instant is
+already known when rates are recomputed. A transfer is not a SimPy process of its own,
+so a collective step of 1,024 transfers costs one event, not thousands.
+
+:func:`simulate_transfers` runs a list of transfers on a graph by itself.
+"""
+
+import heapq
+
+import numpy as np
+import simpy
+from simpy.events import EventPriority
+
+from .errors import InputError
+from .maxmin import entry_level, refill
+from .routing import Router
+
+__all__ = ["Network", "simulate_transfers", "TIERS"]
+
+TIERS = ("intra_block", "inter_block")
+
+# After every NORMAL event of the same instant (SimPy has URGENT=0 and NORMAL=1).
+_LATE = EventPriority(2)
+
+# Transfers whose projected finish lies within this fraction of the clock of a wake-up
+# finish at it: they differ from it only by rounding.
+_FINISH_RTOL = 1e-12
+
+
+class _WakeUp(simpy.events.Event):
+    """The network's own wake-up, processed after the normal events of its instant."""
+
+    def __init__(self, env, delay_s, callback):
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        self.callbacks.append(callback)
+        env.schedule(self, _LATE, delay_s)
+
+
+class _Batch:
+    """Transfers submitted together; `done` succeeds with their finish times."""
+
+    __slots__ = ("done", "finish_s", "left")
+
+    def __init__(self, env, size):
+        self.done = env.event()
+        self.finish_s = np.full(size, np.nan)
+        self.left = size
+
+
+class Network:
+    """Carries transfers over a topology graph inside a SimPy environment.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    graph : networkx.Graph
+        A topology with edge attributes ``bandwidth`` (bytes/s), ``latency`` (s) and
+        ``tier`` (see :mod:`simulator.topology`).
+
+    Attributes
+    ----------
+    link_bytes : ndarray
+        Bytes carried so far on each directed link (``router.links`` order; one extra
+        padding slot at the end).
+    rate_updates : int
+        How many times rates were recomputed.
+
+    Examples
+    --------
+    >>> import networkx as nx, simpy
+    >>> g = nx.Graph()
+    >>> g.add_edge("a", "b", bandwidth=1e9, latency=1e-6, tier="intra_block")
+    >>> env = simpy.Environment()
+    >>> net = Network(env, g)
+    >>> done = net.send("a", "b", 1e6)
+    >>> finish_s = env.run(done)
+    >>> round(env.now, 9)
+    0.001001
+    """
+
+    def __init__(self, env, graph):
+        self.env = env
+        self.router = Router(graph)
+        links = self.router.links
+        n_links = len(links)
+        self.pad = n_links                               # index of the padding link
+        self.capacity_Bps = np.array([graph.edges[l]["bandwidth"] for l in links] + [np.inf])
+        self.latency_s = np.array([graph.edges[l]["latency"] for l in links] + [0.0])
+        tier_names = [graph.edges[l]["tier"] for l in links]
+        self.tier_of_link = np.array([TIERS.index(t) for t in tier_names] + [len(TIERS)])
+        self.link_bytes = np.zeros(n_links + 1)
+        self.rate_updates = 0
+
+        self._batches = []                               # batch number -> _Batch
+        self._patterns = {}                              # (src, dst) pairs -> (routes, latency)
+        # Latency phase: heap of (byte phase start, sequence, batch number, slots).
+        self._waiting = []
+        self._sequence = 0
+        # Byte phase: one row per flowing transfer.
+        self._routes = np.empty((0, 1), dtype=np.intp)   # (F, H) links, padded with self.pad
+        self._nbytes = np.empty(0)
+        self._left_bytes = np.empty(0)
+        self._rate_Bps = np.empty(0)
+        self._finish_s = np.empty(0)
+        self._batch_no = np.empty(0, dtype=np.intp)
+        self._slot = np.empty(0, dtype=np.intp)
+        self._clock_s = env.now                          # when _left_bytes was brought up to date
+        self._wake = None
+        self._wake_at = np.inf
+        self._pending = {}                               # batch number -> (routes, nbytes)
+
+    # ------------------------------------------------------------------ public
+    def send(self, src, dst, nbytes):
+        """Start one transfer now; return an event that succeeds at its finish time."""
+        return self.send_all([(src, dst, nbytes)])
+
+    def send_all(self, transfers):
+        """Start several transfers now.
+
+        Parameters
+        ----------
+        transfers : sequence of (src, dst, nbytes)
+
+        Returns
+        -------
+        simpy.Event
+            Succeeds when the last one finishes; its value is the array of finish times
+            (seconds), in the order given.
+        """
+        transfers = list(transfers)
+        pairs = tuple((src, dst) for src, dst, _ in transfers)
+        return self.send_pairs(pairs, [n for _, _, n in transfers])
+
+    def send_pairs(self, pairs, nbytes):
+        """Start transfers between `pairs` now: the fast form of :meth:`send_all`.
+
+        Parameters
+        ----------
+        pairs : tuple of (src, dst)
+            Routes are cached per distinct tuple, so a collective that repeats a pattern
+            of pairs step after step pays for routing once.
+        nbytes : float or array_like
+            Bytes of every transfer, or of each.
+
+        Returns
+        -------
+        simpy.Event
+            As for :meth:`send_all`.
+        """
+        nbytes = np.broadcast_to(np.asarray(nbytes, dtype=float), (len(pairs),))
+        return self._submit(pairs, nbytes, np.full(len(pairs), self.env.now))
+
+    def bytes_by_tier(self):
+        """Bytes carried so far, summed over the links of each tier: ``{tier: bytes}``."""
+        sums = np.bincount(self.tier_of_link, weights=self.link_bytes, minlength=len(TIERS) + 1)
+        return {tier: float(sums[i]) for i, tier in enumerate(TIERS)}
+
+    def bytes_by_link(self):
+        """Bytes carried so far on each directed link: ``{(u, v): bytes}``."""
+        return {link: float(b) for link, b in zip(self.router.links, self.link_bytes)}
+
+    def route_latency_s(self, src, dst):
+        """Sum of the link latencies on the route from `src` to `dst`."""
+        return float(self.latency_s[self.router.route_links(src, dst)].sum())
+
+    # ------------------------------------------------------------------ internals
+    def _pattern(self, pairs):
+        """Padded route matrix and path latency for a sequence of (src, dst), cached."""
+        found = self._patterns.get(pairs)
+        if found is None:
+            self.router.prepare([dst for _, dst in pairs])
+            links = [self.router.route_links(src, dst) for src, dst in pairs]
+            width = max([len(l) for l in links] + [1])
+            routes = np.full((len(links), width), self.pad, dtype=np.intp)
+            for row, l in enumerate(links):
+                routes[row, :len(l)] = l
+            found = self._patterns[pairs] = (routes, self.latency_s[routes].sum(axis=1))
+        return found
+
+    def _submit(self, pairs, nbytes, start_s):
+        if not np.all(nbytes >= 0):
+            raise InputError(f"transfer sizes must be >= 0 bytes, got {nbytes.min()!r}",
+                             fix="give sizes in bytes, 0 or more")
+        routes, latency_s = self._pattern(pairs)
+        batch = _Batch(self.env, len(pairs))
+        if not len(pairs):
+            batch.done.succeed(batch.finish_s)
+            return batch.done
+        number = len(self._batches)
+        self._batches.append(batch)
+        self._pending[number] = (routes, nbytes)
+        ready_s = start_s + latency_s
+        times, group = np.unique(ready_s, return_inverse=True)
+        for i, time_s in enumerate(times.tolist()):
+            self._sequence += 1
+            heapq.heappush(self._waiting, (time_s, self._sequence, number, np.flatnonzero(group == i)))
+        self._wake_no_later_than(float(times[0]))
+        return batch.done
+
+    def _wake_no_later_than(self, time_s):
+        if time_s < self._wake_at:
+            self._wake_at = time_s
+            self._wake = _WakeUp(self.env, max(time_s - self.env.now, 0.0), self._on_wake)
+
+    def _on_wake(self, event):
+        if event is not self._wake:
+            return                                       # superseded by an earlier wake-up
+        self._wake, self._wake_at = None, np.inf
+        now = self.env.now
+        self._left_bytes -= self._rate_Bps * (now - self._clock_s)
+        self._clock_s = now
+        left_level, left_links = self._finish_flows(now)
+        n_joined = self._start_flows(now)
+        if left_level < np.inf or n_joined:
+            self._update_rates(now, left_level, left_links, n_joined)
+        if len(self._finish_s):
+            self._wake_no_later_than(float(self._finish_s.min()))
+        if self._waiting:
+            self._wake_no_later_than(self._waiting[0][0])
+
+    def _finish_flows(self, now):
+        """Finish the flows whose last byte flows now; return their lowest rate and links."""
+        done = self._finish_s <= now + _FINISH_RTOL * max(now, 1e-9)
+        if not done.any():
+            return np.inf, None
+        routes = self._routes[done]
+        self.link_bytes += np.bincount(routes.ravel(), weights=np.repeat(self._nbytes[done], routes.shape[1]),
+                                       minlength=len(self.link_bytes))
+        left_level = float(self._rate_Bps[done].min())
+        batch_no, slot = self._batch_no[done], self._slot[done]
+        keep = ~done
+        self._routes, self._nbytes = self._routes[keep], self._nbytes[keep]
+        self._left_bytes, self._rate_Bps = self._left_bytes[keep], self._rate_Bps[keep]
+        self._finish_s, self._batch_no, self._slot = self._finish_s[keep], self._batch_no[keep], self._slot[keep]
+        self._complete(batch_no, slot, now)
+        return left_level, routes.ravel()
+
+    def _complete(self, batch_no, slot, now):
+        """Record finish times; succeed the batches that are now complete."""
+        numbers, counts = np.unique(batch_no, return_counts=True)
+        for number, count in zip(numbers.tolist(), counts.tolist()):
+            batch = self._batches[number]
+            batch.finish_s[slot[batch_no == number] if len(numbers) > 1 else slot] = now
+            batch.left -= count
+            if batch.left == 0:
+                self._batches[number] = None
+                self._pending.pop(number, None)
+                batch.done.succeed(batch.finish_s)
+
+    def _start_flows(self, now):
+        """Begin the byte phase of transfers whose latency is over; return how many flow."""
+        parts = []
+        while self._waiting and self._waiting[0][0] <= now:
+            _, _, number, slots = heapq.heappop(self._waiting)
+            routes, nbytes = self._pending[number]
+            parts.append((number, slots, routes[slots], nbytes[slots]))
+        if not parts:
+            return 0
+        batch_no = np.concatenate([np.full(len(slots), number, dtype=np.intp) for number, slots, _, _ in parts])
+        slot = np.concatenate([slots for _, slots, _, _ in parts])
+        nbytes = np.concatenate([n for _, _, _, n in parts])
+        width = max(self._routes.shape[1], max(r.shape[1] for _, _, r, _ in parts))
+        routes = np.vstack([_widen(r, width, self.pad) for _, _, r, _ in parts])
+        # A transfer with no bytes or no links (src == dst) finishes as its byte phase begins.
+        flows = (nbytes > 0) & (routes[:, 0] != self.pad)
+        if not flows.all():
+            self._complete(batch_no[~flows], slot[~flows], now)
+            batch_no, slot, nbytes, routes = batch_no[flows], slot[flows], nbytes[flows], routes[flows]
+        if not len(nbytes):
+            return 0
+        self._routes = np.vstack([_widen(self._routes, width, self.pad), routes])
+        self._nbytes = np.concatenate([self._nbytes, nbytes])
+        self._left_bytes = np.concatenate([self._left_bytes, nbytes])
+        self._rate_Bps = np.concatenate([self._rate_Bps, np.zeros(len(nbytes))])
+        self._finish_s = np.concatenate([self._finish_s, np.full(len(nbytes), np.inf)])
+        self._batch_no = np.concatenate([self._batch_no, batch_no])
+        self._slot = np.concatenate([self._slot, slot])
+        return len(nbytes)
+
+    def _update_rates(self, now, left_level, left_links, n_joined):
+        """Recompute rates after flows left (the slowest at `left_level`) or joined.
+
+        Only flows at or above the first level where a change matters, and connected to
+        a link whose load changed, are solved again (see :mod:`simulator.maxmin`); the
+        joined flows are the last `n_joined` rows.
+        """
+        self.rate_updates += 1
+        if not len(self._rate_Bps):
+            return
+        joining = np.zeros(len(self._rate_Bps), dtype=bool)
+        joining[len(joining) - n_joined:] = True
+        level = left_level
+        if n_joined:
+            level = min(level, entry_level(self._routes, self.capacity_Bps, self._rate_Bps, joining))
+        above = joining | (self._rate_Bps >= level * (1 - 1e-9))
+        seeds = self._routes[joining].ravel()
+        if left_links is not None:
+            seeds = np.concatenate([left_links, seeds])
+        self._rate_Bps = refill(self._routes, self.capacity_Bps, self._rate_Bps, above, seeds)
+        self._finish_s = now + self._left_bytes / self._rate_Bps
+
+
+def _widen(routes, width, pad):
+    """Pad a route matrix on the right to `width` columns."""
+    if routes.shape[1] == width:
+        return routes
+    return np.hstack([routes, np.full((len(routes), width - routes.shape[1]), pad, dtype=routes.dtype)])
+
+
+def simulate_transfers(graph, transfers):
+    """Finish time of each transfer under the network model, run on its own.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        A topology with edge attributes ``bandwidth`` (bytes/s), ``latency`` (s), ``tier``.
+    transfers : list of mapping
+        Each with keys ``src``, ``dst``, ``bytes`` and ``start`` (seconds).
+
+    Returns
+    -------
+    list of float
+        Finish times in seconds, in the order of `transfers`.
+
+    Raises
+    ------
+    InputError
+        If a transfer lacks a key or has a negative size or start.
+    NetworkError
+        If an end point is unknown or unreachable.
+
+    Examples
+    --------
+    Two 1 MB transfers out of one GPU share its 1 GB/s link: each gets 0.5 GB/s.
+
+    >>> import networkx as nx
+    >>> g = nx.star_graph(["sw", "g0", "g1", "g2"])
+    >>> for u, v in g.edges:
+    ...     g.edges[u, v].update(bandwidth=1e9, latency=0.0, tier="intra_block")
+    >>> simulate_transfers(g, [{"src": "g0", "dst": "g1", "bytes": 1e6, "start": 0},
+    ...                        {"src": "g0", "dst": "g2", "bytes": 1e6, "start": 0}])
+    [0.002, 0.002]
+    """
+    for i, t in enumerate(transfers):
+        missing = {"src", "dst", "bytes", "start"} - set(t)
+        if missing:
+            raise InputError(f"transfer {i} lacks {sorted(missing)}", fix="give src, dst, bytes and start")
+        if not t["start"] >= 0:
+            raise InputError(f"transfer {i} starts at {t['start']!r}", fix="start at 0 s or later")
+    env = simpy.Environment()
+    net = Network(env, graph)
+    pairs = tuple((t["src"], t["dst"]) for t in transfers)
+    done = net._submit(pairs, np.array([t["bytes"] for t in transfers], dtype=float),
+                       np.array([t["start"] for t in transfers], dtype=float))
+    return env.run(done).tolist()
