@@ -19,11 +19,50 @@ Edge attributes
                     switch) or ``"inter_block"`` (everything else).
 Graph attributes
     ``name``        optional.
+    ``equal_blocks`` optional, True: every block must hold the same number of GPUs.
+
+Files (docs/topology.md)
+------------------------
+YAML in two forms checked against ``simulator/schemas/topology.schema.json``: *compact*
+(``blocks`` x ``gpus_per_block`` GPUs named ``gpu{b}_{i}`` behind switch ``sw{b}`` (block
+``block{b}``), every ``sw{b}`` behind switch ``core``) and *explicit* (named ``gpus``,
+``switches``, ``nics`` and ``links``; a link's tier, when not given, is ``intra_block`` iff
+both ends carry the same block). Quantities are strings with units (:mod:`.units`).
+networkx's own formats (``.graphml``, ``.gml``, node-link ``.json``) use the contract's
+attribute names with plain numbers in base units; a missing tier is inferred as above.
+
+GPUs may lack ``peak_flops``/``efficiency`` (graphs used for network questions only);
+``validate_graph(..., require_compute=True)`` demands them. Every check raises one
+:class:`~simulator.errors.InputError` naming the file, line and field (for graph formats,
+the node or link) and how to fix it.
 """
 
+import json
+import math
+import os
 import re
+from xml.etree.ElementTree import ParseError
 
-__all__ = ["load_topology", "summarize", "gpu_nodes", "gpu_blocks", "natural_key"]
+import networkx as nx
+import yaml
+
+from .errors import InputError, UnitError
+from .units import parse_bandwidth, parse_flops, parse_time
+from .yamlfile import did_you_mean, format_field, load_schema, load_yaml, validate_schema
+
+__all__ = [
+    "load_topology", "topology_from_data", "validate_graph", "summarize",
+    "topology_to_yaml", "write_topology", "link_tier",
+    "gpu_nodes", "gpu_blocks", "natural_key",
+]
+
+KINDS = ("gpu", "switch", "nic")
+TIERS = ("intra_block", "inter_block")
+SCHEMA_REF = "../simulator/schemas/topology.schema.json"
+"""Schema reference written atop YAML files by default (right for files in topologies/)."""
+
+_YAML_EXTS = (".yaml", ".yml")
+_GRAPH_READERS = {".graphml": nx.read_graphml, ".gml": nx.read_gml}
 
 
 def natural_key(name):
@@ -59,11 +98,640 @@ def gpu_blocks(graph):
     return {block: blocks[block] for block in sorted(blocks, key=natural_key)}
 
 
+def link_tier(block_u, block_v):
+    """Tier of a link whose ends carry blocks `block_u` and `block_v` (None: no block).
+
+    Examples
+    --------
+    >>> link_tier("node0", "node0"), link_tier("node0", None)
+    ('intra_block', 'inter_block')
+    """
+    return "intra_block" if block_u is not None and block_u == block_v else "inter_block"
+
+
+# --------------------------------------------------------------------------- loading
 def load_topology(path):
-    """Load and validate a topology file (YAML, GraphML, GML or node-link JSON)."""
-    raise NotImplementedError
+    """Load and validate a topology file (YAML, GraphML, GML or node-link JSON).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.yaml``/``.yml`` (compact or explicit form), ``.graphml``, ``.gml`` or ``.json``
+        (networkx node-link data, edges under ``links`` or ``edges``).
+
+    Returns
+    -------
+    networkx.Graph
+        The graph described in the module docstring.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable, of an unknown type, or fails a check; the
+        message names the file, the line (YAML) or node/link (graph formats), the field
+        and a fix.
+
+    Examples
+    --------
+    >>> graph = load_topology("topologies/seed_8x2.yaml")  # doctest: +SKIP
+    >>> summarize(graph)  # doctest: +SKIP
+    '16 GPUs in 8 blocks, 9 switches, 0 NICs, 24 links'
+    """
+    file = str(path)
+    ext = os.path.splitext(file)[1].lower()
+    if ext in _YAML_EXTS:
+        data, locate = load_yaml(path)
+        return topology_from_data(data, file=file, locate=locate)
+    if ext not in _GRAPH_READERS and ext != ".json":
+        raise InputError(f"unknown topology file type '{ext}'", file=file,
+                         fix="use .yaml, .yml, .graphml, .gml or .json (node-link)")
+    try:
+        graph = _read_node_link(path, file) if ext == ".json" else _GRAPH_READERS[ext](path)
+    except FileNotFoundError as err:
+        raise InputError("no such file", file=file, fix="check the path") from err
+    except InputError:
+        raise
+    except (nx.NetworkXError, ParseError, ValueError, KeyError, TypeError, OSError) as err:
+        position = getattr(err, "position", None)  # XML syntax errors know their line
+        raise InputError(f"cannot read this {ext[1:]} file: {err}", file=file,
+                         line=position[0] if position else None,
+                         fix="write it with networkx's write_graphml, write_gml or "
+                             "node_link_data, or with sgdsim's write_topology") from err
+    graph = _normalized(graph)
+    validate_graph(graph, file=file)
+    return graph
+
+
+def _read_node_link(path, file):
+    """Read node-link JSON, refusing duplicate links that nx.Graph would merge silently."""
+    with open(path, encoding="utf-8") as stream:
+        try:
+            data = json.load(stream)
+        except json.JSONDecodeError as err:
+            raise InputError(f"JSON syntax error: {err.msg}", file=file, line=err.lineno,
+                             fix="check commas, quotes and brackets near this line") from err
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
+        raise InputError("not a networkx node-link graph (no 'nodes' list)", file=file,
+                         fix="write it with networkx.node_link_data(graph, edges='links')")
+    edges = "edges" if "edges" in data else "links"
+    if not data.get("multigraph", False):
+        seen = {}
+        for index, link in enumerate(data.get(edges, [])):
+            pair = frozenset((link.get("source"), link.get("target")))
+            if pair in seen:
+                raise InputError(
+                    f"duplicate link between '{link.get('source')}' and '{link.get('target')}'"
+                    f", first at {edges}[{seen[pair]}]", file=file, field=f"{edges}[{index}]",
+                    fix="keep one link per pair of devices")
+            seen[pair] = index
+    return nx.node_link_graph(data, directed=False, multigraph=False, edges=edges)
+
+
+def _normalized(graph):
+    """Graph from a networkx file with string names, float quantities and tiers filled in."""
+    if any(not isinstance(node, str) for node in graph):
+        graph = nx.relabel_nodes(graph, {node: str(node) for node in graph})
+    for _, attrs in graph.nodes(data=True):
+        _floats(attrs, ("peak_flops", "efficiency"))
+    for u, v, attrs in graph.edges(data=True):
+        _floats(attrs, ("bandwidth", "latency"))
+        if "tier" not in attrs:
+            attrs["tier"] = link_tier(graph.nodes[u].get("block"), graph.nodes[v].get("block"))
+    for key in ("node_default", "edge_default"):  # read_graphml's bookkeeping
+        graph.graph.pop(key, None)
+    if "equal_blocks" in graph.graph:  # GML stores booleans as 0/1
+        graph.graph["equal_blocks"] = bool(graph.graph["equal_blocks"])
+    return graph
+
+
+def _floats(attrs, keys):
+    for key in keys:
+        if isinstance(attrs.get(key), int) and not isinstance(attrs[key], bool):
+            attrs[key] = float(attrs[key])
+
+
+def topology_from_data(data, *, file=None, locate=None):
+    """Build and validate a topology from parsed YAML data (compact or explicit form).
+
+    Parameters
+    ----------
+    data : dict
+        The parsed file, e.g. from :func:`simulator.yamlfile.load_yaml`.
+    file : str, optional
+        File name to put in errors.
+    locate : callable, optional
+        ``locate(path_tuple) -> line`` to put line numbers in errors.
+
+    Returns
+    -------
+    networkx.Graph
+
+    Raises
+    ------
+    InputError
+        The first problem found: schema violations (unknown keys, missing or malformed
+        units...), then structural ones (duplicate names, unknown devices, duplicate links),
+        then the checks of :func:`validate_graph`.
+
+    Examples
+    --------
+    >>> graph = topology_from_data({
+    ...     "blocks": 2, "gpus_per_block": 2,
+    ...     "gpu": {"peak_flops": "15.7 TFLOP/s", "efficiency": 0.4},
+    ...     "intra_block": {"bandwidth": "25 GB/s", "latency": "1 us"},
+    ...     "inter_block": {"bandwidth": "10 Gbit/s", "latency": "5 us"}})
+    >>> list(graph)
+    ['core', 'sw0', 'gpu0_0', 'gpu0_1', 'sw1', 'gpu1_0', 'gpu1_1']
+    >>> graph.edges["gpu0_0", "sw0"]
+    {'bandwidth': 25000000000.0, 'latency': 1e-06, 'tier': 'intra_block'}
+    """
+    validate_schema(data, load_schema("topology"), file=file, locate=locate)
+    at = _Places(file, locate)
+    build = _build_compact if "blocks" in data else _build_explicit
+    graph, origins = build(data, at)
+    if data.get("equal_blocks"):
+        graph.graph["equal_blocks"] = True
+        origins[(None, "equal_blocks")] = ("equal_blocks",)
+    _check_graph(graph, file, _yaml_where(origins, data, locate))
+    return graph
+
+
+class _Places:
+    """Keyword arguments locating an InputError at a path inside one file."""
+
+    def __init__(self, file, locate):
+        self.file, self.locate = file, locate
+
+    def __call__(self, path):
+        return {"file": self.file, "field": format_field(path),
+                "line": self.locate(path) if self.locate is not None else None}
+
+    def text(self, path):
+        """``"line 12"``, or the field name where there are no lines."""
+        return f"line {self.locate(path)}" if self.locate is not None else format_field(path)
+
+    def parse(self, parse, value, path):
+        """``parse(value)``, with a UnitError located at `path`."""
+        try:
+            return parse(value)
+        except UnitError as err:
+            raise err.located(**self(path)) from err
+
+
+def _build_compact(data, at):
+    """Graph of the compact form; returns (graph, origins)."""
+    gpu = data["gpu"]
+    gpu_attrs = {"kind": "gpu",
+                 "peak_flops": at.parse(parse_flops, gpu["peak_flops"], ("gpu", "peak_flops")),
+                 "efficiency": float(gpu["efficiency"])}
+    if "type" in gpu:
+        gpu_attrs["gpu_type"] = gpu["type"]
+    links = {tier: {"bandwidth": at.parse(parse_bandwidth, data[tier]["bandwidth"],
+                                          (tier, "bandwidth")),
+                    "latency": at.parse(parse_time, data[tier]["latency"], (tier, "latency")),
+                    "tier": tier}
+             for tier in TIERS}
+    graph = nx.Graph()
+    if "name" in data:
+        graph.graph["name"] = data["name"]
+    origins = {}
+    graph.add_node("core", kind="switch")
+    for b in range(data["blocks"]):
+        block, switch = f"block{b}", f"sw{b}"
+        graph.add_node(switch, kind="switch", block=block)
+        for i in range(data["gpus_per_block"]):
+            name = f"gpu{b}_{i}"
+            graph.add_node(name, block=block, **gpu_attrs)
+            graph.add_edge(name, switch, **links["intra_block"])
+            origins[(name, None)] = ("gpus_per_block",)
+            origins.update({(name, key): ("gpu", key) for key in ("peak_flops", "efficiency")})
+        graph.add_edge(switch, "core", **links["inter_block"])
+    for u, v, tier in graph.edges(data="tier"):
+        origins.update({(frozenset((u, v)), key): (tier, key) for key in ("bandwidth", "latency")})
+    return graph, origins
+
+
+_GPU_KEYS = {"type": ("gpu_type", str), "peak_flops": ("peak_flops", parse_flops),
+             "efficiency": ("efficiency", float)}
+
+
+def _build_explicit(data, at):
+    """Graph of the explicit form; returns (graph, origins)."""
+    graph, origins, where = nx.Graph(), {}, {}
+    if "name" in data:
+        graph.graph["name"] = data["name"]
+
+    def claim(name, path):
+        if name in where:
+            raise InputError(f"duplicate device name '{name}', first at {at.text(where[name])}",
+                             fix="give every GPU, switch and NIC its own name",
+                             **at(path + ("name",)))
+        where[name] = path
+        origins[(name, None)] = path
+
+    gpu_defaults = data.get("gpu_defaults", {})
+    for index, item in enumerate(data["gpus"]):
+        path = ("gpus", index)
+        claim(item["name"], path)
+        attrs = {"kind": "gpu", "block": item["block"]}
+        for key, (attr, convert) in _GPU_KEYS.items():
+            if key in item or key in gpu_defaults:
+                source = path + (key,) if key in item else ("gpu_defaults", key)
+                value = item.get(key, gpu_defaults.get(key))
+                attrs[attr] = at.parse(convert, value, source)
+                origins[(item["name"], attr)] = source
+        graph.add_node(item["name"], **attrs)
+    for section, kind in (("switches", "switch"), ("nics", "nic")):
+        for index, item in enumerate(data.get(section, [])):
+            claim(item["name"], (section, index))
+            graph.add_node(item["name"], kind=kind,
+                           **({"block": item["block"]} if "block" in item else {}))
+
+    link_defaults = data.get("link_defaults", {})
+    pairs = {}
+    for index, link in enumerate(data["links"]):
+        path = ("links", index)
+        ends = link["between"]
+        for j, end in enumerate(ends):
+            if end not in where:
+                raise InputError(f"unknown device '{end}'",
+                                 fix=did_you_mean(end, where)
+                                 or "declare it under gpus, switches or nics",
+                                 **at(path + ("between", j)))
+        pair = frozenset(ends)
+        if pair in pairs:
+            raise InputError(f"duplicate link between '{ends[0]}' and '{ends[1]}', "
+                             f"first at {at.text(pairs[pair])}",
+                             fix="keep one link per pair of devices; raise its bandwidth "
+                                 "for more capacity", **at(path))
+        pairs[pair] = path
+        origins[(pair, None)] = path
+        attrs = {}
+        for key, parse, example in (("bandwidth", parse_bandwidth, "25 GB/s"),
+                                    ("latency", parse_time, "1 us")):
+            source = path + (key,) if key in link else ("link_defaults", key)
+            if key not in link and key not in link_defaults:
+                raise InputError("missing", **at(path + (key,)),
+                                 fix=f"add '{key}: {example}' to the link or to link_defaults")
+            attrs[key] = at.parse(parse, link.get(key, link_defaults.get(key)), source)
+            origins[(pair, key)] = source
+        attrs["tier"] = link.get("tier") or link_tier(graph.nodes[ends[0]].get("block"),
+                                                     graph.nodes[ends[1]].get("block"))
+        graph.add_edge(*ends, **attrs)
+    return graph, origins
+
+
+# --------------------------------------------------------------------------- checking
+def validate_graph(graph, *, file=None, require_equal_blocks=False, require_compute=False):
+    """Check that `graph` follows the topology contract and can carry every transfer.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        A topology from any source: a file, a generator, networkx code.
+    file : str, optional
+        File the graph came from, to put in errors.
+    require_equal_blocks : bool
+        Also demand that every block holds the same number of GPUs (hierarchical
+        algorithms). A graph attribute ``equal_blocks=True`` demands it too.
+    require_compute : bool
+        Also demand ``peak_flops`` and ``efficiency`` on every GPU (the compute model).
+
+    Raises
+    ------
+    InputError
+        On the first problem, naming the node or link (``node 'g3'.efficiency``,
+        ``link 'g0'--'sw0'.bandwidth``): a directed graph or parallel links, an unknown
+        kind, a GPU without block, peak_flops <= 0, efficiency outside (0, 1], no GPUs, a
+        link from a node to itself, bandwidth <= 0, negative latency, an unknown tier, a GPU
+        with no path to another GPU, or unequal blocks when required.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> g = nx.Graph()
+    >>> g.add_node("g0", kind="gpu", block="b0"); g.add_node("g1", kind="gpu", block="b1")
+    >>> validate_graph(g)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    simulator.errors.InputError: node 'g1': gpu 'g1' has no path to 'g0' (add a link ...)
+    """
+    _check_graph(graph, file, _graph_where, require_equal_blocks=require_equal_blocks,
+                 require_compute=require_compute)
+
+
+def _graph_where(item, attr=None):
+    """(line, field, text as written) of a node or link of a graph without a file of lines."""
+    if item is None:
+        return None, None if attr is None else f"graph.{attr}", None
+    if isinstance(item, frozenset):
+        u, v = sorted(item, key=natural_key) if len(item) == 2 else (*item, *item)
+        field = f"link '{u}'--'{v}'"
+    else:
+        field = f"node '{item}'"
+    return None, field + (f".{attr}" if attr else ""), None
+
+
+def _yaml_where(origins, data, locate):
+    """Where-function for a graph built from YAML `data` with the given origins."""
+    def where(item, attr=None):
+        path = origins.get((item, attr), origins.get((item, None)))
+        if path is None:
+            return _graph_where(item, attr)
+        written = data
+        for part in path:
+            written = written[part] if isinstance(written, (dict, list)) else None
+        return (locate(path) if locate is not None else None, format_field(path),
+                written if isinstance(written, str) else None)
+    return where
+
+
+_BASE_UNITS = {"bandwidth": "bytes/s", "latency": "s", "peak_flops": "FLOP/s", "efficiency": ""}
+_EXAMPLES = {"bandwidth": "'25 GB/s'", "latency": "'1 us'", "peak_flops": "'15.7 TFLOP/s'",
+             "efficiency": "0.4"}
+_BASE_EXAMPLES = {"bandwidth": "25000000000.0 for 25 GB/s", "latency": "1e-06 for 1 us",
+                  "peak_flops": "15700000000000.0 for 15.7 TFLOP/s", "efficiency": "0.4"}
+
+
+def _check_graph(graph, file, where, *, require_equal_blocks=False, require_compute=False):
+    """All semantic checks; `where(item, attr)` gives (line, field, text as written)."""
+    def fail(item, attr, message, fix):
+        line, field, _ = where(item, attr)
+        raise InputError(message, file=file, line=line, field=field, fix=fix)
+
+    def check_number(item, attrs, key, ok, rule, required=True):
+        if key not in attrs:
+            if required:
+                fail(item, key, "missing", f"set {key}, e.g. {_BASE_EXAMPLES[key]}")
+            return
+        value = attrs[key]
+        written = where(item, key)[2]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail(item, key, f"expected a number in {_BASE_UNITS[key] or 'plain units'}, "
+                            f"got {value!r}",
+                 f"graph files store plain numbers in base units, e.g. {_BASE_EXAMPLES[key]}")
+        if not (math.isfinite(value) and ok(value)):
+            shown = repr(written) if written is not None else \
+                f"{value!r} {_BASE_UNITS[key]}".strip()
+            fail(item, key, f"{rule}, got {shown}",
+                 f"write e.g. {_EXAMPLES[key]}" if written is not None
+                 else f"store e.g. {_BASE_EXAMPLES[key]}")
+
+    if graph.is_directed():
+        fail(None, None, "the graph is directed", "links are full-duplex: use an undirected graph")
+    if graph.is_multigraph():
+        u, v = next((u, v) for u, v in graph.edges() if graph.number_of_edges(u, v) > 1)
+        fail(frozenset((u, v)), None, f"duplicate link between '{u}' and '{v}'",
+             "keep one link per pair of devices")
+    for node, attrs in graph.nodes(data=True):
+        kind = attrs.get("kind")
+        if not attrs:  # networkx creates the nodes that only links name
+            fail(node, None, f"unknown node '{node}': a link names it but no node declares it",
+                 did_you_mean(node, [n for n in graph if graph.nodes[n]])
+                 or "declare the node with its kind, or fix the link")
+        if kind not in KINDS:
+            fail(node, "kind", f"kind must be gpu, switch or nic, got {kind!r}",
+                 did_you_mean(kind, KINDS) or "set kind to gpu, switch or nic")
+        if kind != "gpu":
+            continue
+        if not attrs.get("block"):
+            fail(node, "block", f"gpu '{node}' has no block",
+                 "set block to the node or rack it sits in, e.g. 'node0'")
+        check_number(node, attrs, "peak_flops", lambda x: x > 0, "must be positive",
+                     required=require_compute)
+        check_number(node, attrs, "efficiency", lambda x: 0 < x <= 1, "must be in (0, 1]",
+                     required=require_compute)
+    gpus = gpu_nodes(graph)
+    if not gpus:
+        fail(None, None, "the topology has no GPUs", "add at least one node of kind 'gpu'")
+    for u, v, attrs in graph.edges(data=True):
+        link = frozenset((u, v))
+        if u == v:
+            fail(link, None, f"link from '{u}' to itself", "join two different devices")
+        check_number(link, attrs, "bandwidth", lambda x: x > 0, "must be positive")
+        check_number(link, attrs, "latency", lambda x: x >= 0, "must not be negative")
+        if attrs.get("tier") not in TIERS:
+            fail(link, "tier", f"tier must be intra_block or inter_block, got "
+                               f"{attrs.get('tier')!r}",
+                 did_you_mean(attrs.get("tier"), TIERS) or "set tier to intra_block or "
+                                                           "inter_block")
+    reachable = nx.node_connected_component(graph, gpus[0])
+    for gpu in gpus[1:]:
+        if gpu not in reachable:
+            fail(gpu, None, f"gpu '{gpu}' has no path to '{gpus[0]}'",
+                 f"add a link joining '{gpu}', or a switch it reaches, to a device "
+                 f"connected to '{gpus[0]}'")
+    if require_equal_blocks or graph.graph.get("equal_blocks"):
+        sizes = {block: len(members) for block, members in gpu_blocks(graph).items()}
+        if len(set(sizes.values())) > 1:
+            (small, n_small), (large, n_large) = min(sizes.items(), key=lambda kv: kv[1]), \
+                max(sizes.items(), key=lambda kv: kv[1])
+            fail(None, "equal_blocks",
+                 f"blocks hold unequal numbers of GPUs: '{small}' has {n_small}, "
+                 f"'{large}' has {n_large}",
+                 "give every block the same number of GPUs")
 
 
 def summarize(graph):
-    """One line: ``16 GPUs in 8 blocks, 9 switches, 0 NICs, 24 links``."""
-    raise NotImplementedError
+    """One line: ``16 GPUs in 8 blocks, 9 switches, 0 NICs, 24 links``.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> g = nx.Graph(); g.add_node("g0", kind="gpu", block="b0")
+    >>> summarize(g)
+    '1 GPU in 1 block, 0 switches, 0 NICs, 0 links'
+    """
+    counts = {kind: 0 for kind in KINDS}
+    for _, kind in graph.nodes(data="kind"):
+        counts[kind] = counts.get(kind, 0) + 1
+
+    def count(n, word, plural=None):
+        return f"{n} {word if n == 1 else plural or word + 's'}"
+
+    return (f"{count(counts['gpu'], 'GPU')} in {count(len(gpu_blocks(graph)), 'block')}, "
+            f"{count(counts['switch'], 'switch', 'switches')}, {count(counts['nic'], 'NIC')}, "
+            f"{count(graph.number_of_edges(), 'link')}")
+
+
+# --------------------------------------------------------------------------- writing
+_UNITS = {  # kind -> [(text unit, base units per 1 text unit)], ties go to the first
+    "bandwidth": [("GB/s", 1e9), ("TB/s", 1e12), ("MB/s", 1e6), ("kB/s", 1e3), ("B/s", 1.0),
+                  ("Gbit/s", 1.25e8), ("Tbit/s", 1.25e11), ("Mbit/s", 1.25e5)],
+    "time": [("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)],
+    "flops": [("TFLOP/s", 1e12), ("PFLOP/s", 1e15), ("GFLOP/s", 1e9), ("FLOP/s", 1.0)],
+}
+_PARSERS = {"bandwidth": parse_bandwidth, "time": parse_time, "flops": parse_flops}
+
+
+def _quantity_text(value, kind):
+    """Shortest unit string that parses back to exactly `value`, e.g. ``'25 GB/s'``."""
+    parse, best = _PARSERS[kind], None
+    for unit, size in _UNITS[kind]:
+        for digits in range(1, 18):
+            number = repr(float(f"{value / size:.{digits}g}")).removesuffix(".0")
+            if parse(f"{number} {unit}") == value:
+                if best is None or len(number) < len(best[0]):
+                    best = (number, unit)
+                break
+    return f"{best[0]} {best[1]}"  # the base unit (size 1.0) always round-trips
+
+
+def _flow(value):
+    """One line of YAML for `value` (flow style, quoted only where YAML needs it)."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**9,
+                          allow_unicode=True)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+_MISSING = object()
+
+
+def _common(items, keys):
+    """The (key, value) pairs present with one same value in every mapping of `items`."""
+    common = {}
+    for key in keys:
+        values = [item.get(key, _MISSING) for item in items]
+        if values and values[0] is not _MISSING and all(v == values[0] for v in values):
+            common[key] = values[0]
+    return common
+
+
+
+def topology_to_yaml(graph, *, schema=SCHEMA_REF):
+    """Write `graph` as a topology file in the explicit YAML form.
+
+    Values shared by every GPU (every link) go to ``gpu_defaults`` (``link_defaults``);
+    a link's tier is written only where it differs from the block rule. Quantities are
+    written with units and parse back to exactly the same floats. Node and graph
+    attributes outside the contract are not written.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        A valid topology (see :func:`validate_graph`).
+    schema : str
+        Schema reference for the ``# yaml-language-server: $schema=`` comment on top.
+
+    Returns
+    -------
+    str
+        The YAML text; :func:`topology_from_data` of it gives back an equal graph.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> g = nx.Graph()
+    >>> g.add_node("g0", kind="gpu", block="n0"); g.add_node("g1", kind="gpu", block="n1")
+    >>> g.add_edge("g0", "g1", bandwidth=1.25e9, latency=5e-6, tier="inter_block")
+    >>> print(topology_to_yaml(g, schema="topology.schema.json"))
+    # yaml-language-server: $schema=topology.schema.json
+    gpus:
+      - {name: g0, block: n0}
+      - {name: g1, block: n1}
+    link_defaults: {bandwidth: 10 Gbit/s, latency: 5 us}
+    links:
+      - {between: [g0, g1]}
+    <BLANKLINE>
+    """
+    lines = [f"# yaml-language-server: $schema={schema}"]
+    if "name" in graph.graph:
+        lines.append(f"name: {_flow(str(graph.graph['name']))}")
+    if graph.graph.get("equal_blocks"):
+        lines.append("equal_blocks: true")
+
+    gpus, devices = [], {"switch": [], "nic": []}
+    for node, attrs in graph.nodes(data=True):
+        item = {"name": str(node)}
+        if attrs.get("block") is not None:
+            item["block"] = str(attrs["block"])
+        if attrs.get("kind") == "gpu":
+            if "gpu_type" in attrs:
+                item["type"] = str(attrs["gpu_type"])
+            if "peak_flops" in attrs:
+                item["peak_flops"] = _quantity_text(attrs["peak_flops"], "flops")
+            if "efficiency" in attrs:
+                item["efficiency"] = float(attrs["efficiency"])
+            gpus.append(item)
+        else:
+            devices[attrs.get("kind")].append(item)
+    _section(lines, "gpu", gpus, ("type", "peak_flops", "efficiency"), "gpus")
+    for section, kind in (("switches", "switch"), ("nics", "nic")):
+        if devices[kind]:
+            lines.append(f"{section}:")
+            lines.extend(f"  - {_flow(item)}" for item in devices[kind])
+
+    links = []
+    for u, v, attrs in graph.edges(data=True):
+        link = {"between": [str(u), str(v)],
+                "bandwidth": _quantity_text(attrs["bandwidth"], "bandwidth"),
+                "latency": _quantity_text(attrs["latency"], "time")}
+        if attrs["tier"] != link_tier(graph.nodes[u].get("block"), graph.nodes[v].get("block")):
+            link["tier"] = attrs["tier"]
+        links.append(link)
+    _section(lines, "link", links, ("bandwidth", "latency"), "links")
+    return "\n".join(lines) + "\n"
+
+
+def _section(lines, what, items, shared_keys, section):
+    """Append ``{what}_defaults`` (values every item shares) and the list of items."""
+    defaults = _common(items, shared_keys)
+    if defaults:
+        lines.append(f"{what}_defaults: {_flow(defaults)}")
+    lines.append(f"{section}:")
+    for item in items:
+        lines.append(f"  - {_flow({k: v for k, v in item.items() if k not in defaults})}")
+
+
+def write_topology(graph, path):
+    """Validate `graph` and write it to `path`, in the format its extension names.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        A topology.
+    path : str or os.PathLike
+        ``.yaml``/``.yml``: explicit YAML form (:func:`topology_to_yaml`) whose schema
+        comment points at the package's schema, relative to the file; ``.graphml``,
+        ``.gml``, ``.json`` (node-link, edges under ``links``): networkx's writers.
+
+    Raises
+    ------
+    InputError
+        If `graph` fails :func:`validate_graph` or the extension is unknown.
+
+    Examples
+    --------
+    >>> graph = load_topology("topologies/seed_8x2.yaml")  # doctest: +SKIP
+    >>> write_topology(graph, "seed.graphml")  # doctest: +SKIP
+    """
+    file = str(path)
+    ext = os.path.splitext(file)[1].lower()
+    validate_graph(graph)
+    if ext in _YAML_EXTS:
+        text = topology_to_yaml(graph, schema=_schema_ref(file))
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    elif ext == ".graphml":
+        nx.write_graphml(graph, path)
+    elif ext == ".gml":
+        nx.write_gml(graph, path)
+    elif ext == ".json":
+        with open(path, "w", encoding="utf-8") as stream:
+            json.dump(nx.node_link_data(graph, edges="links"), stream, indent=1)
+            stream.write("\n")
+    else:
+        raise InputError(f"unknown topology file type '{ext}'", file=file,
+                         fix="use .yaml, .yml, .graphml, .gml or .json (node-link)")
+
+
+def _schema_ref(file):
+    """Path of the package's topology schema relative to the directory of `file`."""
+    import importlib.resources
+
+    schema = str(importlib.resources.files("simulator") / "schemas" / "topology.schema.json")
+    try:
+        ref = os.path.relpath(schema, os.path.dirname(os.path.abspath(file)))
+    except ValueError:  # another drive on Windows
+        ref = schema
+    return ref.replace(os.sep, "/")
