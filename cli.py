@@ -56,6 +56,126 @@ def topology_validate(file):
     click.echo(f"{file}: ok ({summarize(graph)})")
 
 
+@topology.command("show")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (bytes/s, s).")
+def topology_show(file, as_json):
+    """Print counts, link tiers, injection and bisection bandwidth of topology FILE."""
+    from simulator.topology import load_topology
+    from simulator.topology_stats import format_summary, topology_summary
+
+    summary = topology_summary(load_topology(file))
+    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+
+def _family_names():
+    from simulator.generators import FAMILIES
+
+    return list(FAMILIES)
+
+
+# Generator parameter -> command-line option, where the two are not spelled alike.
+_GENERATE_FLAGS = {"peak_flops": "--gpu-flops"}
+
+
+def _generate_flag(name):
+    return _GENERATE_FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+@topology.command("generate")
+@click.argument("family", type=click.Choice(_family_names()))
+@click.option("--blocks", type=int, help="two-tier, ring: blocks; two-sites: blocks per site.")
+@click.option("--gpus-per-block", type=int, help="two-tier, two-sites: GPUs per block.")
+@click.option("--k", type=int, help="fat-tree: switch radix (even).")
+@click.option("--n", type=int, help="ring: number of GPUs.")
+@click.option("--rows", type=int, help="torus: rows.")
+@click.option("--cols", type=int, help="torus: columns.")
+@click.option("--nodes", type=int, help="dgx: number of nodes.")
+@click.option("--gpus-per-node", type=int, help="dgx: GPUs per node [8].")
+@click.option("--nics-per-node", type=int, help="dgx: NICs per node [8].")
+@click.option("--intra-bandwidth", help="Links inside a block, e.g. '25 GB/s'.")
+@click.option("--intra-latency", help="Links inside a block, e.g. '1 us'.")
+@click.option("--inter-bandwidth", help="Links between blocks / up the tree, e.g. '100 Gbit/s'.")
+@click.option("--inter-latency", help="Links between blocks / up the tree, e.g. '5 us'.")
+@click.option("--nic-bandwidth", help="dgx: GPU-NIC (PCIe) links, e.g. '32 GB/s'.")
+@click.option("--nic-latency", help="dgx: GPU-NIC (PCIe) links, e.g. '1 us'.")
+@click.option("--wan-bandwidth", help="two-sites: the WAN link, e.g. '10 Gbit/s'.")
+@click.option("--wan-latency", help="two-sites: the WAN link, e.g. '5 ms'.")
+@click.option("--gpu-flops", help="Peak compute rate of every GPU, e.g. '15.7 TFLOP/s'.")
+@click.option("--efficiency", type=float, help="Achieved fraction of peak, e.g. 0.4.")
+@click.option("--gpu-type", help="GPU name stored in the file, e.g. V100.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Topology file to write (YAML); without it, YAML goes to stdout.")
+def topology_generate(family, output, **options):
+    """Generate a topology of FAMILY and write it as YAML.
+
+    Give the counts the family needs (e.g. two-tier: --blocks, --gpus-per-block); other
+    options default to the generator's values (simulator/generators.py). An option the
+    family does not take is an error.
+    """
+    import inspect
+
+    from simulator import topology as topo
+    from simulator.generators import family_parameters, generate
+    from simulator.units import parse_bandwidth, parse_flops, parse_time
+
+    accepted = family_parameters(family)
+    params = {}
+    for option, value in options.items():
+        if value is None:
+            continue
+        name = "peak_flops" if option == "gpu_flops" else option
+        flag = _generate_flag(name)
+        if name not in accepted:
+            flags = " ".join(_generate_flag(p) for p in accepted)
+            raise InputError(f"does not apply to family {family!r}", field=flag,
+                             fix=f"its options: {flags}")
+        if name.endswith("_bandwidth"):
+            value = parse_bandwidth(value, field=flag)
+        elif name.endswith("_latency"):
+            value = parse_time(value, field=flag)
+        elif name == "peak_flops":
+            value = parse_flops(value, field=flag)
+        params[name] = value
+    for name, default in accepted.items():
+        if default is inspect.Parameter.empty and name not in params:
+            raise InputError(f"family {family!r} needs it", field=_generate_flag(name),
+                             fix=f"add {_generate_flag(name)} N")
+    try:
+        graph = generate(family, **params)
+    except InputError as err:
+        field = _generate_flag(err.field) if err.field in accepted else err.field
+        raise InputError(err.message, field=field, fix=err.fix) from err
+    if output is not None:
+        topo.write_topology(graph, output)
+        click.echo(f"{output}: wrote {topo.summarize(graph)}")
+    elif hasattr(topo, "topology_to_yaml"):
+        click.echo(topo.topology_to_yaml(graph), nl=False)
+    else:  # no in-memory writer: go through a temporary file
+        import pathlib
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = pathlib.Path(tmp) / "topology.yaml"
+            topo.write_topology(graph, path)
+            click.echo(path.read_text(), nl=False)
+
+
+@topology.command("draw")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="Figure to write: .png, .svg or .pdf.")
+@click.option("--layout", type=click.Choice(["layered", "circular", "spring"]), default=None,
+              help="Node placement [layered for switched networks, else circular/spring].")
+def topology_draw(file, output, layout):
+    """Draw topology FILE: GPUs coloured by block, line width by bandwidth."""
+    from simulator.draw import draw_topology
+    from simulator.topology import load_topology
+
+    drawn = draw_topology(load_topology(file), output, layout=layout)
+    click.echo(f"{drawn['path']}: drew {file}")
+
+
 @sgdsim.command("collective")
 @click.argument("topology_file", metavar="TOPOLOGY", type=click.Path(dir_okay=False))
 @click.option("--algorithm", "-a", type=click.Choice(["ring", "hierarchical", "halving-doubling"]),
