@@ -1,0 +1,483 @@
+"""The learning side: numpy models, SGD with Nesterov momentum and the learning-rate rules.
+
+Everything here is pure numpy, computed for K model replicas ("workers") at once along a
+leading axis, so that one call does the work of every GPU in the simulated cluster:
+
+* :class:`MLP` (``make_model("mlp")``, ReLU hidden layers) and softmax regression
+  (``make_model("softmax")``, an MLP without hidden layers), with a mean cross-entropy loss.
+  The parameters of K replicas are ONE array ``params`` of shape (K, P): averaging over all
+  workers is ``params.mean(0)``, a message is ``P * itemsize`` bytes (``model.param_bytes``),
+  and each layer's weights are views into it (:meth:`MLP.unflatten`).
+* :func:`sgd_step`: torch.optim.SGD semantics (Nesterov momentum, weight decay) applied in
+  place to every replica, each with its own momentum buffer (never averaged).
+* :func:`learning_rate`: the rules of Lin et al. (2020) "Don't use large mini-batches, use
+  local SGD" (code: github.com/epfml/LocalSGD-Code, ``pcode/create_scheduler.py``): linear
+  scaling with the number of workers, gradual warm-up (Goyal et al. 2017), step decay.
+* :class:`OptimizerConfig`: the optimizer's settings as a user writes them, validated.
+
+See docs/workload.md for the formulas and a worked example.
+"""
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .errors import InputError
+from .yamlfile import did_you_mean, format_field
+
+__all__ = [
+    "Dense", "MLP", "MODELS", "make_model",
+    "sgd_step", "learning_rate", "OptimizerConfig", "optimizer_config_from_dict",
+]
+
+DTYPES = (np.float64, np.float32)
+
+
+# --------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class Dense:
+    """Where one fully connected layer ``z = h @ W + b`` lives in the flat parameter vector.
+
+    ``W`` (fan_in, fan_out) is stored row-major at ``[offset, offset + fan_in*fan_out)``,
+    followed by ``b`` (fan_out,).
+    """
+
+    fan_in: int
+    fan_out: int
+    offset: int
+
+    @property
+    def weight_slice(self):
+        return slice(self.offset, self.offset + self.fan_in * self.fan_out)
+
+    @property
+    def bias_slice(self):
+        start = self.offset + self.fan_in * self.fan_out
+        return slice(start, start + self.fan_out)
+
+    @property
+    def size(self):
+        return (self.fan_in + 1) * self.fan_out
+
+
+class MLP:
+    """A multi-layer perceptron with ReLU hidden layers and a softmax output, K replicas at once.
+
+    ``hidden=()`` is softmax (multinomial logistic) regression. The loss is the cross-entropy
+    averaged over the batch; weight decay belongs to the optimizer (:func:`sgd_step`), as in
+    PyTorch.
+
+    Shapes: K workers, B samples per worker, d = input_dim, C = num_classes, P = num_params.
+
+    Parameters
+    ----------
+    input_dim, num_classes : int
+        Features per sample and number of classes (C >= 2).
+    hidden : tuple of int
+        Widths of the hidden layers, e.g. ``(64,)``; ``()`` for softmax regression.
+    seed : int
+        Seed of the initialisation (He normal for layers followed by a ReLU, Glorot uniform
+        for the output layer, zero biases).
+    dtype : numpy float dtype
+        ``np.float64`` (default) or ``np.float32``: of the parameters and of the arithmetic.
+    name : str
+        ``"mlp"`` or ``"softmax"``, for reports.
+    """
+
+    def __init__(self, input_dim, num_classes, hidden=(64,), *, seed=0, dtype=np.float64,
+                 name="mlp"):
+        self.name = name
+        self.input_dim = int(input_dim)
+        self.num_classes = int(num_classes)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.seed = seed
+        self.dtype = np.dtype(dtype)
+        widths = (self.input_dim, *self.hidden, self.num_classes)
+        layers, offset = [], 0
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            layers.append(Dense(fan_in, fan_out, offset))
+            offset += layers[-1].size
+        self.layers = tuple(layers)
+        self.num_params = offset                                   # P
+        self.param_bytes = self.num_params * self.dtype.itemsize   # one replica, one message
+        # Training compute per sample, forward + backward, for dense layers: the forward pass
+        # costs 2 FLOPs (one multiply-add) per weight, the backward pass twice that (gradients
+        # with respect to the inputs and to the weights), so C = 6 * N_weights per sample --
+        # the "C ~ 6N per token" rule of Kaplan et al. (2020) "Scaling Laws for Neural Language
+        # Models", Sec. 2.1. Biases, ReLU and softmax are lower order and not counted (nor is
+        # the first layer's unneeded input gradient, as in the rule).
+        self.flops_per_sample = 6 * sum(l.fan_in * l.fan_out for l in self.layers)
+
+    def __repr__(self):
+        return (f"MLP(name={self.name!r}, input_dim={self.input_dim}, "
+                f"num_classes={self.num_classes}, hidden={self.hidden}, "
+                f"dtype={self.dtype.name}, num_params={self.num_params})")
+
+    # ---------------------------------------------------------------- parameters
+    def init_params(self, workers=1):
+        """Return seeded initial parameters, identical for every worker: shape (workers, P)."""
+        rng = np.random.default_rng(self.seed)
+        flat = np.zeros(self.num_params)                           # (P,) biases stay 0
+        for i, layer in enumerate(self.layers):
+            if i < len(self.layers) - 1:    # He et al. 2015 (ReLU follows): N(0, 2/fan_in)
+                w = rng.normal(0.0, np.sqrt(2.0 / layer.fan_in), layer.fan_in * layer.fan_out)
+            else:                           # Glorot & Bengio 2010: U(-a, a), a = sqrt(6/(in+out))
+                a = np.sqrt(6.0 / (layer.fan_in + layer.fan_out))
+                w = rng.uniform(-a, a, layer.fan_in * layer.fan_out)
+            flat[layer.weight_slice] = w
+        return np.tile(flat.astype(self.dtype), (int(workers), 1))  # (K, P)
+
+    def unflatten(self, params):
+        """Views ``[(W, b), ...]`` into `params` (..., P): W (..., fan_in, fan_out), b (..., fan_out).
+
+        Writing into a view writes into `params`.
+        """
+        lead = params.shape[:-1]
+        return [(params[..., l.weight_slice].reshape(*lead, l.fan_in, l.fan_out),
+                 params[..., l.bias_slice]) for l in self.layers]
+
+    # ---------------------------------------------------------------- forward / backward
+    def _forward(self, params, x):
+        """Logits (K, B, C) and the input of every layer [(K, B, d), (K, B, h1), ...]."""
+        inputs, h = [], x
+        last = len(self.layers) - 1
+        for i, (W, b) in enumerate(self.unflatten(params)):
+            inputs.append(h)
+            z = np.matmul(h, W)                                    # (K, B, fan_out)
+            z += b[..., None, :]
+            h = np.maximum(z, 0.0, out=z) if i < last else z       # ReLU on hidden layers
+        return h, inputs
+
+    def loss_and_grad(self, params, x, y):
+        """Mean cross-entropy of each replica on its own batch, and its gradient.
+
+        Parameters
+        ----------
+        params : ndarray (K, P)
+        x : ndarray (K, B, d)
+            Worker k's batch is ``x[k]``; cast to the model's dtype (pass it in that dtype to
+            avoid a copy).
+        y : ndarray of int (K, B)
+
+        Returns
+        -------
+        loss : ndarray (K,)
+        grad : ndarray (K, P)
+            d loss[k] / d params[k].
+        """
+        x, y = np.asarray(x, dtype=self.dtype), np.asarray(y)
+        K, B, d = x.shape
+        if params.shape != (K, self.num_params) or d != self.input_dim or y.shape != (K, B):
+            raise ValueError(f"shapes params {params.shape}, x {x.shape}, y {y.shape} do not "
+                             f"match (K, {self.num_params}), (K, B, {self.input_dim}), (K, B)")
+        logits, inputs = self._forward(params, x)                  # (K, B, C)
+        logits -= logits.max(-1, keepdims=True)                    # stable softmax
+        exp = np.exp(logits)                                       # (K, B, C)
+        sum_exp = exp.sum(-1)                                      # (K, B)
+        logit_y = np.take_along_axis(logits, y[..., None], -1)[..., 0]   # (K, B)
+        loss = (np.log(sum_exp) - logit_y).mean(1)                 # (K,)
+
+        dz = exp / sum_exp[..., None]                              # softmax (K, B, C)
+        np.put_along_axis(dz, y[..., None], np.take_along_axis(dz, y[..., None], -1) - 1.0, -1)
+        dz /= B                                                    # d loss / d logits
+        grad = np.empty_like(params)                               # (K, P)
+        weights = self.unflatten(params)
+        for i, (gW, gb) in reversed(list(enumerate(self.unflatten(grad)))):
+            h = inputs[i]                                          # (K, B, fan_in)
+            gW[...] = np.matmul(h.transpose(0, 2, 1), dz)          # (K, fan_in, fan_out)
+            gb[...] = dz.sum(1)                                    # (K, fan_out)
+            if i > 0:
+                dz = np.matmul(dz, weights[i][0].transpose(0, 2, 1))   # (K, B, fan_in)
+                dz *= h > 0                                        # ReLU'(z) = [h > 0]
+        return loss, grad
+
+    def predict(self, params, x):
+        """Logits: params (P,) with x (N, d) -> (N, C); params (K, P) with x (N, d) or (K, N, d)
+        -> (K, N, C)."""
+        params = np.asarray(params)
+        x = np.asarray(x, dtype=self.dtype)
+        single = params.ndim == 1
+        p = params[None] if single else params                     # (K, P)
+        xs = x[None] if x.ndim == 2 else x                         # (1 or K, N, d)
+        logits, _ = self._forward(p, xs)                           # (K, N, C)
+        return logits[0] if single else logits
+
+    def loss(self, params, x, y):
+        """Mean cross-entropy of params (P,) on (x (N, d), y (N,)); or (K,) for params (K, P)."""
+        return self._evaluate(params, x, y)[0]
+
+    def accuracy(self, params, x, y):
+        """Fraction of (x (N, d), y (N,)) classified correctly: a float for params (P,),
+        an array (K,) for params (K, P)."""
+        return self._evaluate(params, x, y)[1]
+
+    def _evaluate(self, params, x, y):
+        """(mean loss, accuracy) over N samples, in row chunks to bound memory at large K."""
+        params = np.asarray(params)
+        K = 1 if params.ndim == 1 else params.shape[0]
+        widest = max(self.hidden + (self.num_classes, self.input_dim))
+        rows = max(1, (1 << 22) // (K * widest))                  # ~4M numbers in flight
+        loss_sum, correct = np.zeros(K), np.zeros(K)
+        for start in range(0, len(y), rows):
+            logits = self.predict(params, x[start:start + rows])  # ((K,) n, C)
+            yy = y[start:start + rows]
+            logits = logits.reshape(K, len(yy), self.num_classes)
+            shifted = logits - logits.max(-1, keepdims=True)
+            log_z = np.log(np.exp(shifted).sum(-1))                # (K, n)
+            logit_y = np.take_along_axis(shifted, np.broadcast_to(yy, (K, len(yy)))[..., None],
+                                         -1)[..., 0]
+            loss_sum += (log_z - logit_y).sum(1)
+            correct += (logits.argmax(-1) == yy).sum(1)
+        loss, acc = loss_sum / len(y), correct / len(y)
+        return (float(loss[0]), float(acc[0])) if params.ndim == 1 else (loss, acc)
+
+
+MODELS = ("mlp", "softmax")
+
+
+def make_model(name, input_dim, num_classes, hidden=(64,), seed=0, dtype=np.float64):
+    """Build a model by name: ``"mlp"`` (ReLU hidden layers `hidden`) or ``"softmax"``
+    (softmax regression; `hidden` is ignored).
+
+    Raises
+    ------
+    InputError
+        Unknown name (with a did-you-mean), non-positive sizes, fewer than 2 classes, or a
+        dtype other than float64/float32.
+
+    Examples
+    --------
+    >>> m = make_model("mlp", 64, 10, hidden=(64,))
+    >>> m.num_params, m.param_bytes, m.flops_per_sample
+    (4810, 38480, 28416)
+    >>> m.init_params(workers=4).shape
+    (4, 4810)
+    """
+    if name not in MODELS:
+        hint = did_you_mean(name, MODELS)
+        raise InputError(f"unknown model {name!r}", field="model",
+                         fix=(hint + " " if hint else "") + "choose from: " + ", ".join(MODELS))
+    hidden = () if name == "softmax" else tuple(hidden)
+    for what, value in [("input_dim", input_dim), ("num_classes", num_classes)] + \
+            [(f"hidden[{i}]", h) for i, h in enumerate(hidden)]:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"must be a positive integer, got {value!r}", field=what)
+    if num_classes < 2:
+        raise InputError(f"needs at least 2 classes, got {num_classes}", field="num_classes")
+    if np.dtype(dtype) not in [np.dtype(t) for t in DTYPES]:
+        raise InputError(f"unsupported dtype {np.dtype(dtype).name!r}", field="dtype",
+                         fix="use float64 or float32")
+    return MLP(input_dim, num_classes, hidden, seed=seed, dtype=dtype, name=name)
+
+
+# --------------------------------------------------------------------------- optimizer
+def sgd_step(params, momentum_buf, grad, lr, *, momentum=0.9, nesterov=True, weight_decay=1e-4):
+    """One SGD step for every replica, in place, with torch.optim.SGD semantics (dampening 0).
+
+    For each worker k (rows of the (K, P) arrays)::
+
+        d_p = g + wd * w            # weight decay as an L2 term added to the gradient
+        buf = mu * buf + d_p        # momentum buffer (buf starts at 0, so buf_1 = d_p_1)
+        d_p = d_p + mu * buf        # Nesterov;  plain momentum: d_p = buf
+        w  -= lr * d_p
+
+    Parameters
+    ----------
+    params, momentum_buf : ndarray (K, P)
+        Updated in place. Momentum buffers are per worker and never averaged.
+    grad : ndarray (K, P), or (1, P) / (P,) for one gradient shared by every worker
+        (mini-batch SGD after the all-reduce).
+    lr : float or ndarray (K,)
+        Learning rate of this step (see :func:`learning_rate`), or one per worker.
+    """
+    lr = np.asarray(lr, dtype=params.dtype)
+    if lr.ndim == 1:
+        lr = lr[:, None]                                           # (K, 1)
+    # The same arithmetic written with two temporaries fewer (5x faster at K=256):
+    # w -= lr*d_p + lr*mu*buf for Nesterov, w -= lr*buf for plain momentum.
+    d_p = np.multiply(params, weight_decay)                        # (K, P)
+    d_p += grad
+    if momentum:
+        momentum_buf *= momentum
+        momentum_buf += d_p
+        if nesterov:
+            d_p *= lr
+            params -= d_p
+            np.multiply(momentum_buf, lr * momentum, out=d_p)
+        else:
+            np.multiply(momentum_buf, lr, out=d_p)
+    else:
+        d_p *= lr
+    params -= d_p
+
+
+def learning_rate(step, *, base_lr, workers, warmup_steps, decay_steps=(), decay_factor=0.1,
+                  scale_with_workers=True):
+    """The learning rate of step `step` (counted from 1), as in Lin et al. (2020)'s code.
+
+    With ``t = step - 1`` steps completed before this one (the epfml/LocalSGD-Code scheduler
+    advances after each optimizer step)::
+
+        peak = base_lr * workers   if scale_with_workers else base_lr    # Goyal et al. 2017
+        lr   = base_lr + (peak - base_lr) * min(t / warmup_steps, 1)     # gradual warm-up
+        lr  *= decay_factor ** #{d in decay_steps : t >= d}              # step decay
+
+    so step 1 uses `base_lr`, step ``warmup_steps + 1`` is the first at `peak`, and step
+    ``d + 1`` is the first after the decay at `d` (torch's MultiStepLR with milestone d).
+    Epochs are converted to steps by the caller (``round(epochs * steps_per_epoch)``, see
+    :meth:`OptimizerConfig.learning_rate`).
+
+    Parameters
+    ----------
+    step : int or array of int (>= 1)
+    base_lr : float
+        The one-worker learning rate.
+    workers : int
+        K, the number of workers whose gradients make one (effective) batch.
+    warmup_steps : int
+        Steps of linear warm-up from `base_lr` to the peak; 0 for none.
+    decay_steps : sequence of int
+    decay_factor : float
+    scale_with_workers : bool
+
+    Returns
+    -------
+    float, or ndarray shaped like `step`.
+
+    Examples
+    --------
+    >>> [learning_rate(s, base_lr=0.1, workers=4, warmup_steps=2, decay_steps=[4])
+    ...  for s in (1, 2, 3, 4, 5)]
+    [0.1, 0.25, 0.4, 0.4, 0.04000000000000001]
+    """
+    done = np.asarray(step, dtype=np.float64) - 1.0                # steps completed
+    if np.any(done < 0):
+        raise ValueError(f"steps are counted from 1, got {step!r}")
+    peak = base_lr * workers if scale_with_workers else base_lr
+    ramp = np.clip(done / warmup_steps, 0.0, 1.0) if warmup_steps > 0 else np.ones_like(done)
+    lr = base_lr + (peak - base_lr) * ramp
+    n_decays = np.searchsorted(np.sort(np.asarray(decay_steps, dtype=np.float64)), done,
+                               side="right")                       # #{d <= t}
+    lr = lr * decay_factor ** n_decays
+    return float(lr) if np.ndim(step) == 0 else lr
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """SGD settings as written in a scenario (defaults: Lin et al. 2020's CIFAR-10 recipe)."""
+
+    lr: float = 0.1                     # one-worker learning rate (paper: 0.1 for batch 128)
+    momentum: float = 0.9               # mu, in [0, 1)
+    nesterov: bool = True               # Nesterov momentum (torch.optim.SGD nesterov=True)
+    weight_decay: float = 1e-4          # L2 coefficient added to the gradient, >= 0
+    warmup_epochs: float = 5.0          # linear warm-up from lr to K*lr (Goyal et al. 2017); 0: none
+    decay_epochs: tuple = ()            # epochs after which lr is multiplied by decay_factor
+    decay_factor: float = 0.1           # in (0, 1]
+    scale_lr_with_workers: bool = True  # linear scaling rule: peak lr = K * lr
+
+    def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, _check_option(f.name, getattr(self, f.name)))
+        if self.nesterov and self.momentum == 0:
+            raise InputError("Nesterov momentum needs momentum > 0", field="nesterov",
+                             fix="set nesterov: false, or momentum to e.g. 0.9")
+
+    def learning_rate(self, step, *, workers, steps_per_epoch):
+        """:func:`learning_rate` with this config's epochs converted to steps."""
+        return learning_rate(
+            step, base_lr=self.lr, workers=workers,
+            warmup_steps=round(self.warmup_epochs * steps_per_epoch),
+            decay_steps=[round(e * steps_per_epoch) for e in self.decay_epochs],
+            decay_factor=self.decay_factor, scale_with_workers=self.scale_lr_with_workers)
+
+    def step(self, params, momentum_buf, grad, lr):
+        """:func:`sgd_step` with this config's momentum, Nesterov flag and weight decay."""
+        sgd_step(params, momentum_buf, grad, lr, momentum=self.momentum,
+                 nesterov=self.nesterov, weight_decay=self.weight_decay)
+
+
+def _number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_option(name, value):
+    """Return `value` normalised for field `name` of OptimizerConfig, or raise InputError."""
+    def bad(expected, fix=None):
+        return InputError(f"must be {expected}, got {value!r}", field=name, fix=fix)
+    if name in ("nesterov", "scale_lr_with_workers"):
+        if not isinstance(value, (bool, np.bool_)):
+            raise bad("true or false")
+        return bool(value)
+    if name == "decay_epochs":
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise bad("a list of epochs", fix="write e.g. [150, 225]")
+        epochs = tuple(value)
+        if not all(_number(e) and e >= 0 for e in epochs):
+            raise bad("a list of non-negative epochs", fix="write e.g. [150, 225]")
+        return tuple(sorted(float(e) for e in epochs))
+    if not _number(value) or not np.isfinite(value):
+        raise bad("a number")
+    value = float(value)
+    if name == "lr" and not value > 0:
+        raise bad("positive", fix="write e.g. 0.1")
+    if name == "momentum" and not 0 <= value < 1:
+        raise bad("in [0, 1)", fix="write e.g. 0.9, or 0 for plain SGD")
+    if name in ("weight_decay", "warmup_epochs") and value < 0:
+        raise bad("non-negative", fix="write 0 to turn it off")
+    if name == "decay_factor" and not 0 < value <= 1:
+        raise bad("in (0, 1]", fix="write e.g. 0.1 to divide the rate by 10")
+    return value
+
+
+def optimizer_config_from_dict(d, *, file=None, locate=None, path=()):
+    """Build an :class:`OptimizerConfig` from a mapping read from a file.
+
+    Parameters
+    ----------
+    d : mapping
+        Keys are OptimizerConfig's fields; missing keys take the defaults.
+    file : str, optional
+        File named in errors.
+    locate : callable, optional
+        ``locate(path_tuple) -> line`` as returned by :func:`simulator.yamlfile.load_yaml`.
+    path : tuple
+        Where `d` sits in the file, e.g. ``("optimizer",)``; prefixes fields in errors.
+
+    Raises
+    ------
+    InputError
+        An unknown key (with a did-you-mean) or a bad value, naming file, line and field.
+
+    Examples
+    --------
+    >>> optimizer_config_from_dict({"lr": 0.05, "decay_epochs": [30, 45]}).decay_epochs
+    (30.0, 45.0)
+    >>> try:
+    ...     optimizer_config_from_dict({"momentun": 0.9}, file="s.yaml", path=("optimizer",))
+    ... except InputError as err:
+    ...     print(err)
+    s.yaml: optimizer.momentun: unknown key 'momentun' (did you mean 'momentum'?)
+    """
+    def where(key):
+        full = tuple(path) + ((key,) if key is not None else ())
+        return dict(file=file, line=locate(full) if locate else None, field=format_field(full))
+
+    if not isinstance(d, dict):
+        raise InputError(f"must be a mapping of optimizer settings, got {type(d).__name__}",
+                         fix="write e.g. {lr: 0.1, momentum: 0.9}", **where(None))
+    names = [f.name for f in fields(OptimizerConfig)]
+    for key in d:
+        if key not in names:
+            hint = did_you_mean(key, names)
+            raise InputError(f"unknown key {key!r}", fix=hint or "allowed: " + ", ".join(names),
+                             **where(key))
+    values = {}
+    for key, value in d.items():
+        try:
+            values[key] = _check_option(key, value)
+        except InputError as err:
+            raise InputError(err.message, fix=err.fix, **where(key)) from None
+    try:
+        return OptimizerConfig(**values)
+    except InputError as err:
+        raise InputError(err.message, fix=err.fix, **where(err.field)) from None
