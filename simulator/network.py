@@ -76,6 +76,8 @@ class Network:
     graph : networkx.Graph
         A topology with edge attributes ``bandwidth`` (bytes/s), ``latency`` (s) and
         ``tier`` (see :mod:`simulator.topology`).
+    router : Router, optional
+        A router of `graph` to share (routes are cached in it).
 
     Attributes
     ----------
@@ -98,9 +100,9 @@ class Network:
     0.001001
     """
 
-    def __init__(self, env, graph):
+    def __init__(self, env, graph, router=None):
         self.env = env
-        self.router = Router(graph)
+        self.router = router if router is not None else Router(graph)
         links = self.router.links
         n_links = len(links)
         self.pad = n_links                               # index of the padding link
