@@ -27,14 +27,16 @@ boundary once. Several collectives may run at once on one network (every block
 averaging at the same moment); they share links through the same flow model.
 """
 
-import numpy as np
+import math
+
 import simpy
 
 from .errors import InputError
 from .network import Network
 from .topology import gpu_blocks, natural_key
 
-__all__ = ["ALGORITHMS", "allreduce", "simulate_allreduce", "ring_order", "resolve_groups"]
+__all__ = ["ALGORITHMS", "allreduce", "simulate_allreduce", "ring_order", "resolve_groups",
+           "check_group", "collective_pairs", "run_groups"]
 
 
 def ring_order(graph, gpus):
@@ -90,7 +92,11 @@ ALGORITHMS = {
 }
 
 
-def _check_group(graph, members, algorithm):
+def check_group(graph, members, algorithm):
+    """Raise InputError unless `algorithm` can all-reduce over `members`."""
+    if algorithm not in ALGORITHMS:
+        raise InputError(f"unknown algorithm {algorithm!r}", field="algorithm",
+                         fix="use one of " + ", ".join(ALGORITHMS))
     if len(members) < 2:
         raise InputError(f"an all-reduce needs at least 2 GPUs, the group has {len(members)}",
                          field="group", fix="choose a group of 2 or more GPUs")
@@ -128,12 +134,20 @@ def allreduce(net, groups, nbytes, algorithm="ring"):
     -------
     simpy.Process
         Succeeds when every group has finished.
+
+    Raises
+    ------
+    InputError
+        Unknown algorithm, a negative size, or a group the algorithm cannot handle.
     """
+    if not math.isfinite(nbytes) or nbytes < 0:
+        raise InputError(f"message size must be a finite number of bytes >= 0, got {nbytes!r}",
+                         field="size", fix="give a size such as 100 MB = 1e8 bytes")
     env = net.env
     graph = net.router.graph
     procs = []
     for members in groups:
-        _check_group(graph, members, algorithm)
+        check_group(graph, members, algorithm)
         if algorithm == "hierarchical":
             procs.append(env.process(hierarchical_allreduce(net, _split_blocks(graph, members), nbytes)))
         else:
@@ -143,6 +157,39 @@ def allreduce(net, groups, nbytes, algorithm="ring"):
         yield env.all_of(procs)
 
     return env.process(wait_all())
+
+
+def collective_pairs(graph, members, algorithm):
+    """The (src, dst) pairs an all-reduce over `members` (in ring order) sends between.
+
+    Two collectives whose pairs' routes share no link cannot slow each other down.
+    """
+    if algorithm == "hierarchical":
+        blocks = _split_blocks(graph, members)
+        rings = blocks + [[block[i] for block in blocks] for i in range(len(blocks[0]))]
+    elif algorithm == "ring":
+        rings = [members]
+    else:
+        p = len(members)
+        return {(members[i], members[i ^ (1 << j)]) for j in range(p.bit_length() - 1) for i in range(p)}
+    return {(ring[i], ring[(i + 1) % len(ring)]) for ring in rings if len(ring) > 1
+            for i in range(len(ring))}
+
+
+def run_groups(graph, groups, nbytes, algorithm="ring", router=None):
+    """Run one all-reduce per group at once on an otherwise idle network.
+
+    `router` (a :class:`~simulator.routing.Router` of `graph`) may be shared between calls.
+
+    Returns
+    -------
+    tuple
+        ``(time_s, bytes_by_tier)``.
+    """
+    env = simpy.Environment()
+    net = Network(env, graph, router)
+    env.run(allreduce(net, groups, nbytes, algorithm))
+    return env.now, net.bytes_by_tier()
 
 
 def resolve_groups(graph, group):
@@ -162,7 +209,7 @@ def resolve_groups(graph, group):
     Raises
     ------
     InputError
-        For a name that is not a GPU of the graph.
+        For a name that is not a GPU of the graph, or a GPU named twice.
     """
     if group == "all":
         return [ring_order(graph, [g for b in gpu_blocks(graph).values() for g in b])]
@@ -173,6 +220,10 @@ def resolve_groups(graph, group):
         if graph.nodes.get(name, {}).get("kind") != "gpu":
             raise InputError(f"{name!r} is not a GPU of the topology", field="group",
                              fix="use 'all', 'block' or a comma-separated list of GPU names")
+    twice = sorted({n for n in names if names.count(n) > 1}, key=natural_key)
+    if twice:
+        raise InputError(f"{twice[0]!r} is named more than once", field="group",
+                         fix="name each GPU of the group once")
     return [ring_order(graph, names)]
 
 
@@ -200,8 +251,8 @@ def simulate_allreduce(graph, nbytes, algorithm="ring", group="all"):
     Raises
     ------
     InputError
-        Unknown algorithm, a group of fewer than 2 GPUs, a group the algorithm cannot
-        handle.
+        Unknown algorithm, a negative size, a group of fewer than 2 GPUs or with a GPU
+        named twice, a group the algorithm cannot handle.
 
     Examples
     --------
@@ -218,10 +269,7 @@ def simulate_allreduce(graph, nbytes, algorithm="ring", group="all"):
         raise InputError(f"unknown algorithm {algorithm!r}", field="algorithm",
                          fix="use one of " + ", ".join(ALGORITHMS))
     groups = resolve_groups(graph, group)
-    env = simpy.Environment()
-    net = Network(env, graph)
-    env.run(allreduce(net, groups, nbytes, algorithm))
-    time_s = env.now
+    time_s, bytes_by_tier = run_groups(graph, groups, nbytes, algorithm)
     p = len(groups[0])
     algbw = nbytes / time_s if time_s > 0 else float("inf")
     return {
@@ -232,5 +280,5 @@ def simulate_allreduce(graph, nbytes, algorithm="ring", group="all"):
         "time_s": time_s,
         "algbw": algbw,
         "busbw": algbw * 2 * (p - 1) / p,
-        "bytes": net.bytes_by_tier(),
+        "bytes": bytes_by_tier,
     }

@@ -1,0 +1,129 @@
+"""``sgdsim collective``: text and JSON output agree with the library; bad input is one line."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from simulator import generators
+from simulator.collectives import simulate_allreduce
+from simulator.topology import load_topology, write_topology
+from simulator.units import format_time
+
+SEED = Path(__file__).parent.parent / "topologies" / "seed_8x2.yaml"
+
+# seed_8x2: 8 blocks of 2 GPUs; GPU links 25 GB/s, 1 us; block-core links 10 Gbit/s, 5 us.
+# Ring over 16 GPUs, 100 MB: 30 steps of 6.25 MB. Every step has a flow crossing each
+# block's 1.25 GB/s uplink alone (gpu{b}_1 -> gpu{b+1}_0): 12 us + 6.25 MB / 1.25 GB/s.
+SEED_RING_S = 30 * (12e-6 + 6.25e6 / 1.25e9)
+
+
+@pytest.fixture
+def two_tier_file(tmp_path):
+    """two_tier(4, 2) with 25 GB/s, 1 us GPU links and 40 GB/s, 5 us block links, as YAML."""
+    path = tmp_path / "two_tier_4x2.yaml"
+    write_topology(generators.two_tier(4, 2, inter_bandwidth=40e9), path)
+    return path
+
+
+def ok_json(run_cli, *args):
+    result = run_cli("collective", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_text_output_has_time_bandwidths_and_bytes_with_units(run_cli):
+    result = run_cli("collective", SEED)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"ring all-reduce of 100 MB over 1 group(s) of 16 GPUs on {SEED}"
+    fields = {}
+    for line in lines[1:]:
+        match = re.fullmatch(r"  (time|algbw|busbw|bytes \w+)\s+([-\d.e+]+) (\S+)", line)
+        assert match, line
+        fields[match[1]] = (float(match[2]), match[3])
+    assert set(fields) == {"time", "algbw", "busbw", "bytes inter_block", "bytes intra_block"}
+    assert f"{fields['time'][0]} {fields['time'][1]}" == format_time(SEED_RING_S) == "150.4 ms"
+    assert fields["algbw"] == (665.1, "MB/s")            # 100 MB / 150.36 ms
+    assert fields["busbw"] == (1.247, "GB/s")            # algbw * 2 * 15 / 16
+    # Per step, 8 block crossings x 2 inter links and 16 chunks x 2 GPU links, 6.25 MB each.
+    assert fields["bytes inter_block"] == (3.0, "GB")
+    assert fields["bytes intra_block"] == (6.0, "GB")
+
+
+@pytest.mark.parametrize("algorithm", ["ring", "hierarchical", "halving-doubling"])
+def test_json_equals_simulate_allreduce(run_cli, algorithm):
+    out = ok_json(run_cli, SEED, "--algorithm", algorithm, "--size", "64 MiB")
+    expected = simulate_allreduce(load_topology(SEED), 64 * 2**20, algorithm=algorithm)
+    assert {"time_s", "algbw", "busbw", "bytes"} <= set(out)
+    assert set(out["bytes"]) == {"intra_block", "inter_block"}
+    for key in ("time_s", "algbw", "busbw", "bytes", "groups", "gpus_per_group", "size_bytes"):
+        assert out[key] == expected[key], key
+    if algorithm == "ring":
+        assert ok_json(run_cli, SEED)["time_s"] == pytest.approx(SEED_RING_S, rel=1e-12)
+
+
+def test_group_block_runs_every_block_at_once(run_cli, two_tier_file):
+    out = ok_json(run_cli, two_tier_file, "--group", "block", "--size", "100MB")
+    assert (out["groups"], out["gpus_per_group"]) == (4, 2)
+    # One step each way inside every block: 2 x (2 us + 50 MB / 25 GB/s), all blocks at once.
+    assert out["time_s"] == pytest.approx(2 * (2e-6 + 50e6 / 25e9), rel=1e-12)
+    assert out["bytes"] == {"inter_block": 0.0, "intra_block": pytest.approx(4 * 2 * 2 * 100e6, rel=1e-12)}
+
+
+def test_group_as_a_list_of_gpus(run_cli, two_tier_file):
+    out = ok_json(run_cli, two_tier_file, "-g", "gpu0_0,gpu0_1", "-s", "100MB")
+    assert (out["groups"], out["gpus_per_group"]) == (1, 2)
+    assert out["time_s"] == pytest.approx(2 * (2e-6 + 50e6 / 25e9), rel=1e-12)
+    # Across blocks the same pair goes through the core; spaces after commas are allowed.
+    out = ok_json(run_cli, two_tier_file, "-g", "gpu0_0, gpu3_1", "-s", "100MB")
+    graph = load_topology(two_tier_file)
+    assert out["time_s"] == simulate_allreduce(graph, 100e6, group=["gpu0_0", "gpu3_1"])["time_s"]
+    assert out["time_s"] == pytest.approx(2 * (12e-6 + 50e6 / 25e9), rel=1e-12)
+
+
+def test_node_link_json_topology_works_too(run_cli, tmp_path):
+    path = tmp_path / "ring.json"
+    write_topology(generators.ring(4, intra_bandwidth=10e9, inter_bandwidth=10e9,
+                                   intra_latency=0.0, inter_latency=0.0), path)
+    out = ok_json(run_cli, path, "--size", "1MB")
+    assert out["time_s"] == pytest.approx(6 * 1e6 / 4 / 10e9, rel=1e-12)
+
+
+@pytest.mark.parametrize("args, start", [
+    (["--size", "100"], "error: --size: '100' is not a size in bytes"),
+    (["--size", "-5MB"], "error: --size: must not be negative"),
+    (["--size=-5MB"], "error: --size: must not be negative"),
+    (["--group", "gpu0_0,gpu42_0"], "error: group: 'gpu42_0' is not a GPU of the topology"),
+    (["--group", "gpu0_0"], "error: group: an all-reduce needs at least 2 GPUs"),
+    (["--group", "gpu0_0,gpu0_0"], "error: group: 'gpu0_0' is named more than once"),
+    (["--group", "gpu0_0,gpu0_1,gpu1_0", "-a", "halving-doubling"],
+     "error: algorithm: halving-doubling needs a power-of-two group, got 3 GPUs"),
+])
+def test_bad_input_is_one_error_line_and_exit_2(run_cli, args, start):
+    result = run_cli("collective", SEED, *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(start), result.output
+    assert result.stdout == "" and "Traceback" not in result.output
+
+
+def test_missing_topology_file_is_one_error_line(run_cli, tmp_path):
+    missing = tmp_path / "nowhere.yaml"
+    result = run_cli("collective", missing)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "nowhere.yaml" in lines[0], result.output
+
+
+def test_unknown_algorithm_and_option_are_one_line_usage_errors(run_cli):
+    result = run_cli("collective", SEED, "--algorithm", "tree")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "'tree' is not one of 'ring', 'hierarchical', 'halving-doubling'" in lines[0]
+    result = run_cli("collective", SEED, "--algoritm", "ring")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: No such option '--algoritm'. Did you mean '--algorithm'? (see 'sgdsim collective --help')"]
