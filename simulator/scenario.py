@@ -1,0 +1,643 @@
+"""Scenarios: what one sgdsim experiment simulates, read from a YAML file and checked.
+
+A scenario names a cluster (a topology file, or a topology written inline), the learning
+workload, the optimizer, the SGD variants to compare, the target accuracy and the training
+length (docs/scenarios.md describes every key). :func:`load_scenario` reads one, applies the
+command line's overrides and returns a frozen :class:`Scenario` that the engine consumes:
+
+* everything is checked before anything runs, and each problem is one
+  :class:`~simulator.errors.InputError` naming the file, line, field and fix (an override's
+  problem names its option, e.g. ``--H``);
+* relative paths (the topology file, ``npz:PATH`` data) are resolved against the scenario
+  file's directory; the topology is loaded and validated with ``require_compute=True``;
+* a post-local switch given in epochs is resolved to steps (:func:`steps_per_epoch`), and
+  every variant gets a unique display label.
+
+Without a path, :func:`load_scenario` reads the built-in default, ``simulator/data/default.yaml``
+(a copy of ``scenarios/default.yaml``): the seed paper's 8 x 2 GPU cluster, the digits MLP and
+all four variants.
+"""
+
+import functools
+import importlib.resources
+import math
+import os
+from dataclasses import dataclass, field, fields, replace
+
+import networkx as nx
+
+from .datasets import load_dataset
+from .errors import InputError
+from .profiles import get_profile
+from .topology import gpu_blocks, gpu_nodes, load_topology, topology_from_data, validate_graph
+from .workload import OptimizerConfig, optimizer_config_from_dict
+from .yamlfile import did_you_mean, format_field, load_schema, load_yaml, validate_schema
+
+__all__ = [
+    "Variant", "WorkloadSpec", "TimingSpec", "Scenario",
+    "load_scenario", "scenario_from_data", "steps_per_epoch",
+    "ALGORITHMS", "COLLECTIVES", "OVERRIDE_OPTIONS", "DEFAULT_SOURCE",
+]
+
+ALGORITHMS = ("minibatch", "local", "postlocal", "hierarchical")
+COLLECTIVES = ("ring", "hierarchical", "halving-doubling")
+DATASET_NAMES = ("digits", "mnist1d", "teacher")   # and npz:PATH
+DEFAULT_SOURCE = "<built-in default>"
+
+# Which variant parameters apply to which algorithms.
+_APPLIES = {"H": ("local", "postlocal", "hierarchical"), "Hb": ("hierarchical",),
+            "switch_epoch": ("postlocal",), "switch_step": ("postlocal",)}
+
+OVERRIDE_OPTIONS = {key: "--" + key.replace("_", "-") for key in (
+    "algorithm", "Hb", "switch_epoch", "switch_step", "topology", "epochs", "steps",
+    "target_accuracy", "seed", "cost_profile")}
+OVERRIDE_OPTIONS.update(H="-H", global_sync_delay_s="--global-sync-delay")
+"""Override key -> the ``sgdsim run`` option named in its errors (``"H"`` -> ``"-H"``)."""
+
+
+# --------------------------------------------------------------------------- the contract
+@dataclass(frozen=True)
+class Variant:
+    """One SGD variant to simulate (DESIGN.md "Schedules")."""
+
+    algorithm: str                 # "minibatch" | "local" | "postlocal" | "hierarchical"
+    H: int = 1                     # local steps between averages (local, postlocal, hierarchical)
+    Hb: int = 1                    # block averages per global average (hierarchical)
+    switch_step: int | None = None  # postlocal: mini-batch for steps t <= switch_step
+    batch_size: int | None = None  # per-GPU batch override for this variant
+    global_sync_delay_s: float | None = None  # overrides TimingSpec.global_sync_delay_s
+    label: str = ""                # unique display name, e.g. "local H=4"
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """The learning problem (see docs/workload.md)."""
+
+    dataset: str = "digits"        # digits | mnist1d | teacher | npz:PATH (PATH resolved)
+    n_samples: int | None = None   # train + test samples; None: the dataset's own
+    model: str = "mlp"             # mlp | softmax
+    hidden: tuple = (64,)          # hidden layer widths of the MLP
+    batch_size: int = 32           # per GPU (B_loc)
+    dtype: str = "float64"         # float64 | float32
+    non_iid_alpha: float | None = None  # None: iid shards; > 0: Dirichlet(alpha) per class
+
+
+@dataclass(frozen=True)
+class TimingSpec:
+    """How simulated time is charged beyond the topology's numbers."""
+
+    cost_profile: str = "model"    # key of profiles.PROFILES
+    jitter: float = 0.0            # relative std of each step's compute time (seeded), 0 = off
+    slow_gpus: dict = field(default_factory=dict)  # GPU name -> slowdown factor >= 1
+    global_sync_delay_s: float = 0.0  # extra seconds added to every global sync
+    collective: str = "ring"       # ring | hierarchical | halving-doubling
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A checked experiment, ready for the engine."""
+
+    name: str
+    source: str                    # file path or "<built-in default>"
+    topology: nx.Graph             # loaded and validated (require_compute=True)
+    topology_source: str           # path, or "inline"
+    workload: WorkloadSpec
+    optimizer: OptimizerConfig
+    variants: tuple                # of Variant, >= 1, labels unique
+    target_accuracy: float         # 0 < x <= 1
+    seed: int
+    epochs: float | None           # exactly one of epochs / steps is set
+    steps: int | None
+    eval_every: int                # evaluate the average model every N steps (and at global syncs)
+    timing: TimingSpec
+
+
+def steps_per_epoch(n_train, workers, batch_size):
+    """Steps for `workers` GPUs with `batch_size` samples each to see `n_train` samples once.
+
+    ``ceil(n_train / (workers * batch_size))``, the unit of every epoch-based setting (as
+    :class:`simulator.datasets.BatchStream` counts it).
+
+    Examples
+    --------
+    >>> steps_per_epoch(1437, 16, 32)
+    3
+    """
+    return -(-int(n_train) // (int(workers) * int(batch_size)))
+
+
+# --------------------------------------------------------------------------- loading
+def load_scenario(path=None, overrides=None):
+    """Read, check and resolve a scenario file; without `path`, the built-in default.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        A scenario YAML file. None: ``simulator/data/default.yaml``.
+    overrides : dict, optional
+        Command-line overrides; every key optional, None meaning not given:
+        ``algorithm`` (replaces the variants with ONE variant of that algorithm),
+        ``H``, ``Hb``, ``switch_epoch``, ``switch_step`` (with ``algorithm``: that variant's
+        parameters; without: applied to every variant they are meaningful for),
+        ``topology`` (a path relative to the current directory), ``epochs`` (replaces
+        steps), ``steps`` (replaces epochs), ``target_accuracy``, ``seed``,
+        ``cost_profile``, ``global_sync_delay_s`` (for every variant, replacing their own).
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    InputError
+        The first problem found, naming the file, line, field and fix; a bad override names
+        its option (see :data:`OVERRIDE_OPTIONS`).
+
+    Examples
+    --------
+    >>> scenario = load_scenario()  # doctest: +SKIP
+    >>> [v.label for v in scenario.variants]  # doctest: +SKIP
+    ['minibatch', 'local H=4', 'postlocal H=4 after epoch 1', 'hierarchical H=2 Hb=4']
+    >>> load_scenario(overrides={"algorithm": "local", "H": 8}).variants  # doctest: +SKIP
+    (Variant(algorithm='local', H=8, Hb=1, switch_step=None, batch_size=None, ...),)
+    """
+    if path is None:
+        resource = importlib.resources.files("simulator") / "data" / "default.yaml"
+        with importlib.resources.as_file(resource) as real:
+            data, locate = load_yaml(real)
+            base_dir = os.path.dirname(str(real))
+        return scenario_from_data(data, file=DEFAULT_SOURCE, locate=locate, base_dir=base_dir,
+                                  overrides=overrides, name="default")
+    file = str(path)
+    data, locate = load_yaml(path)
+    return scenario_from_data(data, file=file, locate=locate,
+                              base_dir=os.path.dirname(file) or ".", overrides=overrides)
+
+
+def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=None,
+                       name=None):
+    """Build a :class:`Scenario` from parsed YAML `data` (see :func:`load_scenario`).
+
+    Parameters
+    ----------
+    data : object
+        The parsed file.
+    file : str, optional
+        The file named in errors and recorded as ``Scenario.source``.
+    locate : callable, optional
+        ``locate(path_tuple) -> line`` from :func:`simulator.yamlfile.load_yaml`.
+    base_dir : str
+        Directory that relative paths in `data` are relative to.
+    overrides : dict, optional
+        As for :func:`load_scenario`.
+    name : str, optional
+        Name when `data` has none; default: `file`'s name without extension.
+    """
+    at = _Places(file, locate)
+    if not isinstance(data, dict):
+        raise InputError(f"a scenario is a mapping of keys, got {type(data).__name__}",
+                         **at(()), fix="write e.g. 'topology: ../topologies/seed_8x2.yaml'")
+    schema = load_schema("scenario")
+    _reject_case_slips(data, schema, schema, (), at)
+    validate_schema(data, schema, file=file, locate=locate)
+    given = _checked_overrides(overrides)
+
+    graph, topology_source = _topology(data, at, base_dir, given)
+    workload = _workload(data.get("workload", {}), at, base_dir)
+    optimizer = optimizer_config_from_dict(data.get("optimizer", {}), file=file, locate=locate,
+                                           path=("optimizer",))
+    timing = _timing(data.get("timing", {}), at, graph, given)
+    epochs, steps = _length(data, at, given)
+    seed = given.get("seed", data.get("seed", 0))
+    n_train = _train_size(workload, seed, at, len(gpu_nodes(graph)))  # loads the dataset
+    variants = _variants(data, at, given, graph, workload, epochs, steps, n_train)
+    if name is None:
+        name = os.path.splitext(os.path.basename(file))[0] if file else "scenario"
+    return Scenario(
+        name=data.get("name", name),
+        source=file if file is not None else "<data>",
+        topology=graph,
+        topology_source=topology_source,
+        workload=workload,
+        optimizer=optimizer,
+        variants=variants,
+        target_accuracy=float(given.get("target_accuracy", data["target_accuracy"])),
+        seed=int(seed),
+        epochs=epochs,
+        steps=steps,
+        eval_every=int(data.get("eval_every", 1)),
+        timing=timing,
+    )
+
+
+def _reject_case_slips(value, schema, root, path, at):
+    """Raise for a key that differs from an allowed one only in case (``h`` for ``H``).
+
+    The schema check's did-you-mean compares spellings, and one-letter keys such as ``H``
+    have no close spelling; this catches them first, with the same message.
+    """
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict) and "properties" in schema:
+        declared = schema["properties"]
+        for key, item in value.items():
+            if key in declared:
+                _reject_case_slips(item, declared[key], root, path + (key,), at)
+                continue
+            same = [name for name in declared if name.lower() == str(key).lower()]
+            if same:
+                raise InputError(f"unknown key '{key}'", **at(path + (key,)),
+                                 fix=f"did you mean '{same[0]}'?")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            _reject_case_slips(item, schema["items"], root, path + (index,), at)
+
+
+class _Places:
+    """Keyword arguments that locate an InputError at a path inside the scenario file."""
+
+    def __init__(self, file, locate):
+        self.file, self.locate = file, locate
+
+    def __call__(self, path):
+        return {"file": self.file, "field": format_field(path),
+                "line": self.locate(path) if self.locate is not None else None}
+
+    def line(self, path):
+        return self.locate(path) if self.locate is not None else None
+
+
+def _option(key):
+    """Keyword arguments that locate an InputError at a command-line option."""
+    return {"file": None, "line": None, "field": OVERRIDE_OPTIONS[key]}
+
+
+# --------------------------------------------------------------------------- overrides
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+_OVERRIDE_RULES = {  # key -> (test, what it must be, example)
+    "H": (lambda v: _is_int(v) and v >= 1, "an integer >= 1", "8"),
+    "Hb": (lambda v: _is_int(v) and v >= 1, "an integer >= 1", "4"),
+    "switch_epoch": (lambda v: _is_number(v) and v >= 0, "a number of epochs >= 0", "2"),
+    "switch_step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0", "100"),
+    "topology": (lambda v: isinstance(v, (str, os.PathLike)) and str(v) != "",
+                 "a path to a topology file", "topologies/seed_8x2.yaml"),
+    "epochs": (lambda v: _is_number(v) and v > 0, "a positive number", "30"),
+    "steps": (lambda v: _is_int(v) and v >= 1, "an integer >= 1", "90"),
+    "target_accuracy": (lambda v: _is_number(v) and 0 < v <= 1, "a fraction in (0, 1]", "0.9"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "a non-negative integer", "0"),
+    "global_sync_delay_s": (lambda v: _is_number(v) and v >= 0,
+                            "a non-negative number of seconds", "1"),
+}
+
+
+def _checked_overrides(overrides):
+    """The overrides that are given (not None), each checked; raise naming the option."""
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    for key, value in given.items():
+        if key not in OVERRIDE_OPTIONS:
+            raise TypeError(f"unknown override {key!r}; known: {', '.join(OVERRIDE_OPTIONS)}")
+        if key == "algorithm":
+            if value not in ALGORITHMS:
+                hint = did_you_mean(value, ALGORITHMS)
+                raise InputError(f"unknown algorithm {value!r}", **_option(key),
+                                 fix=(hint + " " if hint else "") + "choose from: "
+                                 + ", ".join(ALGORITHMS))
+            continue
+        if key == "cost_profile":
+            try:
+                get_profile(value)
+            except InputError as err:
+                raise InputError(err.message, **_option(key), fix=err.fix) from None
+            continue
+        test, what, example = _OVERRIDE_RULES[key]
+        if not test(value):
+            raise InputError(f"must be {what}, got {value!r}", **_option(key),
+                             fix=f"write e.g. {OVERRIDE_OPTIONS[key]} {example}")
+    for first, second in (("epochs", "steps"), ("switch_epoch", "switch_step")):
+        if first in given and second in given:
+            raise InputError(f"{OVERRIDE_OPTIONS[first]} and {OVERRIDE_OPTIONS[second]} are "
+                             "both given", **_option(second), fix="give one of them")
+    if "topology" in given:
+        given["topology"] = str(given["topology"])
+    return given
+
+
+# --------------------------------------------------------------------------- sections
+def _topology(data, at, base_dir, given):
+    """(graph, topology_source): loaded from a path or inline, validated for compute."""
+    if "topology" in given:
+        path = given["topology"]
+        if not os.path.exists(path):
+            raise InputError(f"no such topology file '{path}'", **_option("topology"),
+                             fix="check the path; it is relative to the current directory")
+        graph = load_topology(path)
+        validate_graph(graph, file=path, require_compute=True)
+        return graph, path
+    spec = data["topology"]
+    if isinstance(spec, str):
+        path = spec if os.path.isabs(spec) else os.path.normpath(os.path.join(base_dir, spec))
+        if not os.path.exists(path):
+            raise InputError(f"no such topology file '{spec}' (looked for {path})",
+                             **at(("topology",)),
+                             fix="check the path; it is relative to the scenario file's "
+                                 "directory")
+        graph = load_topology(path)
+        validate_graph(graph, file=path, require_compute=True)
+        return graph, path
+    inner = None if at.locate is None else (lambda path: at.locate(("topology",) + tuple(path)))
+    try:
+        graph = topology_from_data(spec, file=at.file, locate=inner)
+        validate_graph(graph, file=at.file, require_compute=True)
+    except InputError as err:
+        raise _inside_topology(err, at) from None
+    return graph, "inline"
+
+
+def _inside_topology(err, at):
+    """`err` from an inline topology, with its field under ``topology.``."""
+    field_ = err.field
+    if field_ and not field_.startswith(("node ", "link ", "graph.")):
+        field_ = "topology." + field_
+    elif field_:
+        field_ = f"topology: {field_}"
+    else:
+        field_ = "topology"
+    line = err.line if err.line is not None else at.line(("topology",))
+    return InputError(err.message, file=err.file, line=line, field=field_, fix=err.fix)
+
+
+def _workload(spec, at, base_dir):
+    """WorkloadSpec from the ``workload`` mapping (already schema-checked)."""
+    dataset = spec.get("dataset", "digits")
+    where = at(("workload", "dataset"))
+    if dataset.startswith("npz:"):
+        path = dataset[len("npz:"):]
+        if path == "":
+            raise InputError("npz: needs a path", **where, fix="write e.g. npz:data/mine.npz")
+        resolved = path if os.path.isabs(path) else os.path.normpath(os.path.join(base_dir, path))
+        if not os.path.exists(resolved):
+            raise InputError(f"no such file '{path}' (looked for {resolved})", **where,
+                             fix="check the path; it is relative to the scenario file's "
+                                 "directory")
+        dataset = "npz:" + resolved
+        if "n_samples" in spec:
+            raise InputError("n_samples does not apply to an .npz file",
+                             **at(("workload", "n_samples")),
+                             fix="leave it out, or save fewer samples")
+    elif dataset not in DATASET_NAMES:
+        hint = did_you_mean(dataset, DATASET_NAMES + ("npz:PATH",))
+        raise InputError(f"unknown dataset {dataset!r}", **where,
+                         fix=(hint + " " if hint else "")
+                         + "choose from: digits, mnist1d, teacher, npz:PATH")
+    model = spec.get("model", "mlp")
+    if model == "softmax" and "hidden" in spec:
+        raise InputError("hidden does not apply to the softmax model",
+                         **at(("workload", "hidden")),
+                         fix="remove it, or write model: mlp")
+    return WorkloadSpec(dataset=dataset, n_samples=spec.get("n_samples"), model=model,
+                        hidden=() if model == "softmax" else tuple(spec.get("hidden", (64,))),
+                        batch_size=int(spec.get("batch_size", 32)),
+                        dtype=spec.get("dtype", "float64"),
+                        non_iid_alpha=spec.get("non_iid_alpha"))
+
+
+def _timing(spec, at, graph, given):
+    """TimingSpec from the ``timing`` mapping and the overrides."""
+    profile = given.get("cost_profile", spec.get("cost_profile", "model"))
+    try:
+        get_profile(profile)
+    except InputError as err:
+        raise InputError(err.message, **at(("timing", "cost_profile")), fix=err.fix) from None
+    gpus = gpu_nodes(graph)
+    for gpu, factor in spec.get("slow_gpus", {}).items():
+        if gpu not in graph or graph.nodes[gpu].get("kind") != "gpu":
+            hint = did_you_mean(gpu, gpus)
+            shown = ", ".join(gpus[:4]) + (", ..." if len(gpus) > 4 else "")
+            raise InputError(f"no GPU '{gpu}' in the topology",
+                             **at(("timing", "slow_gpus", gpu)),
+                             fix=hint or f"name one of its GPUs: {shown}")
+    collective = spec.get("collective", "ring")
+    if collective == "hierarchical":
+        _require_equal_blocks(graph, at(("timing", "collective")),
+                              "the hierarchical all-reduce needs blocks of equal size",
+                              "use collective: ring, or give every block the same number "
+                              "of GPUs")
+    return TimingSpec(
+        cost_profile=profile,
+        jitter=float(spec.get("jitter", 0.0)),
+        slow_gpus={gpu: float(f) for gpu, f in spec.get("slow_gpus", {}).items()},
+        global_sync_delay_s=float(given.get("global_sync_delay_s",
+                                            spec.get("global_sync_delay_s", 0.0))),
+        collective=collective)
+
+
+def _require_equal_blocks(graph, where, what, fix):
+    try:
+        validate_graph(graph, require_equal_blocks=True)
+    except InputError as err:
+        sizes = {block: len(members) for block, members in gpu_blocks(graph).items()}
+        shown = ", ".join(f"{block}: {n}" for block, n in list(sizes.items())[:6])
+        raise InputError(f"{what}, but the topology's blocks hold unequal numbers of GPUs "
+                         f"({shown}{', ...' if len(sizes) > 6 else ''})", **where,
+                         fix=fix) from err
+
+
+def _length(data, at, given):
+    """(epochs, steps): exactly one of them set."""
+    if "epochs" in given:
+        return float(given["epochs"]), None
+    if "steps" in given:
+        return None, int(given["steps"])
+    if "epochs" in data and "steps" in data:
+        first = f" (epochs at line {at.line(('epochs',))})" if at.locate is not None else ""
+        raise InputError(f"epochs and steps are both given{first}", **at(("steps",)),
+                         fix="keep one of them: the training length is epochs or steps")
+    if "epochs" in data:
+        return float(data["epochs"]), None
+    if "steps" in data:
+        return None, int(data["steps"])
+    raise InputError("the training length is missing", **at(("epochs",)),
+                     fix="add 'epochs: 30' or 'steps: 90'")
+
+
+@functools.lru_cache(maxsize=32)
+def _dataset_train_size(dataset, n_samples, seed):
+    return len(load_dataset(dataset, seed=seed, n_samples=n_samples).y_train)
+
+
+def _train_size(workload, seed, at, workers):
+    """Training samples of the workload's dataset (loading it), located errors."""
+    dataset = workload.dataset
+    try:
+        if dataset.startswith("npz:"):
+            n_train = len(load_dataset(dataset).y_train)
+        else:
+            n_train = _dataset_train_size(dataset, workload.n_samples, seed)
+    except InputError as err:
+        if err.file is not None:                   # a problem inside the .npz file
+            raise
+        key = "n_samples" if err.field == "n_samples" else "dataset"
+        raise InputError(err.message, fix=err.fix, **at(("workload", key))) from None
+    if n_train < workers:
+        raise InputError(f"{n_train} training samples cannot be split across {workers} GPUs",
+                         **at(("workload", "n_samples" if workload.n_samples else "dataset")),
+                         fix="use more samples or fewer GPUs")
+    return n_train
+
+
+# --------------------------------------------------------------------------- variants
+class _Value:
+    """A variant parameter and where it was written (file location or option)."""
+
+    __slots__ = ("value", "where")
+
+    def __init__(self, value, where):
+        self.value, self.where = value, where
+
+
+def _raw_variants(data, at, given):
+    """[(params {key: _Value}, where of the variant, overridden keys)] after overrides."""
+    params_keys = ("H", "Hb", "switch_epoch", "switch_step")
+    if "algorithm" in given:
+        params = {"algorithm": _Value(given["algorithm"], _option("algorithm"))}
+        for key in params_keys:
+            if key in given:
+                if given["algorithm"] not in _APPLIES[key]:
+                    raise InputError(f"{OVERRIDE_OPTIONS[key]} does not apply to "
+                                     f"{given['algorithm']}", **_option(key),
+                                     fix=f"leave it out, or use --algorithm "
+                                         f"{' or '.join(_APPLIES[key])}")
+                params[key] = _Value(given[key], _option(key))
+        return [(params, _option("algorithm"), set())]
+
+    raw = []
+    for index, spec in enumerate(data["variants"]):
+        path = ("variants", index)
+        params = {key: _Value(value, at(path + (key,))) for key, value in spec.items()}
+        algorithm = spec["algorithm"]
+        for key in params_keys:
+            if key in spec and algorithm not in _APPLIES[key]:
+                raise InputError(f"{key} does not apply to {algorithm}", **at(path + (key,)),
+                                 fix=f"remove it; {key} applies to "
+                                     f"{', '.join(_APPLIES[key])}")
+        overridden = set()
+        for key in params_keys:
+            if key in given and algorithm in _APPLIES[key]:
+                if key.startswith("switch_"):
+                    params.pop("switch_epoch", None)
+                    params.pop("switch_step", None)
+                params[key] = _Value(given[key], _option(key))
+                overridden.add(key)
+        if "global_sync_delay_s" in given:          # the command line wins for every variant
+            params.pop("global_sync_delay_s", None)
+            overridden.add("global_sync_delay_s")
+        raw.append((params, at(path), overridden))
+    for key in params_keys:
+        if key in given and not any(p["algorithm"].value in _APPLIES[key] for p, _, _ in raw):
+            raise InputError(f"{OVERRIDE_OPTIONS[key]} applies to {', '.join(_APPLIES[key])} "
+                             "variants, and this scenario has none", **_option(key),
+                             fix=f"add --algorithm {_APPLIES[key][-1]}, or leave it out")
+    return raw
+
+
+def _variants(data, at, given, graph, workload, epochs, steps, n_train):
+    """The resolved, labelled, de-duplicated variants."""
+    workers = len(gpu_nodes(graph))
+    resolved = []
+    for params, where, overridden in _raw_variants(data, at, given):
+        def value(key, default=None):
+            return params[key].value if key in params else default
+
+        algorithm = value("algorithm")
+        batch_size = value("batch_size")
+        B = batch_size or workload.batch_size
+        switch_step = None
+        if algorithm == "postlocal":
+            switch_step = _switch_step(params, where, n_train, workers, B)
+            total = steps if steps is not None else \
+                round(epochs * steps_per_epoch(n_train, workers, B))
+            if switch_step >= total:
+                key = "switch_epoch" if "switch_epoch" in params else "switch_step"
+                raise InputError(f"the switch to local SGD after step {switch_step} comes at "
+                                 f"or after the last step ({total}): this is mini-batch SGD",
+                                 **params[key].where,
+                                 fix="switch earlier, train longer, or use algorithm minibatch")
+        if algorithm == "hierarchical":
+            _require_equal_blocks(graph, params["algorithm"].where,
+                                  "hierarchical local SGD averages inside blocks of equal size",
+                                  "give every block the same number of GPUs, or use algorithm "
+                                  "local")
+        variant = Variant(algorithm=algorithm, H=int(value("H", 1)), Hb=int(value("Hb", 1)),
+                          switch_step=switch_step,
+                          batch_size=None if batch_size is None else int(batch_size),
+                          global_sync_delay_s=None if value("global_sync_delay_s") is None
+                          else float(value("global_sync_delay_s")))
+        label = value("label")
+        if label is None or overridden:             # a label written for other values
+            label = _derived_label(variant, value("switch_epoch"))     # would mislead
+        resolved.append((replace(variant, label=label), params.get("label"), where,
+                         overridden))
+
+    unique, seen = [], {}
+    for variant, label_value, where, overridden in resolved:
+        if overridden and any(_same_run(variant, other) for other in unique):
+            continue                               # an override made two variants identical
+        if variant.label in seen:
+            place = label_value.where if label_value is not None else where
+            first = seen[variant.label]
+            first_text = f"line {first['line']}" if first.get("line") else first["field"]
+            raise InputError(f"duplicate variant label '{variant.label}', first at "
+                             f"{first_text}", **place,
+                             fix="give each variant its own label: 'label: ...'")
+        seen[variant.label] = label_value.where if label_value is not None else where
+        unique.append(variant)
+    return tuple(unique)
+
+
+def _same_run(a, b):
+    return all(getattr(a, f.name) == getattr(b, f.name) for f in fields(Variant)
+               if f.name != "label")
+
+
+def _switch_step(params, where, n_train, workers, batch_size):
+    """Post-local SGD's switch step, from switch_step or switch_epoch."""
+    if "switch_step" in params and "switch_epoch" in params:
+        raise InputError("switch_epoch and switch_step are both given",
+                         **params["switch_step"].where, fix="keep one of them")
+    if "switch_step" in params:
+        return int(params["switch_step"].value)
+    if "switch_epoch" in params:
+        epoch = params["switch_epoch"].value
+        return round(epoch * steps_per_epoch(n_train, workers, batch_size))
+    if where["field"] == OVERRIDE_OPTIONS["algorithm"]:
+        fix = "add --switch-epoch 1 or --switch-step 100"
+    else:
+        fix = "add 'switch_epoch: 1' (or switch_step) to the variant"
+    raise InputError("post-local SGD needs a switch point", **where, fix=fix)
+
+
+def _derived_label(variant, switch_epoch):
+    """``"local H=4"``, ``"postlocal H=16 after epoch 2"``, ``"minibatch B=128"``..."""
+    parts = [variant.algorithm]
+    if variant.algorithm in _APPLIES["H"]:
+        parts.append(f"H={variant.H}")
+    if variant.algorithm == "hierarchical":
+        parts.append(f"Hb={variant.Hb}")
+    if variant.algorithm == "postlocal":
+        parts.append(f"after epoch {switch_epoch:g}" if switch_epoch is not None
+                     else f"after step {variant.switch_step}")
+    if variant.batch_size is not None:
+        parts.append(f"B={variant.batch_size}")
+    if variant.global_sync_delay_s is not None:
+        parts.append(f"delay {variant.global_sync_delay_s:g} s")
+    return " ".join(parts)
