@@ -24,13 +24,31 @@ class _InputErrorExit(click.ClickException):
 
 
 class _Group(click.Group):
-    """A click group that turns the library's InputError into exit status 2."""
+    """A click group that turns the library's InputError into exit status 2, and prints
+    every usage error (bad option, bad choice) as one line too."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except InputError as err:
             raise _InputErrorExit(str(err)) from err
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as err:
+            hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+            click.echo(f"error: {err.format_message()}{hint}", err=True)
+            sys.exit(2)
+        except click.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 @click.group(cls=_Group)
@@ -194,6 +212,9 @@ def collective(topology_file, algorithm, size, group, as_json):
 
     graph = load_topology(topology_file)
     nbytes = parse_bytes(size, field="--size")
+    if nbytes < 0:
+        raise InputError(f"must not be negative, got {size!r}", field="--size",
+                         fix="give a size such as '100 MB'")
     result = simulate_allreduce(graph, nbytes, algorithm=algorithm, group=group)
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
@@ -205,6 +226,71 @@ def collective(topology_file, algorithm, size, group, as_json):
     click.echo(f"  busbw        {format_bandwidth(result['busbw'])}")
     for tier, nb in sorted(result["bytes"].items()):
         click.echo(f"  bytes {tier:<12} {format_bytes(nb)}")
+
+
+# --------------------------------------------------------------------------- run
+ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
+
+
+@sgdsim.command("run")
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the results JSON here.")
+@click.option("--algorithm", type=click.Choice(ALGORITHM_NAMES),
+              help="Run only this variant (replaces the scenario's list).")
+@click.option("-H", "H", type=click.IntRange(min=1), help="Local steps between averages.")
+@click.option("--Hb", "Hb", type=click.IntRange(min=1), help="Block averages per global average.")
+@click.option("--switch-epoch", type=click.FloatRange(min=0), help="Post-local SGD: switch after this epoch.")
+@click.option("--switch-step", type=click.IntRange(min=0), help="Post-local SGD: switch after this step.")
+@click.option("--topology", "topology_file", type=click.Path(dir_okay=False),
+              help="Topology file replacing the scenario's.")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="Training length in epochs.")
+@click.option("--steps", type=click.IntRange(min=1), help="Training length in steps.")
+@click.option("--target-accuracy", type=click.FloatRange(min=0, max=1, min_open=True),
+              help="Test accuracy whose first crossing is the time-to-accuracy.")
+@click.option("--seed", type=int, help="Seed of data order, initialisation and jitter.")
+@click.option("--cost-profile", help="Time compute and messages as this model (e.g. resnet20-cifar10).")
+@click.option("--global-sync-delay", help="Extra time per global sync, with a unit (e.g. '1 s').")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def run(scenario, output, quiet, topology_file, global_sync_delay, **overrides):
+    """Replay SCENARIO's SGD variants on its cluster and compare them.
+
+    With no SCENARIO, runs the built-in default: the seed paper's 8 nodes x 2 GPUs
+    cluster, an MLP on scikit-learn's digits, and all four variants.
+    """
+    from simulator.report import format_table, results_document, write_results
+    from simulator.runner import load_workload, planned_steps, run_variant
+    from simulator.scenario import load_scenario
+    from simulator.units import parse_time
+
+    overrides["topology"] = topology_file
+    overrides["global_sync_delay_s"] = (None if global_sync_delay is None else
+                                        parse_time(global_sync_delay, field="--global-sync-delay"))
+    spec = load_scenario(scenario, overrides)
+    workload = load_workload(spec)
+    total = sum(planned_steps(spec, v, len(workload[0].y_train)) for v in spec.variants)
+    records = []
+    with _progress(total, quiet) as bar:
+        for variant in spec.variants:
+            bar.set_description(variant.label)
+            records.append(run_variant(spec, variant, workload=workload, progress=bar.update))
+    if not quiet:
+        click.echo(f"{spec.name}: {records[0]['workers']} GPUs on {spec.topology_source}, "
+                   f"{spec.workload.model} on {spec.workload.dataset}, "
+                   f"timed as {records[0]['timing']['cost_profile']}")
+    click.echo(format_table(records, target_accuracy=spec.target_accuracy))
+    if output:
+        write_results(output, results_document(spec, records))
+        if not quiet:
+            click.echo(f"results written to {output}")
+
+
+def _progress(total, quiet):
+    """A tqdm bar on stderr over training steps (off with --quiet or when not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="step", disable=True if quiet else None, leave=False,
+                file=sys.stderr)
 
 
 def main():
