@@ -26,6 +26,8 @@ from .yamlfile import did_you_mean
 
 __all__ = ["CostProfile", "PROFILES", "get_profile", "timing_costs", "resnet20_cifar_counts"]
 
+FP32_BYTES = 4   # bytes per parameter in a message unless a profile says otherwise
+
 
 @dataclass(frozen=True)
 class CostProfile:
@@ -166,7 +168,7 @@ def timing_costs(profile_name, model):
     >>> model = make_model("mlp", 64, 10, hidden=(64,))
     >>> costs = timing_costs("model", model)
     >>> costs["message_bytes"], costs["flops_per_sample"]
-    (38480, 28416.0)
+    (19240, 28416.0)
     >>> timing_costs("resnet20-cifar10", model)["message_bytes"]
     1078888
     """
@@ -174,11 +176,12 @@ def timing_costs(profile_name, model):
     if profile.name == "model":
         layers = "-".join(str(w) for w in (model.input_dim, *model.hidden, model.num_classes)) \
             if hasattr(model, "hidden") else "?"
-        return {"message_bytes": int(model.param_bytes),
+        # Messages are fp32 (DESIGN.md), whatever precision the numpy replay computes in.
+        return {"message_bytes": int(model.num_params * FP32_BYTES),
                 "flops_per_sample": float(model.flops_per_sample),
                 "profile": "model",
                 "source": f"numpy model {getattr(model, 'name', 'model')} {layers}: "
-                          f"{model.num_params} parameters x {model.dtype.itemsize} bytes, "
+                          f"{model.num_params} parameters x {FP32_BYTES} bytes (fp32), "
                           f"6 x weights = {model.flops_per_sample} FLOPs per sample"}
     return {"message_bytes": int(profile.message_bytes),
             "flops_per_sample": float(profile.flops_per_sample),
