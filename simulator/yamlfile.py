@@ -255,6 +255,7 @@ def _most_relevant(errors, root):
     """Pick one error; inside oneOf/anyOf, descend into the branch the data resembles."""
     if not errors:
         return None
+    candidates = errors
     best = max(errors, key=relevance)
     while best.context:
         candidates = best.context
@@ -262,6 +263,11 @@ def _most_relevant(errors, root):
             branch = _likely_branch(best, root)
             candidates = [e for e in best.context if e.relative_schema_path[0] == branch]
         best = max(candidates, key=relevance)
+    if best.validator == "required":
+        # A key that is missing beside an unknown one is most often a typo of it: say that.
+        for error in candidates:
+            if error.validator == "additionalProperties" and error.absolute_path == best.absolute_path:
+                return error
     return best
 
 

@@ -68,6 +68,9 @@ YAML_CASES = [
      "unknown key 'efficency'", "did you mean 'efficiency'?"),
     ("unknown-key-compact", COMPACT, [("gpus_per_block:", "gpus_per_blok:")], 4,
      "gpus_per_blok", "unknown key 'gpus_per_blok'", "did you mean 'gpus_per_block'?"),
+    # A typo of a required key is reported as the typo, not as the key being missing.
+    ("typo-of-required-key", COMPACT, [("inter_block: {bandwidth:", "inter_block: {bandwith:")], 7,
+     "inter_block.bandwith", "unknown key 'bandwith'", "did you mean 'bandwidth'?"),
     ("bare-number-bandwidth", EXPLICIT, [("300 GB/s", "300")], 13, "links[0].bandwidth",
      "missing unit", "e.g. '25 GB/s'"),
     ("bare-number-flops", EXPLICIT, [("312 TFLOP/s", "312")], 3, "gpu_defaults.peak_flops",
