@@ -31,7 +31,7 @@ from .errors import InputError
 from .profiles import get_profile
 from .topology import gpu_blocks, gpu_nodes, load_topology, topology_from_data, validate_graph
 from .workload import OptimizerConfig, optimizer_config_from_dict
-from .yamlfile import did_you_mean, format_field, load_schema, load_yaml, validate_schema
+from .yamlfile import Places, did_you_mean, load_schema, load_yaml, validate_schema
 
 __all__ = [
     "Variant", "WorkloadSpec", "TimingSpec", "Scenario",
@@ -193,7 +193,7 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
     name : str, optional
         Name when `data` has none; default: `file`'s name without extension.
     """
-    at = _Places(file, locate)
+    at = Places(file, locate)
     if not isinstance(data, dict):
         raise InputError(f"a scenario is a mapping of keys, got {type(data).__name__}",
                          **at(()), fix="write e.g. 'topology: ../topologies/seed_8x2.yaml'")
@@ -253,20 +253,6 @@ def _reject_case_slips(value, schema, root, path, at):
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(value):
             _reject_case_slips(item, schema["items"], root, path + (index,), at)
-
-
-class _Places:
-    """Keyword arguments that locate an InputError at a path inside the scenario file."""
-
-    def __init__(self, file, locate):
-        self.file, self.locate = file, locate
-
-    def __call__(self, path):
-        return {"file": self.file, "field": format_field(path),
-                "line": self.locate(path) if self.locate is not None else None}
-
-    def line(self, path):
-        return self.locate(path) if self.locate is not None else None
 
 
 def _option(key):

@@ -46,9 +46,9 @@ from xml.etree.ElementTree import ParseError
 import networkx as nx
 import yaml
 
-from .errors import InputError, UnitError
+from .errors import InputError
 from .units import parse_bandwidth, parse_flops, parse_time
-from .yamlfile import did_you_mean, format_field, load_schema, load_yaml, validate_schema
+from .yamlfile import Places, did_you_mean, format_field, load_schema, load_yaml, validate_schema
 
 __all__ = [
     "load_topology", "topology_from_data", "validate_graph", "summarize",
@@ -246,7 +246,7 @@ def topology_from_data(data, *, file=None, locate=None):
     {'bandwidth': 25000000000.0, 'latency': 1e-06, 'tier': 'intra_block'}
     """
     validate_schema(data, load_schema("topology"), file=file, locate=locate)
-    at = _Places(file, locate)
+    at = Places(file, locate)
     build = _build_compact if "blocks" in data else _build_explicit
     graph, origins = build(data, at)
     if data.get("equal_blocks"):
@@ -254,28 +254,6 @@ def topology_from_data(data, *, file=None, locate=None):
         origins[(None, "equal_blocks")] = ("equal_blocks",)
     _check_graph(graph, file, _yaml_where(origins, data, locate))
     return graph
-
-
-class _Places:
-    """Keyword arguments locating an InputError at a path inside one file."""
-
-    def __init__(self, file, locate):
-        self.file, self.locate = file, locate
-
-    def __call__(self, path):
-        return {"file": self.file, "field": format_field(path),
-                "line": self.locate(path) if self.locate is not None else None}
-
-    def text(self, path):
-        """``"line 12"``, or the field name where there are no lines."""
-        return f"line {self.locate(path)}" if self.locate is not None else format_field(path)
-
-    def parse(self, parse, value, path):
-        """``parse(value)``, with a UnitError located at `path`."""
-        try:
-            return parse(value)
-        except UnitError as err:
-            raise err.located(**self(path)) from err
 
 
 def _build_compact(data, at):

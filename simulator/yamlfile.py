@@ -30,9 +30,9 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import relevance
 
-from .errors import InputError
+from .errors import InputError, UnitError
 
-__all__ = ["load_yaml", "validate_schema", "load_schema", "format_field", "did_you_mean"]
+__all__ = ["load_yaml", "validate_schema", "load_schema", "format_field", "did_you_mean", "Places"]
 
 
 def format_field(path):
@@ -52,6 +52,39 @@ def format_field(path):
         else:
             text += ("." if text else "") + str(part)
     return text or None
+
+
+class Places:
+    """Locates an InputError at a path inside one file: ``InputError(msg, **at(path))``.
+
+    Parameters
+    ----------
+    file : str or None
+    locate : callable or None
+        ``locate(path_tuple) -> line``, as returned by :func:`load_yaml`.
+    """
+
+    def __init__(self, file, locate):
+        self.file, self.locate = file, locate
+
+    def __call__(self, path):
+        """``{"file", "field", "line"}`` keyword arguments for :class:`InputError`."""
+        return {"file": self.file, "field": format_field(path), "line": self.line(path)}
+
+    def line(self, path):
+        """The 1-based line of `path`, or None where there are no lines."""
+        return self.locate(path) if self.locate is not None else None
+
+    def text(self, path):
+        """``"line 12"``, or the field name where there are no lines."""
+        return f"line {self.locate(path)}" if self.locate is not None else format_field(path)
+
+    def parse(self, parse, value, path):
+        """``parse(value)``, with a UnitError located at `path`."""
+        try:
+            return parse(value)
+        except UnitError as err:
+            raise err.located(**self(path)) from err
 
 
 def did_you_mean(word, choices):
