@@ -152,30 +152,15 @@ def _fill(routes, capacity, rates, solve, seeds, seeded):  # pragma: no cover - 
     n_flows, hops = routes.shape
     pad = capacity.shape[0] - 1
     residual = capacity.copy()
-    count = np.zeros(pad + 1, np.int64)
     for f in range(n_flows):
-        for h in range(hops):
-            link = routes[f, h]
-            if link == pad:
-                break
-            if solve[f]:
-                count[link] += 1
-            else:
-                residual[link] -= rates[f]
-    # Link -> solved flows, as compressed rows.
-    start = np.zeros(pad + 2, np.int64)
-    for link in range(pad + 1):
-        start[link + 1] = start[link] + count[link]
-    cursor = start[:-1].copy()
-    members = np.empty(start[-1], np.int64)
-    for f in range(n_flows):
-        if solve[f]:
+        if not solve[f]:
             for h in range(hops):
                 link = routes[f, h]
                 if link == pad:
                     break
-                members[cursor[link]] = f
-                cursor[link] += 1
+                residual[link] -= rates[f]
+    start, members = _flows_by_link(routes, solve, pad)
+    count = start[1:] - start[:-1]
     frozen = ~solve
     if seeded:
         # Breadth-first from the seed links; solved flows not reached keep their rate.
@@ -252,6 +237,34 @@ def _fill(routes, capacity, rates, solve, seeds, seeded):  # pragma: no cover - 
 
 
 @numba.njit(cache=True)
+def _flows_by_link(routes, mask, pad):  # pragma: no cover - compiled
+    """The flows of `mask` on each link, as compressed rows: link l's are
+    ``members[start[l]:start[l + 1]]``."""
+    n_flows, hops = routes.shape
+    start = np.zeros(pad + 2, np.int64)
+    for f in range(n_flows):
+        if mask[f]:
+            for h in range(hops):
+                link = routes[f, h]
+                if link == pad:
+                    break
+                start[link + 1] += 1
+    for link in range(pad + 1):
+        start[link + 1] += start[link]
+    cursor = start[:-1].copy()
+    members = np.empty(start[-1], np.int64)
+    for f in range(n_flows):
+        if mask[f]:
+            for h in range(hops):
+                link = routes[f, h]
+                if link == pad:
+                    break
+                members[cursor[link]] = f
+                cursor[link] += 1
+    return start, members
+
+
+@numba.njit(cache=True)
 def _sift_down(heap, key, i, size):  # pragma: no cover - compiled
     while True:
         child = 2 * i + 1
@@ -277,29 +290,7 @@ def _entry_level(routes, capacity, rates, joining):  # pragma: no cover - compil
                 if link == pad:
                     break
                 n_joining[link] += 1
-    n_other = np.zeros(pad + 1, np.int64)
-    for f in range(n_flows):
-        if not joining[f]:
-            for h in range(hops):
-                link = routes[f, h]
-                if link == pad:
-                    break
-                if n_joining[link] > 0:
-                    n_other[link] += 1
-    start = np.zeros(pad + 2, np.int64)
-    for link in range(pad + 1):
-        start[link + 1] = start[link] + n_other[link]
-    cursor = start[:-1].copy()
-    values = np.empty(start[-1])
-    for f in range(n_flows):
-        if not joining[f]:
-            for h in range(hops):
-                link = routes[f, h]
-                if link == pad:
-                    break
-                if n_joining[link] > 0:
-                    values[cursor[link]] = rates[f]
-                    cursor[link] += 1
+    start, others = _flows_by_link(routes, ~joining, pad)
     best = np.inf
     for link in range(pad):
         if n_joining[link] == 0:
@@ -307,14 +298,14 @@ def _entry_level(routes, capacity, rates, joining):  # pragma: no cover - compil
         if start[link] == start[link + 1]:                   # only joining flows here
             best = min(best, capacity[link] / n_joining[link])
             continue
-        others = np.sort(values[start[link]:start[link + 1]])
-        m = len(others)
+        here = np.sort(rates[others[start[link]:start[link + 1]]])
+        m = len(here)
         below = 0.0                                    # sum of the rates already frozen below
         for k in range(m + 1):
             level = (capacity[link] - below) / (m - k + n_joining[link])
-            if k == m or level <= others[k]:
+            if k == m or level <= here[k]:
                 if level < best:
                     best = level
                 break
-            below += others[k]
+            below += here[k]
     return best
