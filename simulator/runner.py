@@ -7,6 +7,7 @@ The record's keys are the results contract of DESIGN.md ("Results contract").
 """
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .datasets import BatchStream, load_dataset, shard_indices
 from .engine import cluster_gpus, compute_times, simulate_timeline
@@ -67,8 +68,12 @@ def run_variant(scenario, variant, *, workload=None, progress=None):
     shards = shard_indices(data.y_train, len(gpus), seed=scenario.seed,
                            non_iid_alpha=scenario.workload.non_iid_alpha)
     stream = BatchStream(shards, batch, seed=scenario.seed)
-    learned = train(model, data, stream, actions=actions, blocks=blocks,
-                    optimizer=scenario.optimizer, eval_every=scenario.eval_every, progress=progress)
+    # One BLAS thread: floating-point sums then do not depend on the machine's thread count
+    # or on how many runs share it, so the same inputs give the same curve everywhere.
+    with threadpool_limits(limits=1):
+        learned = train(model, data, stream, actions=actions, blocks=blocks,
+                        optimizer=scenario.optimizer, eval_every=scenario.eval_every,
+                        progress=progress)
 
     timed_steps = learned.steps_done + (1 if learned.diverged else 0)
     costs = timing_costs(scenario.timing.cost_profile, model)
