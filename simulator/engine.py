@@ -149,11 +149,13 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
     kinds = set(actions) - {None}
     every = list(gpus)
     block_names = [[gpus[i] for i in b] for b in blocks]
-    if kinds & {"gradient", "global"}:
+    # A group of one GPU has nothing to exchange: its syncs take no time and no bytes.
+    if kinds & {"gradient", "global"} and len(every) > 1:
         check_group(graph, every, collective)
     if "block" in kinds:
         for members in block_names:
-            check_group(graph, members, collective)
+            if len(members) > 1:
+                check_group(graph, members, collective)
     router = Router(graph)
     contended = "block" in kinds and not _disjoint(router, block_names, collective)
     shared = Network(env, graph, router) if contended else None
@@ -172,7 +174,9 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
 
     def run_sync(sync, members, everyone):
         sync.start_s = env.now
-        if everyone or shared is None:
+        if len(members) == 1:
+            pass
+        elif everyone or shared is None:
             key = tuple(members)
             if key not in costs:
                 costs[key] = run_groups(graph, [members], message_bytes, collective, router)

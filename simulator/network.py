@@ -78,6 +78,13 @@ class Network:
         ``tier`` (see :mod:`simulator.topology`).
     router : Router, optional
         A router of `graph` to share (routes are cached in it).
+    in_flight_log : list, optional
+        If given, the network appends ``(time_s, intra_block_bytes, inter_block_bytes)``
+        to it whenever the bytes in flight may change (when transfers are submitted, and
+        at every wake-up): the bytes of transfers submitted and not yet finished (latency
+        and byte phases alike), each transfer counted in full on every tier its route
+        crosses. One entry per instant (a later one at the same instant replaces it); the
+        value holds until the next entry. Off (None) by default; it only observes.
 
     Attributes
     ----------
@@ -100,8 +107,10 @@ class Network:
     0.001001
     """
 
-    def __init__(self, env, graph, router=None):
+    def __init__(self, env, graph, router=None, *, in_flight_log=None):
         self.env = env
+        self.in_flight_log = in_flight_log
+        self._in_flight = {}                             # batch number -> (n, tiers) bytes not yet finished
         self.router = router if router is not None else Router(graph)
         links = self.router.links
         n_links = len(links)
@@ -211,11 +220,17 @@ class Network:
         number = len(self._batches)
         self._batches.append(batch)
         self._pending[number] = (routes, nbytes)
+        if self.in_flight_log is not None:
+            tiers = self.tier_of_link[routes]                                  # (n, H)
+            crosses = np.stack([(tiers == i).any(axis=1) for i in range(len(TIERS))], axis=1)
+            self._in_flight[number] = nbytes[:, None] * crosses                # (n, tiers)
+            self._log_in_flight()
         ready_s = start_s + latency_s
-        times, group = np.unique(ready_s, return_inverse=True)
-        for i, time_s in enumerate(times.tolist()):
+        order = np.argsort(ready_s, kind="stable")              # slots grouped by ready time
+        times, first = np.unique(ready_s[order], return_index=True)
+        for time_s, slots in zip(times.tolist(), np.split(order, first[1:])):
             self._sequence += 1
-            heapq.heappush(self._waiting, (time_s, self._sequence, number, np.flatnonzero(group == i)))
+            heapq.heappush(self._waiting, (time_s, self._sequence, number, slots))
         self._wake_no_later_than(float(times[0]))
         return batch.done
 
@@ -239,6 +254,20 @@ class Network:
             self._wake_no_later_than(float(self._finish_s.min()))
         if self._waiting:
             self._wake_no_later_than(self._waiting[0][0])
+        if self.in_flight_log is not None:
+            self._log_in_flight()
+
+    def _log_in_flight(self):
+        """Append the bytes in flight per tier now to `in_flight_log` (one entry per instant)."""
+        total = np.zeros(len(TIERS))
+        for contributions in self._in_flight.values():
+            total += contributions.sum(axis=0)
+        entry = (float(self.env.now), *map(float, total))
+        log = self.in_flight_log
+        if log and log[-1][0] == entry[0]:
+            log[-1] = entry
+        elif not log or log[-1][1:] != entry[1:]:
+            log.append(entry)
 
     def _finish_flows(self, now):
         """Finish the flows whose last byte flows now; return their lowest rate and links."""
@@ -264,7 +293,10 @@ class Network:
             batch = self._batches[number]
             batch.finish_s[slot[batch_no == number] if len(numbers) > 1 else slot] = now
             batch.left -= count
+            if number in self._in_flight:
+                self._in_flight[number][slot[batch_no == number] if len(numbers) > 1 else slot] = 0.0
             if batch.left == 0:
+                self._in_flight.pop(number, None)
                 self._batches[number] = None
                 self._pending.pop(number, None)
                 batch.done.succeed(batch.finish_s)

@@ -211,3 +211,18 @@ def test_divergence_is_reported(digits):
     assert result.diverged
     assert result.final_test_accuracy is None
     assert result.curve[-1][1:] == [None, None]
+
+
+def test_groups_of_one_gpu_sync_in_no_time():
+    graph = two_tier(4, 1, peak_flops=10e12, efficiency=0.5)          # blocks of one GPU
+    gpus, blocks = cluster_gpus(graph)
+    compute_s = compute_times(graph, gpus, 4, flops_per_sample=1e7, batch_size=32)
+    tl = simulate_timeline(graph, gpus, blocks, actions_of(variant("hierarchical", 1, 2), 4),
+                           compute_s, message_bytes=1e6)
+    t_all, _ = run_groups(graph, [gpus], 1e6)
+    assert tl.simulated_time_s == pytest.approx(4 * compute_s[0, 0] + 2 * t_all, rel=1e-12)
+    single = two_tier(1, 1, peak_flops=10e12, efficiency=0.5)
+    gpus, blocks = cluster_gpus(single)
+    tl = simulate_timeline(single, gpus, blocks, ["gradient"] * 3, np.full((1, 3), 0.5),
+                           message_bytes=1e6, global_sync_delay_s=9.0)
+    assert tl.simulated_time_s == 1.5 and tl.comm_bytes == {"intra_block": 0.0, "inter_block": 0.0}
