@@ -176,10 +176,12 @@ def collective_pairs(graph, members, algorithm):
             for i in range(len(ring))}
 
 
-def run_groups(graph, groups, nbytes, algorithm="ring", router=None):
+def run_groups(graph, groups, nbytes, algorithm="ring", router=None, *, in_flight_log=None):
     """Run one all-reduce per group at once on an otherwise idle network.
 
     `router` (a :class:`~simulator.routing.Router` of `graph`) may be shared between calls.
+    `in_flight_log`, a list, receives the network's bytes in flight per tier, with times
+    from the collective's start (see :class:`~simulator.network.Network`).
 
     Returns
     -------
@@ -187,7 +189,7 @@ def run_groups(graph, groups, nbytes, algorithm="ring", router=None):
         ``(time_s, bytes_by_tier)``.
     """
     env = simpy.Environment()
-    net = Network(env, graph, router)
+    net = Network(env, graph, router, in_flight_log=in_flight_log)
     env.run(allreduce(net, groups, nbytes, algorithm))
     return env.now, net.bytes_by_tier()
 

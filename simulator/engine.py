@@ -55,6 +55,10 @@ class Timeline:
                                     #  "global": syncs over all GPUs (gradient or parameters)}
     sync_log: list                  # (step, kind, group, start_s, end_s) of every collective;
                                     # group -1 is all GPUs, else the block's index
+    in_flight: list = None          # with record_in_flight: series of (time_s, intra_block_bytes,
+                                    # inter_block_bytes) in flight, one per collective run on an
+                                    # idle network (shifted to its start) plus one for the shared
+                                    # network; a series' value holds until its next entry
 
 
 def cluster_gpus(graph):
@@ -119,7 +123,7 @@ def compute_times(graph, gpus, steps, *, flops_per_sample, batch_size, jitter=0.
 
 
 def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
-                      collective="ring", global_sync_delay_s=0.0):
+                      collective="ring", global_sync_delay_s=0.0, record_in_flight=False):
     """Run the GPUs' compute and syncs in a SimPy environment.
 
     Parameters
@@ -139,6 +143,9 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
         All-reduce algorithm (:data:`simulator.collectives.ALGORITHMS`).
     global_sync_delay_s : float
         Extra time added to every sync over all GPUs.
+    record_in_flight : bool
+        Also fill ``Timeline.in_flight`` with the bytes in flight per tier (the
+        ``in_flight_log`` of :class:`~simulator.network.Network`); observes only.
 
     Returns
     -------
@@ -158,7 +165,10 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
                 check_group(graph, members, collective)
     router = Router(graph)
     contended = "block" in kinds and not _disjoint(router, block_names, collective)
-    shared = Network(env, graph, router) if contended else None
+    in_flight = [] if record_in_flight else None
+    shared_log = [] if record_in_flight and contended else None
+    shared = Network(env, graph, router, in_flight_log=shared_log) if contended else None
+    flight_logs = {}                             # members -> in-flight series from the collective's start
 
     costs = {}                                   # members -> (time_s, bytes_by_tier) on an idle network
     comm_bytes = dict.fromkeys(TIERS, 0.0)
@@ -179,8 +189,12 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
         elif everyone or shared is None:
             key = tuple(members)
             if key not in costs:
-                costs[key] = run_groups(graph, [members], message_bytes, collective, router)
+                log = flight_logs[key] = [] if record_in_flight else None
+                costs[key] = run_groups(graph, [members], message_bytes, collective, router,
+                                        in_flight_log=log)
             time_s, nbytes = costs[key]
+            if record_in_flight:
+                in_flight.append([(float(sync.start_s + t), *rest) for t, *rest in flight_logs[key]])
             for tier in TIERS:
                 comm_bytes[tier] += nbytes[tier]
             yield env.timeout(time_s + (global_sync_delay_s if everyone else 0.0))
@@ -219,6 +233,8 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
     if shared is not None:
         for tier, nbytes in shared.bytes_by_tier().items():
             comm_bytes[tier] += nbytes
+    if shared_log:
+        in_flight.append(shared_log)
     return Timeline(
         step_end_s=step_end_s,
         simulated_time_s=float(env.now),
@@ -229,6 +245,7 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
         syncs={"block": sum(a == "block" for a in actions),
                "global": sum(a in ("gradient", "global") for a in actions)},
         sync_log=sorted(sync_log, key=lambda entry: (entry[3], entry[0], entry[2])),
+        in_flight=in_flight,
     )
 
 

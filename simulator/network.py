@@ -265,8 +265,8 @@ class Network:
         entry = (float(self.env.now), *map(float, total))
         log = self.in_flight_log
         if log and log[-1][0] == entry[0]:
-            log[-1] = entry
-        elif not log or log[-1][1:] != entry[1:]:
+            log.pop()                                    # superseded within this instant
+        if not log or log[-1][1:] != entry[1:]:
             log.append(entry)
 
     def _finish_flows(self, now):

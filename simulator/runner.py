@@ -39,7 +39,7 @@ def planned_steps(scenario, variant, n_train):
     return max(1, round(scenario.epochs * steps_per_epoch(n_train, workers, batch)))
 
 
-def run_variant(scenario, variant, *, workload=None, progress=None):
+def run_variant(scenario, variant, *, workload=None, progress=None, timed=None):
     """Train and time one variant; return its results record.
 
     Parameters
@@ -50,6 +50,12 @@ def run_variant(scenario, variant, *, workload=None, progress=None):
         ``(data, model)`` from :func:`load_workload`, to share between variants.
     progress : callable, optional
         Called after every training step.
+    timed : list, optional
+        If given, a dict of what the engine timed is appended to it (for
+        :mod:`simulator.trace`): ``gpus``, ``blocks``, ``actions``, ``compute_s``,
+        ``message_bytes``, ``collective``, ``global_sync_delay_s`` and ``timeline``
+        (recorded with the bytes in flight). The record
+        itself is unchanged.
 
     Returns
     -------
@@ -86,7 +92,12 @@ def run_variant(scenario, variant, *, workload=None, progress=None):
     timeline = simulate_timeline(graph, gpus, blocks, actions[:timed_steps], compute_s,
                                  message_bytes=costs["message_bytes"],
                                  collective=scenario.timing.collective,
-                                 global_sync_delay_s=delay_s)
+                                 global_sync_delay_s=delay_s, record_in_flight=timed is not None)
+    if timed is not None:
+        timed.append({"gpus": gpus, "blocks": blocks, "actions": actions[:timed_steps],
+                      "compute_s": compute_s, "message_bytes": costs["message_bytes"],
+                      "collective": scenario.timing.collective, "global_sync_delay_s": delay_s,
+                      "timeline": timeline})
 
     curve = [[float(timeline.step_end_s[t - 1]), t, acc, loss] for t, acc, loss in learned.curve]
     reached = [time_s for time_s, _, acc, _ in curve

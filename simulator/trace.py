@@ -1,0 +1,255 @@
+"""Timeline traces of simulated runs in the Chrome trace event format (Perfetto, chrome://tracing).
+
+A trace shows what every GPU did when, in simulated time, and how many bytes were in
+flight on each tier of the network. It is built from what the engine already measured
+(nothing is simulated again): the compute time of every GPU at every step, the schedule's
+actions and the engine's ``Timeline.sync_log`` and ``Timeline.in_flight``, collected by
+``run_variant(..., timed=[])`` (:mod:`simulator.runner`).
+
+What a trace holds
+------------------
+- One *process* per run (``pid`` 1, 2, ... in the order given), named by the run's label.
+- One *thread* (track) per GPU (``tid`` 1..K, in ring order: blocks adjacent), named by the
+  GPU's name.
+- ``"X"`` (complete) events on each GPU's track, end to end from 0 to the run's end:
+  ``compute`` (cat ``compute``) for each step; ``wait`` (cat ``wait``) from the GPU's
+  arrival at a sync to the sync's start, when it had to wait for a slower member; and the
+  sync itself (cat ``sync``), named ``gradient all-reduce``, ``global sync`` or
+  ``block sync`` after the schedule's action, with ``args`` ``step``, ``group`` (-1: all
+  GPUs, else the block's index, as in ``sync_log``), ``group_name`` and ``bytes`` (the
+  message each GPU all-reduces), plus ``delay_s`` when a global sync delay is charged
+  (the span covers the collective and then the delay).
+- ``"C"`` (counter) events named ``bytes in flight`` with one series per tier,
+  ``intra_block`` and ``inter_block``.
+
+The GPU spans are reconstructed exactly as the engine runs them
+(:func:`simulator.engine.simulate_timeline`): GPU ``k`` computes step ``t`` for
+``compute_s[k, t - 1]``; if a sync follows, it waits until the sync of its group starts and
+stays in it until it ends; then it computes the next step.
+
+Bytes in flight
+---------------
+At any instant, the bytes in flight on a tier are the bytes of the transfers that have been
+submitted and have not yet finished (in their latency phase or their byte phase), each
+transfer counted in full on every tier its route crosses (a route through both tiers counts
+on both). The value changes only when transfers are submitted or finish, so the counter is
+an exact step function; it is 0 outside collectives and returns to 0 when each collective
+ends (before any global sync delay). The engine simulates each group's collective once on an
+idle network and reuses it; its in-flight series is recorded then
+(:class:`simulator.network.Network`'s ``in_flight_log``) and shifted to the start of every
+sync that reuses it. Block syncs on a shared network (blocks whose collectives share links)
+are recorded on that network directly. Series that overlap in time are summed.
+
+Times are microseconds of simulated time (``ts``, ``dur`` as floats), as the format
+expects; ``displayTimeUnit`` is ``"ms"``.
+
+Examples
+--------
+>>> spans = gpu_spans(["g0", "g1"], [[0, 1]], ["global"], [[1.0], [2.0]],
+...                   [(1, "global", -1, 2.0, 2.5)])
+>>> [(s["gpu"], s["name"], s["start_s"], s["end_s"]) for s in spans]
+[(0, 'compute', 0.0, 1.0), (0, 'wait', 1.0, 2.0), (0, 'global sync', 2.0, 2.5), (1, 'compute', 0.0, 2.0), (1, 'global sync', 2.0, 2.5)]
+"""
+
+import json
+import math
+import os
+
+from .errors import InputError
+from .network import TIERS
+
+__all__ = ["SYNC_NAMES", "COUNTER_NAME", "gpu_spans", "bytes_in_flight", "trace_document",
+           "write_trace", "check_trace_path"]
+
+SYNC_NAMES = {"gradient": "gradient all-reduce", "global": "global sync", "block": "block sync"}
+"""Span name of each schedule action."""
+COUNTER_NAME = "bytes in flight"
+"""Name of the counter events; their ``args`` are ``{tier: bytes}``."""
+
+_US = 1e6                                        # microseconds per second
+
+
+def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
+    """What each GPU did, as spans in seconds of simulated time.
+
+    Parameters
+    ----------
+    gpus : list of str
+        GPU names in ring order (:func:`simulator.engine.cluster_gpus`).
+    blocks : list of list of int
+        Positions in `gpus` of each block's members.
+    actions : sequence of str or None
+        The schedule's action after each timed step.
+    compute_s : array_like, shape (K, T)
+        Compute time of each GPU at each step.
+    sync_log : list
+        ``Timeline.sync_log``: ``(step, kind, group, start_s, end_s)``.
+
+    Returns
+    -------
+    list of dict
+        GPU by GPU, in time order: ``gpu`` (index into `gpus`), ``name`` (``compute``,
+        ``wait`` or a :data:`SYNC_NAMES` value), ``cat`` (``compute``, ``wait``, ``sync``),
+        ``start_s``, ``end_s``, ``step``, and for syncs ``kind`` and ``group``. A wait of
+        zero length is left out.
+    """
+    syncs = {(step, group): (kind, start_s, end_s) for step, kind, group, start_s, end_s in sync_log}
+    block_of = {k: b for b, members in enumerate(blocks) for k in members}
+    spans = []
+    for k in range(len(gpus)):
+        clock_s = 0.0
+        for t, action in enumerate(actions):
+            end_s = clock_s + float(compute_s[k][t])           # as SimPy adds a timeout
+            spans.append({"gpu": k, "name": "compute", "cat": "compute", "start_s": clock_s,
+                          "end_s": end_s, "step": t + 1})
+            clock_s = end_s
+            if action is None:
+                continue
+            group = block_of[k] if action == "block" else -1
+            kind, start_s, end_s = syncs[(t + 1, group)]
+            start_s, end_s = float(start_s), float(end_s)
+            if start_s > clock_s:
+                spans.append({"gpu": k, "name": "wait", "cat": "wait", "start_s": clock_s,
+                              "end_s": start_s, "step": t + 1})
+            spans.append({"gpu": k, "name": SYNC_NAMES[kind], "cat": "sync", "start_s": start_s,
+                          "end_s": end_s, "step": t + 1, "kind": kind, "group": group})
+            clock_s = end_s
+    return spans
+
+
+def bytes_in_flight(series):
+    """Sum in-flight series that may overlap into one step function.
+
+    Parameters
+    ----------
+    series : list of list of tuple
+        Each a list of ``(time_s, intra_block_bytes, inter_block_bytes)`` sorted by time,
+        whose value holds until its next entry (``Timeline.in_flight``).
+
+    Returns
+    -------
+    list of tuple
+        ``(time_s, intra_block_bytes, inter_block_bytes)`` at every instant where any
+        series changes, sorted by time. Each total is the sum of the series' current
+        values, so it is exactly 0 whenever every series is.
+
+    Examples
+    --------
+    >>> bytes_in_flight([[(0.0, 4.0, 0.0), (1.0, 0.0, 0.0)], [(0.5, 1.0, 2.0), (2.0, 0.0, 0.0)]])
+    [(0.0, 4.0, 0.0), (0.5, 5.0, 2.0), (1.0, 1.0, 2.0), (2.0, 0.0, 0.0)]
+    """
+    changes = sorted((entry[0], i, j) for i, s in enumerate(series) for j, entry in enumerate(s))
+    current = {}                                  # series index -> its current values
+    merged = []
+    for n, (time_s, i, j) in enumerate(changes):
+        values = series[i][j][1:]
+        if any(values):
+            current[i] = values
+        else:
+            current.pop(i, None)
+        if n + 1 < len(changes) and changes[n + 1][0] == time_s:
+            continue                              # more changes at this instant
+        totals = tuple(sum(v[tier] for v in current.values()) for tier in range(len(TIERS)))
+        if not merged or merged[-1][1:] != totals:
+            merged.append((time_s, *[float(x) for x in totals]))
+    return merged
+
+
+def _duration_us(start_s, end_s):
+    """``end - start`` in microseconds, rounded down so that ``ts + dur`` never passes the
+    next span's ``ts`` (``end_s * 1e6``): viewers nest a span that starts before the last
+    one ends inside it."""
+    ts_us, end_us = start_s * _US, end_s * _US
+    dur_us = max(end_us - ts_us, 0.0)
+    while ts_us + dur_us > end_us:
+        dur_us = math.nextafter(dur_us, 0.0)
+    return dur_us
+
+
+def _group_name(group, blocks, gpus):
+    if group == -1:
+        return f"all {len(gpus)} GPUs"
+    return f"block {group} ({', '.join(gpus[k] for k in blocks[group])})"
+
+
+def trace_document(runs):
+    """The Chrome trace of several runs.
+
+    Parameters
+    ----------
+    runs : list of (str, dict)
+        ``(label, timed)`` per run, where `timed` is the dict
+        ``run_variant(..., timed=[])`` appends (``gpus``, ``blocks``, ``actions``,
+        ``compute_s``, ``message_bytes``, ``global_sync_delay_s``, ``timeline``).
+
+    Returns
+    -------
+    dict
+        ``{"traceEvents": [...], "displayTimeUnit": "ms", "otherData": {...}}``.
+    """
+    events = []
+    for pid, (label, timed) in enumerate(runs, start=1):
+        gpus, blocks, timeline = timed["gpus"], timed["blocks"], timed["timeline"]
+        delay_s = timed.get("global_sync_delay_s") or 0.0
+        events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "ts": 0.0,
+                       "args": {"name": label}})
+        events.append({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0, "ts": 0.0,
+                       "args": {"sort_index": pid}})
+        for k, gpu in enumerate(gpus):
+            events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": k + 1, "ts": 0.0,
+                           "args": {"name": gpu}})
+            events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": k + 1,
+                           "ts": 0.0, "args": {"sort_index": k + 1}})
+        for span in gpu_spans(gpus, blocks, timed["actions"], timed["compute_s"], timeline.sync_log):
+            event = {"ph": "X", "name": span["name"], "cat": span["cat"], "pid": pid,
+                     "tid": span["gpu"] + 1, "ts": span["start_s"] * _US,
+                     "dur": _duration_us(span["start_s"], span["end_s"]), "args": {"step": span["step"]}}
+            if span["cat"] == "sync":
+                event["args"].update(group=span["group"],
+                                     group_name=_group_name(span["group"], blocks, gpus),
+                                     bytes=float(timed["message_bytes"]))
+                if span["group"] == -1 and delay_s:
+                    event["args"]["delay_s"] = float(delay_s)
+            events.append(event)
+        for time_s, *values in bytes_in_flight(timeline.in_flight or []):
+            events.append({"ph": "C", "name": COUNTER_NAME, "pid": pid, "tid": 0,
+                           "ts": time_s * _US, "args": dict(zip(TIERS, values))})
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ms",
+        "otherData": {
+            "generator": "sgdsim run --trace",
+            "time": "ts and dur are microseconds of simulated time",
+            COUNTER_NAME: "bytes of transfers submitted and not yet finished, each counted "
+                          "in full on every tier its route crosses",
+        },
+    }
+
+
+def check_trace_path(path):
+    """Raise InputError unless `path`'s directory exists (checked before a long run)."""
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise InputError("no such directory", file=str(path), field="--trace",
+                         fix="create it first, or write elsewhere")
+
+
+def write_trace(path, document):
+    """Write a trace document as JSON (one event per line), atomically.
+
+    The file is written to a temporary name and renamed, so an interrupted write never
+    leaves half a file.
+
+    Raises
+    ------
+    InputError
+        If the file's directory does not exist.
+    """
+    check_trace_path(path)
+    head = {key: value for key, value in document.items() if key != "traceEvents"}
+    lines = [json.dumps(event, sort_keys=True, allow_nan=False) for event in document["traceEvents"]]
+    text = ("{" + json.dumps(head, sort_keys=True, allow_nan=False)[1:-1] + ',\n"traceEvents": [\n'
+            + ",\n".join(lines) + "\n]}\n")
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
