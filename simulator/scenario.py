@@ -20,6 +20,7 @@ all four variants.
 
 import functools
 import importlib.resources
+import logging
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
@@ -153,6 +154,12 @@ def load_scenario(path=None, overrides=None):
         The first problem found, naming the file, line, field and fix; a bad override names
         its option (see :data:`OVERRIDE_OPTIONS`).
 
+    Notes
+    -----
+    A ``sweep`` section (docs/sweeps.md) is checked for its shape and otherwise ignored:
+    the scenario runs as written, and a note on the ``simulator.scenario`` logger (shown on
+    stderr when logging is not configured) says so.
+
     Examples
     --------
     >>> scenario = load_scenario()  # doctest: +SKIP
@@ -170,6 +177,10 @@ def load_scenario(path=None, overrides=None):
                                   overrides=overrides, name="default")
     file = str(path)
     data, locate = load_yaml(path)
+    if isinstance(data, dict) and "sweep" in data:    # the base scenario runs, and says so
+        logging.getLogger(__name__).warning(
+            "note: %s:%s: this runs the scenario as written and ignores its sweep section "
+            "('sgdsim sweep %s -o DIR' runs every point)", file, locate(("sweep",)), file)
     return scenario_from_data(data, file=file, locate=locate,
                               base_dir=os.path.dirname(file) or ".", overrides=overrides)
 

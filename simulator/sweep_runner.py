@@ -1,0 +1,405 @@
+"""Running a sweep: its runs as tasks on an executor, each outcome written as it arrives.
+
+A :class:`~simulator.sweep.SweepPlan` (:mod:`simulator.sweep`) lists the runs. Here:
+
+* :func:`run_task` runs one of them in any process — a local worker, a Dask worker or the
+  calling process — from plain, picklable data, and never raises for a failing run;
+* :class:`SweepDir` owns the output directory: ``sweep.json`` (the plan), ``runs.jsonl``
+  (one JSON object per finished run) and ``summary.csv`` (one row per run), each line
+  appended with one write and an fsync, and reads ``runs.jsonl`` back to resume;
+* :func:`run_sweep` submits the pending runs to a :class:`concurrent.futures.Executor` —
+  :func:`local_executor` (processes, or the calling process for one job) or
+  :func:`dask_executor` (``Client.get_executor()``): one code path — and hands each outcome
+  to the directory as it completes; Ctrl-C and a dead worker stop it with the finished runs
+  kept.
+"""
+
+import contextlib
+import csv
+import io
+import json
+import multiprocessing
+import os
+import signal
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+
+from . import runner
+from .errors import InputError
+from .report import format_table
+from .scenario import scenario_from_data
+from .sweep import short_value
+
+__all__ = ["SweepDir", "SweepOutcome", "METRICS", "run_task", "run_sweep", "local_executor",
+           "dask_executor", "format_sweep_table"]
+
+METRICS = ("time_to_accuracy_s", "final_test_accuracy", "simulated_time_s", "steps",
+           "compute_time_s", "comm_time_s", "comm_bytes.intra_block", "comm_bytes.inter_block",
+           "syncs.block", "syncs.global")
+"""Record fields of summary.csv's metric columns (a dot reads one level down)."""
+
+
+# --------------------------------------------------------------------------- one run
+def run_task(task):
+    """Run one task of :meth:`SweepPlan.task`; return ``{id, status, error, record}``.
+
+    Runs in a worker (a local process, a Dask worker, or the calling process with
+    ``--jobs 1``): it builds the point's Scenario from plain data, runs the one variant with
+    BLAS limited to one thread, and never raises for a failing run: ``status`` is ``"ok"``,
+    ``"diverged"`` or ``"failed"`` with the exception's first line in ``error``.
+    """
+    from threadpoolctl import threadpool_limits
+
+    try:
+        scenario = scenario_from_data(task["data"], file=task["file"],
+                                      base_dir=task["base_dir"], name=task["name"])
+        [variant] = [v for v in scenario.variants if v.label == task["variant"]]
+        with threadpool_limits(limits=1):
+            record = runner.run_variant(scenario, variant)
+        json.dumps(record, allow_nan=False)            # fails here, not in the writer
+    except Exception as err:  # noqa: BLE001 -- a failed run is a result, not a crash
+        text = str(err).strip().splitlines()
+        return {"id": task["id"], "status": "failed", "record": None,
+                "error": f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")}
+    return {"id": task["id"], "status": "diverged" if record.get("diverged") else "ok",
+            "error": None, "record": record}
+
+
+# --------------------------------------------------------------------------- the directory
+class SweepDir:
+    """A sweep's output directory: ``sweep.json``, ``runs.jsonl`` and ``summary.csv``.
+
+    ``runs.jsonl`` gets one JSON object per finished run; ``summary.csv`` one row per run.
+    Each line is appended with one ``os.write``, then ``fsync``, so a sweep killed at any
+    moment leaves complete lines, except perhaps a torn last line of ``runs.jsonl``, which
+    :meth:`open` with ``resume=True`` cuts off. ``summary.csv`` is rewritten in plan order
+    from ``runs.jsonl`` when a sweep resumes and when it ends.
+    """
+
+    def __init__(self, path, plan, finished, stale):
+        self.path, self.plan = str(path), plan
+        self.finished = finished            # run id -> runs.jsonl entry, plan runs only
+        self.stale = stale                  # entries of runs.jsonl not in this plan
+        self._order = {run.id: i for i, run in enumerate(plan.runs)}
+        self._jsonl = self._csv = None
+
+    @classmethod
+    def open(cls, path, plan, *, resume=False):
+        """Check or create the directory, write sweep.json; with `resume`, read runs.jsonl.
+
+        Raises InputError (field ``--output``) for a non-empty directory without `resume`.
+        """
+        path = str(path)
+        cls.check(path, resume=resume)
+        os.makedirs(path, exist_ok=True)
+        entries = _read_jsonl(os.path.join(path, "runs.jsonl")) if resume else []
+        known = {run.id for run in plan.runs}
+        finished = {e["id"]: e for e in entries if e["id"] in known}
+        stale = [e for e in entries if e["id"] not in known]
+        directory = cls(path, plan, finished, stale)
+        _write_atomic(directory.file("sweep.json"),
+                      json.dumps(plan.document(), indent=1, sort_keys=True) + "\n")
+        directory.rewrite_summary()
+        directory._jsonl = os.open(directory.file("runs.jsonl"),
+                                   os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        directory._csv = os.open(directory.file("summary.csv"), os.O_WRONLY | os.O_APPEND)
+        return directory
+
+    @staticmethod
+    def check(path, *, resume=False):
+        """Raise InputError (field ``--output``) unless `path` can take a sweep's files."""
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise InputError(f"'{path}' is a file", field="--output",
+                             fix="give a directory for the sweep's files")
+        if os.path.isdir(path) and os.listdir(path) and not resume:
+            raise InputError(f"'{path}' is not empty", field="--output",
+                             fix="add --resume to continue the sweep in it, or give "
+                                 "another directory")
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def pending(self):
+        """The plan's runs not finished yet, in plan order."""
+        return [run for run in self.plan.runs if run.id not in self.finished]
+
+    def entry(self, run, outcome):
+        """The runs.jsonl entry of `run` from :func:`run_task`'s `outcome`."""
+        point = self.plan.points[run.point]
+        return {"id": run.id, "point": run.point, "values": point.values,
+                "variant": run.variant, "status": outcome["status"],
+                "error": outcome["error"], "record": outcome["record"]}
+
+    def append(self, entry):
+        """Add a finished run to runs.jsonl and summary.csv (each one write + fsync)."""
+        _append(self._jsonl, json.dumps(entry, sort_keys=True, allow_nan=False) + "\n")
+        _append(self._csv, _csv_text([self._row(entry)]))
+        self.finished[entry["id"]] = entry
+
+    def rewrite_summary(self):
+        """summary.csv from the finished runs, in plan order."""
+        entries = sorted(self.finished.values(), key=lambda e: self._order[e["id"]])
+        _write_atomic(self.file("summary.csv"),
+                      _csv_text([self.columns()] + [self._row(e) for e in entries]))
+
+    def columns(self):
+        return (["id", "point", *self.plan.paths, "variant", "status", *METRICS, "error"])
+
+    def _row(self, entry):
+        values = entry["values"]
+        cells = [entry["id"], entry["point"]]
+        cells += [_cell(values[p]) if p in values else "" for p in self.plan.paths]
+        cells += [entry["variant"], entry["status"]]
+        for metric in METRICS:
+            value = entry["record"]
+            for key in metric.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            cells.append(_cell(value))
+        return cells + [entry["error"] or ""]
+
+    def close(self):
+        for fd in (self._jsonl, self._csv):
+            if fd is not None:
+                os.close(fd)
+        self._jsonl = self._csv = None
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _csv_text(rows):
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _append(fd, text):
+    data = text.encode("utf-8")
+    while data:
+        data = data[os.write(fd, data):]
+    os.fsync(fd)
+
+
+def _write_atomic(path, text):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def _read_jsonl(path):
+    """The entries of runs.jsonl. A torn last line (no newline after it: the write of that
+    run was cut short) is cut off the file; any other unreadable line is an error."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as stream:
+        raw = stream.read()
+    *lines, tail = raw.split(b"\n")
+    if tail:
+        with open(path, "r+b") as stream:
+            stream.truncate(len(raw) - len(tail))
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict) or "id" not in entry:
+            raise InputError("not a run of a sweep", file=path, line=number,
+                             fix="remove the line, or use another directory")
+        entries.append(entry)
+    return entries
+
+
+# --------------------------------------------------------------------------- running
+@dataclass
+class SweepOutcome:
+    """What :func:`run_sweep` did."""
+
+    ran: int = 0                   # runs finished now (any status)
+    failed: int = 0                # of which failed
+    lost: int = 0                  # runs whose worker died or that Dask gave up on
+    lost_error: str | None = None  # the first such error, one line
+    interrupted: bool = False      # KeyboardInterrupt: stopped early
+
+
+def run_sweep(directory, executor, *, window=None, on_result=None):
+    """Run the pending runs of `directory` on `executor`, appending each outcome.
+
+    Parameters
+    ----------
+    directory : SweepDir
+    executor : concurrent.futures.Executor
+        :func:`local_executor`, :func:`dask_executor`, or any executor whose futures are
+        :class:`concurrent.futures.Future`.
+    window : int, optional
+        Runs submitted at once (more are submitted as these finish); None: all.
+    on_result : callable, optional
+        ``on_result(entry)`` after each run is written.
+
+    Returns
+    -------
+    SweepOutcome
+        A run that raised is recorded as failed and the sweep goes on. A future that
+        raises (a worker process died: ``BrokenProcessPool``; Dask's ``KilledWorker``) is
+        counted as lost and not recorded; a broken executor stops the submissions.
+        KeyboardInterrupt cancels what has not finished and returns with ``interrupted``.
+    """
+    plan, outcome = directory.plan, SweepOutcome()
+    todo = iter(directory.pending())
+    running, broken = {}, False
+
+    def fill():
+        nonlocal broken
+        while not broken and (window is None or len(running) < window):
+            run = next(todo, None)
+            if run is None:
+                return
+            try:
+                running[executor.submit(run_task, plan.task(run))] = run
+            except Exception as err:  # noqa: BLE001 -- e.g. BrokenProcessPool
+                broken = True
+                _lose(outcome, err, 1 + sum(1 for _ in todo))
+
+    try:
+        fill()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = running.pop(future)
+                try:
+                    result = future.result()
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as err:  # noqa: BLE001 -- the worker, not the run
+                    _lose(outcome, err, 1)
+                    broken = broken or _is_broken(err)
+                    continue
+                entry = directory.entry(run, result)
+                directory.append(entry)
+                outcome.ran += 1
+                outcome.failed += entry["status"] == "failed"
+                if on_result is not None:
+                    on_result(entry)
+            fill()
+        if broken:
+            outcome.lost += sum(1 for _ in todo)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        for future in running:
+            future.cancel()
+        _stop(executor)
+    return outcome
+
+
+def _lose(outcome, err, count):
+    outcome.lost += count
+    if outcome.lost_error is None:
+        text = str(err).strip().splitlines()
+        outcome.lost_error = f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _is_broken(err):
+    from concurrent.futures import BrokenExecutor
+
+    return isinstance(err, BrokenExecutor)
+
+
+def _stop(executor):
+    """Stop `executor` now: kill local worker processes, cancel what is queued."""
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        process.terminate()           # ProcessPoolExecutor has no public way before 3.14
+    if isinstance(executor, ProcessPoolExecutor):
+        executor.shutdown(wait=False, cancel_futures=True)
+    else:
+        executor.shutdown(wait=False)
+
+
+class _InlineExecutor(Executor):
+    """Runs each call in the calling process at ``submit`` (``--jobs 1``)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as err:  # noqa: BLE001 -- KeyboardInterrupt propagates
+            future.set_exception(err)
+        return future
+
+
+def _ignore_sigint():
+    """Worker initializer: Ctrl-C is the parent's to handle (it stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def local_executor(jobs):
+    """An executor of `jobs` local processes; ``jobs=1`` runs in this process.
+
+    Processes start with the ``forkserver`` method where the platform has it (Linux,
+    macOS), else ``spawn``: never ``fork``, which would copy a parent that already runs
+    threads (tqdm's monitor, BLAS pools) with their locks in whatever state they were.
+    """
+    if jobs == 1:
+        yield _InlineExecutor()
+        return
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
+        else "spawn"
+    executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                                   initializer=_ignore_sigint)
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def dask_executor(address):
+    """``(executor, threads)``: a Dask cluster's executor and its workers' thread count.
+
+    Raises InputError (field ``--scheduler``) when the scheduler cannot be reached.
+    """
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InputError(f"cannot reach a Dask scheduler at {address!r} ({err})",
+                         field="--scheduler",
+                         fix="start one with 'dask scheduler' and workers with 'dask worker "
+                             "tcp://HOST:8786', then pass its address") from None
+    try:
+        yield client.get_executor(), sum(client.nthreads().values())
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- the table
+def format_sweep_table(plan, entries):
+    """:func:`simulator.report.format_table` of the runs with records, swept values first.
+
+    `entries` are runs.jsonl entries; rows follow plan order.
+    """
+    order = {run.id: i for i, run in enumerate(plan.runs)}
+    shown = sorted((e for e in entries if e["record"] is not None), key=lambda e: order[e["id"]])
+    if not shown:
+        return "(no finished runs)"
+    table = format_table([e["record"] for e in shown]).split("\n")
+    columns = [[path] + [short_value(e["values"][path], 24) if path in e["values"] else "-"
+                         for e in shown] for path in plan.paths]
+    widths = [max(len(str(cell)) for cell in column) for column in columns]
+    lines = []
+    for row, line in enumerate(table):
+        cells = ["-" * w if row == 1 else str(column[row if row == 0 else row - 1]).rjust(w)
+                 for column, w in zip(columns, widths)]
+        lines.append("  ".join(cells + [line]))
+    return "\n".join(lines)
