@@ -252,7 +252,10 @@ ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
 @click.option("--cost-profile", help="Time compute and messages as this model (e.g. resnet20-cifar10).")
 @click.option("--global-sync-delay", help="Extra time per global sync, with a unit (e.g. '1 s').")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def run(scenario, output, quiet, topology_file, global_sync_delay, **overrides):
+@click.option("--trace", "trace_file", type=click.Path(dir_okay=False),
+              help="Write a Chrome trace (JSON) of every GPU's compute, waits and syncs and the "
+                   "bytes in flight per tier; open it in Perfetto or chrome://tracing.")
+def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=None, **overrides):
     """Replay SCENARIO's SGD variants on its cluster and compare them.
 
     With no SCENARIO, runs the built-in default: the seed paper's 8 nodes x 2 GPUs
@@ -270,10 +273,16 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, **overrides):
     workload = load_workload(spec)
     total = sum(planned_steps(spec, v, len(workload[0].y_train)) for v in spec.variants)
     records = []
+    timed = [] if trace_file else None           # what the engine timed, for --trace
+    if trace_file:
+        from simulator.trace import check_trace_path
+
+        check_trace_path(trace_file)             # before the runs, not after
     with _progress(total, quiet) as bar:
         for variant in spec.variants:
             bar.set_description(variant.label)
-            records.append(run_variant(spec, variant, workload=workload, progress=bar.update))
+            records.append(run_variant(spec, variant, workload=workload, progress=bar.update,
+                                       timed=timed))
     if not quiet:
         click.echo(f"{spec.name}: {records[0]['workers']} GPUs on {spec.topology_source}, "
                    f"{spec.workload.model} on {spec.workload.dataset}, "
@@ -283,6 +292,12 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, **overrides):
         write_results(output, results_document(spec, records))
         if not quiet:
             click.echo(f"results written to {output}")
+    if trace_file:
+        from simulator.trace import trace_document, write_trace
+
+        write_trace(trace_file, trace_document([(r["label"], t) for r, t in zip(records, timed)]))
+        if not quiet:
+            click.echo(f"trace written to {trace_file} (open in https://ui.perfetto.dev)")
 
 
 def _progress(total, quiet):
@@ -291,6 +306,143 @@ def _progress(total, quiet):
 
     return tqdm(total=total, unit="step", disable=True if quiet else None, leave=False,
                 file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- plot
+@sgdsim.command("plot")
+@click.argument("results", type=click.Path())
+@click.option("--kind", "-k", required=True,
+              type=click.Choice(["speedup", "accuracy", "comm", "heatmap"]),
+              help="speedup: time-to-accuracy speedup vs GPUs; accuracy: test accuracy vs "
+                   "simulated time; comm: compute/comm/wait time and bytes per tier per run; "
+                   "heatmap: time-to-accuracy over two swept values.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="Figure to write: .png, .svg or .pdf.")
+@click.option("--x", "x_path", help="heatmap: the swept point path on the x axis [first swept].")
+@click.option("--y", "y_path", help="heatmap: the swept point path on the y axis [second swept].")
+def plot(results, kind, output, x_path, y_path):
+    """Draw a figure of RESULTS: a results JSON of 'sgdsim run -o', a sweep directory or
+    its runs.jsonl (docs/gallery.md shows each kind)."""
+    from simulator.plots import plot_file
+
+    series = plot_file(results, kind, output, x=x_path, y=y_path)
+    failed = f" ({len(series['failed'])} run(s) failed)" if series["failed"] else ""
+    click.echo(f"{series['path']}: drew {kind} of {results}{failed}")
+
+
+# --------------------------------------------------------------------------- regress
+@sgdsim.command("regress")
+@click.argument("suite", required=False, type=click.Path(dir_okay=False))
+@click.option("--baseline", type=click.Path(dir_okay=False),
+              help="Baseline JSON in place of the suite's (relative to the current directory).")
+@click.option("--update", is_flag=True, help="Run the suite and rewrite the baseline.")
+@click.option("--junit", type=click.Path(dir_okay=False),
+              help="Write JUnit XML here: a testsuite per scenario, a testcase per run.")
+@click.option("--markdown", type=click.Path(dir_okay=False),
+              help="Write a Markdown summary here: the verdict and the regressions.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+@click.pass_context
+def regress(ctx, suite, baseline, update, junit, markdown, quiet):
+    """Run a regression SUITE [scenarios/regress.yaml] and compare every metric of every
+    run with the baseline. Exit status: 0 within tolerance, 1 anything moved or the suite
+    changed, 2 bad input or no baseline (see docs/regress.md)."""
+    from simulator.regress import check_suite
+
+    if update and (junit or markdown):
+        raise click.UsageError("--junit and --markdown report a check; they do not apply "
+                               "with --update")
+    ctx.exit(check_suite(suite, baseline=baseline, update=update, junit=junit,
+                         markdown=markdown, echo=click.echo,
+                         note=None if quiet else lambda line: click.echo(line, err=True)))
+
+
+# --------------------------------------------------------------------------- sweep
+class _SweepStopped(click.ClickException):
+    """A sweep that did not finish: one line on stderr, and a non-zero status."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None):
+        click.echo(f"error: {self.message}", err=True)
+
+
+@sgdsim.command("sweep")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="Directory for sweep.json, runs.jsonl and summary.csv (new or empty).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1),
+              help="Local worker processes [CPUs]; 1 runs in this process. With --scheduler: "
+                   "runs submitted at once [all].")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on a Dask cluster, e.g. tcp://host:8786 (see docs/sweeps.md).")
+@click.option("--resume", is_flag=True,
+              help="Continue the sweep in OUTPUT: skip the runs already in runs.jsonl.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes.")
+def sweep_command(scenario, output, jobs, scheduler, resume, quiet):
+    """Run every point of SCENARIO's sweep section, each variant a run (docs/sweeps.md)."""
+    import contextlib
+    import os
+    import time
+
+    from tqdm import tqdm
+
+    from simulator.sweep import load_sweep
+    from simulator.sweep_runner import (SweepDir, dask_executor, format_sweep_table,
+                                        local_executor, run_sweep)
+
+    plan = load_sweep(scenario)
+    SweepDir.check(output, resume=resume)
+    note = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            executor, threads = stack.enter_context(dask_executor(scheduler))
+            where, window = f"Dask at {scheduler} ({threads} worker threads)", jobs
+        directory = SweepDir.open(output, plan, resume=resume)
+        stack.callback(directory.close)
+        pending = directory.pending()
+        if directory.stale:
+            note(f"note: {output}/runs.jsonl holds {len(directory.stale)} run(s) that are not "
+                 "in this sweep (the scenario changed?); summary.csv leaves them out")
+        if not scheduler:
+            jobs = min(jobs or os.cpu_count() or 1, max(1, len(pending)))
+            executor = stack.enter_context(local_executor(jobs))
+            where = "this process" if jobs == 1 else f"{jobs} local processes"
+            window = 1 if jobs == 1 else 4 * jobs
+        note(f"{plan.name}: {len(plan.points)} points, {len(plan.runs)} runs "
+             f"({len(plan.runs) - len(pending)} already done), on {where}")
+        bar = stack.enter_context(tqdm(total=len(pending), unit="run", leave=False,
+                                       disable=True if quiet else None, file=sys.stderr))
+        failed = 0
+
+        def advance(entry):
+            nonlocal failed
+            failed += entry["status"] == "failed"
+            bar.set_postfix(failed=failed, refresh=False)
+            bar.update()
+
+        outcome = run_sweep(directory, executor, window=window, on_result=advance)
+        directory.rewrite_summary()
+    entries = list(directory.finished.values())
+    click.echo(format_sweep_table(plan, entries))
+    for entry in sorted(entries, key=lambda e: e["point"]):
+        if entry["status"] == "failed":
+            click.echo(f"failed: {entry['id']} point {entry['point']} {entry['variant']}: "
+                       f"{entry['error']}")
+    done = len(directory.finished)
+    seconds = time.monotonic() - started
+    click.echo(f"{done} of {len(plan.runs)} runs in {output}: sweep.json, runs.jsonl, "
+               f"summary.csv ({outcome.ran} of them run now, in {seconds:.1f} s)")
+    rest = f"run the same command with --resume to run the other {len(plan.runs) - done}"
+    if outcome.interrupted:
+        raise _SweepStopped(f"interrupted: {done} of {len(plan.runs)} runs finished and are "
+                            f"kept in {output}/runs.jsonl; {rest}", 130)
+    if outcome.lost:
+        raise _SweepStopped(f"a worker stopped ({outcome.lost_error}): {done} of "
+                            f"{len(plan.runs)} runs finished and are kept in "
+                            f"{output}/runs.jsonl; {rest}", 1)
 
 
 def main():
