@@ -131,52 +131,23 @@ def topology_generate(family, output, **options):
     options default to the generator's values (simulator/generators.py). An option the
     family does not take is an error.
     """
-    import inspect
-
     from simulator import topology as topo
     from simulator.generators import family_parameters, generate
-    from simulator.units import parse_bandwidth, parse_flops, parse_time
 
-    accepted = family_parameters(family)
-    params = {}
-    for option, value in options.items():
-        if value is None:
-            continue
-        name = "peak_flops" if option == "gpu_flops" else option
-        flag = _generate_flag(name)
-        if name not in accepted:
-            flags = " ".join(_generate_flag(p) for p in accepted)
-            raise InputError(f"does not apply to family {family!r}", field=flag,
-                             fix=f"its options: {flags}")
-        if name.endswith("_bandwidth"):
-            value = parse_bandwidth(value, field=flag)
-        elif name.endswith("_latency"):
-            value = parse_time(value, field=flag)
-        elif name == "peak_flops":
-            value = parse_flops(value, field=flag)
-        params[name] = value
-    for name, default in accepted.items():
-        if default is inspect.Parameter.empty and name not in params:
-            raise InputError(f"family {family!r} needs it", field=_generate_flag(name),
-                             fix=f"add {_generate_flag(name)} N")
+    params = {("peak_flops" if k == "gpu_flops" else k): v for k, v in options.items() if v is not None}
     try:
         graph = generate(family, **params)
-    except InputError as err:
-        field = _generate_flag(err.field) if err.field in accepted else err.field
-        raise InputError(err.message, field=field, fix=err.fix) from err
-    if output is not None:
+    except InputError as err:      # name the command-line flags, not the library's parameters
+        flags = " ".join(_generate_flag(p) for p in family_parameters(family))
+        fix = f"its options: {flags}" if "does not apply" in err.message else err.fix
+        if "needs it" in err.message:
+            fix = f"add {_generate_flag(err.field)} N"
+        raise InputError(err.message, field=_generate_flag(err.field), fix=fix) from err
+    if output is None:
+        click.echo(topo.topology_to_yaml(graph), nl=False)
+    else:
         topo.write_topology(graph, output)
         click.echo(f"{output}: wrote {topo.summarize(graph)}")
-    elif hasattr(topo, "topology_to_yaml"):
-        click.echo(topo.topology_to_yaml(graph), nl=False)
-    else:  # no in-memory writer: go through a temporary file
-        import pathlib
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = pathlib.Path(tmp) / "topology.yaml"
-            topo.write_topology(graph, path)
-            click.echo(path.read_text(), nl=False)
 
 
 @topology.command("draw")

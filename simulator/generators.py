@@ -44,6 +44,7 @@ import numbers
 import networkx as nx
 
 from .errors import InputError
+from .units import parse_bandwidth, parse_flops, parse_time
 
 __all__ = [
     "two_tier",
@@ -582,6 +583,19 @@ def family_parameters(family):
     return {back.get(name, name): p.default for name, p in signature.parameters.items()}
 
 
+def _parsed(name, value):
+    """`value`, parsed from text with units where the parameter carries a unit."""
+    if not isinstance(value, str):
+        return value
+    if name.endswith("_bandwidth"):
+        return parse_bandwidth(value, field=name)
+    if name.endswith("_latency"):
+        return parse_time(value, field=name)
+    if name == "peak_flops":
+        return parse_flops(value, field=name)
+    return value
+
+
 def generate(family, **params):
     """Build a topology of `family` from keyword parameters.
 
@@ -592,7 +606,8 @@ def generate(family, **params):
     **params
         The generator's parameters by name (``k=4``, ``intra_bandwidth=25e9``). ``blocks``
         also stands for ``blocks_per_site`` of ``two-sites``, so one set of names serves
-        every family.
+        every family. Bandwidths, latencies and ``peak_flops`` may also be given as text
+        with units (``"25 GB/s"``, ``"1 us"``, ``"15.7 TFLOP/s"``).
 
     Returns
     -------
@@ -619,6 +634,7 @@ intra_bandwidth, intra_latency, inter_bandwidth, inter_latency, peak_flops, effi
         if name not in accepted:
             raise InputError(f"does not apply to family {family!r}", field=name,
                              fix=f"its parameters: {', '.join(accepted)}")
+    params = {name: _parsed(name, value) for name, value in params.items()}
     for name, default in accepted.items():
         if default is inspect.Parameter.empty and name not in params:
             raise InputError(f"family {family!r} needs it", field=name, fix="give a value")

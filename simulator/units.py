@@ -109,6 +109,8 @@ def parse_quantity(text, kind, *, field=None):
         raise UnitError(f"{text!r} has no unit", field=field, fix=fix)
     match = regex.match(text.strip())
     if match is None:
+        if re.fullmatch(_NUMBER, text.strip()):
+            raise UnitError(f"{text!r} has no unit", field=field, fix=fix)
         raise UnitError(f"{text!r} is not {_WHAT[kind]}", field=field, fix=fix)
     groups = match.groupdict()
     if kind == "time":

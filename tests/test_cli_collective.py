@@ -92,7 +92,7 @@ def test_node_link_json_topology_works_too(run_cli, tmp_path):
 
 
 @pytest.mark.parametrize("args, start", [
-    (["--size", "100"], "error: --size: '100' is not a size in bytes"),
+    (["--size", "100"], "error: --size: '100' has no unit"),
     (["--size", "-5MB"], "error: --size: must not be negative"),
     (["--size=-5MB"], "error: --size: must not be negative"),
     (["--group", "gpu0_0,gpu42_0"], "error: group: 'gpu42_0' is not a GPU of the topology"),
