@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import sgdsim
+from helpers import one_error_line
 
 DESIGN_KEYS = {"algorithm", "params", "workers", "seed", "target_accuracy", "time_to_accuracy_s",
                "final_test_accuracy", "simulated_time_s", "steps", "compute_time_s", "comm_time_s",
@@ -14,14 +15,6 @@ DESIGN_KEYS = {"algorithm", "params", "workers", "seed", "target_accuracy", "tim
 
 def run(*args):
     return CliRunner().invoke(sgdsim, ["run", *args])
-
-
-def one_error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_run_with_no_arguments_compares_the_four_variants():

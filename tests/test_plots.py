@@ -9,6 +9,7 @@ from simulator.plots import draw, load_runs, series_for
 from simulator.report import write_results
 from simulator.runner import run_scenario
 from simulator.scenario import scenario_from_data
+from helpers import one_error_line
 
 TINY = {
     "name": "tiny",
@@ -25,13 +26,6 @@ TINY = {
 }
 
 MAGIC = {".png": b"\x89PNG", ".svg": b"<?xml", ".pdf": b"%PDF"}
-
-
-def one_error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 def record(algorithm, workers, time_s, *, params=None, diverged=False, label=None, seed=0):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import one_error_line
 from simulator.regress import (EXACT, Tolerance, compare, load_suite, read_baseline,
                                record_metrics, update_command)
 
@@ -68,14 +69,6 @@ def suite(tmp_path):
         path.write_text(SUITE.format(inter=inter, extra=extra))
         return path
     return write
-
-
-def one_error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def junit(path):

@@ -18,6 +18,7 @@ from simulator.scenario import scenario_from_data
 from simulator.sweep import load_sweep, parse_path, plan_sweep
 from simulator.sweep_runner import SweepDir, run_sweep
 from simulator.yamlfile import load_yaml
+from helpers import one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,13 +68,6 @@ def entries(directory):
     found = [json.loads(line) for line in lines]
     assert len({e["id"] for e in found}) == len(found), "a run id appears twice"
     return {e["id"]: json.dumps(e, sort_keys=True) for e in found}
-
-
-def one_error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- expansion
