@@ -140,9 +140,7 @@ def allreduce(net, groups, nbytes, algorithm="ring"):
     InputError
         Unknown algorithm, a negative size, or a group the algorithm cannot handle.
     """
-    if not math.isfinite(nbytes) or nbytes < 0:
-        raise InputError(f"message size must be a finite number of bytes >= 0, got {nbytes!r}",
-                         field="size", fix="give a size such as 100 MB = 1e8 bytes")
+    _check_size(nbytes)
     env = net.env
     graph = net.router.graph
     procs = []
@@ -188,10 +186,35 @@ def run_groups(graph, groups, nbytes, algorithm="ring", router=None, *, in_fligh
     tuple
         ``(time_s, bytes_by_tier)``.
     """
+    if algorithm == "ring" and len(groups) == 1 and in_flight_log is None:
+        return _repeated_ring_step(graph, groups[0], nbytes, router)
     env = simpy.Environment()
     net = Network(env, graph, router, in_flight_log=in_flight_log)
     env.run(allreduce(net, groups, nbytes, algorithm))
     return env.now, net.bytes_by_tier()
+
+
+def _check_size(nbytes):
+    if not math.isfinite(nbytes) or nbytes < 0:
+        raise InputError(f"message size must be a finite number of bytes >= 0, got {nbytes!r}",
+                         field="size", fix="give a size such as 100 MB = 1e8 bytes")
+
+
+def _repeated_ring_step(graph, members, nbytes, router):
+    """A lone ring all-reduce: one lock-step step, times its 2(p-1) steps.
+
+    On an otherwise idle network every step of the ring is the same set of transfers
+    starting on an empty network (the barrier lets the previous step drain), so every
+    step takes the same time and carries the same bytes as the first.
+    """
+    _check_size(nbytes)
+    check_group(graph, members, "ring")
+    p = len(members)
+    env = simpy.Environment()
+    net = Network(env, graph, router)
+    env.run(net.send_pairs(tuple((members[i], members[(i + 1) % p]) for i in range(p)), nbytes / p))
+    steps = 2 * (p - 1)
+    return env.now * steps, {tier: b * steps for tier, b in net.bytes_by_tier().items()}
 
 
 def resolve_groups(graph, group):

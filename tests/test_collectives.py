@@ -12,10 +12,11 @@ import pytest
 import simpy
 
 from simulator import generators
-from simulator.collectives import allreduce, resolve_groups, ring_order, simulate_allreduce
+from simulator.collectives import allreduce, resolve_groups, ring_order, run_groups, simulate_allreduce
 from simulator.errors import InputError
 from simulator.network import TIERS, Network
 from simulator.routing import shortest_route
+from simulator.topology import gpu_nodes
 
 M = 96e6            # message per GPU, bytes; not a multiple of every p, on purpose
 
@@ -289,3 +290,19 @@ def test_allreduce_checks_its_arguments_before_starting(algorithm, nbytes, messa
     with pytest.raises(InputError) as info:
         allreduce(net, [all_gpus(graph)], nbytes, algorithm)
     assert info.value.message == message
+
+
+@pytest.mark.parametrize("make", [lambda: generators.two_tier(4, 3, inter_bandwidth=5e9),
+                                  lambda: generators.torus_2d(3, 4),
+                                  lambda: generators.fat_tree(4)])
+def test_lone_ring_shortcut_equals_the_step_by_step_simulation(make):
+    """run_groups times a lone ring by one step x 2(p-1); the full lock-step run must agree,
+    also where a step's flows contend (torus, fat-tree routes share links)."""
+    graph = make()
+    members = ring_order(graph, gpu_nodes(graph))
+    env = simpy.Environment()
+    net = Network(env, graph)
+    env.run(allreduce(net, [members], 3e6, "ring"))
+    time_s, nbytes = run_groups(graph, [members], 3e6, "ring")
+    assert time_s == pytest.approx(env.now, rel=1e-12)
+    assert nbytes == pytest.approx(net.bytes_by_tier(), rel=1e-12)
