@@ -317,7 +317,7 @@ def regress(ctx, suite, baseline, update, junit, markdown, quiet):
     """Run a regression SUITE [scenarios/regress.yaml] and compare every metric of every
     run with the baseline. Exit status: 0 within tolerance, 1 anything moved or the suite
     changed, 2 bad input or no baseline (see docs/regress.md)."""
-    from simulator.regress import check_suite
+    from simulator.regress_report import check_suite
 
     if update and (junit or markdown):
         raise click.UsageError("--junit and --markdown report a check; they do not apply "
