@@ -131,8 +131,9 @@ def topology_generate(family, output, **options):
     options default to the generator's values (simulator/generators.py). An option the
     family does not take is an error.
     """
-    from simulator import topology as topo
     from simulator.generators import family_parameters, generate
+    from simulator.topology import summarize
+    from simulator.topology_writer import topology_to_yaml, write_topology
 
     params = {("peak_flops" if k == "gpu_flops" else k): v for k, v in options.items() if v is not None}
     try:
@@ -144,10 +145,10 @@ def topology_generate(family, output, **options):
             fix = f"add {_generate_flag(err.field)} N"
         raise InputError(err.message, field=_generate_flag(err.field), fix=fix) from err
     if output is None:
-        click.echo(topo.topology_to_yaml(graph), nl=False)
+        click.echo(topology_to_yaml(graph), nl=False)
     else:
-        topo.write_topology(graph, output)
-        click.echo(f"{output}: wrote {topo.summarize(graph)}")
+        write_topology(graph, output)
+        click.echo(f"{output}: wrote {summarize(graph)}")
 
 
 @topology.command("draw")

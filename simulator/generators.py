@@ -4,7 +4,7 @@ Each generator is a pure function, in the manner of ``networkx.grid_2d_graph``: 
 shape (counts) positionally and link and GPU properties as keywords, and returns a new
 ``networkx.Graph`` that follows the contract in :mod:`simulator.topology` (node ``kind``,
 GPU ``block``/``peak_flops``/``efficiency``/``gpu_type``, edge ``bandwidth`` in bytes/s,
-``latency`` in s, ``tier``). Nothing is read or written; :func:`simulator.topology.write_topology`
+``latency`` in s, ``tier``). Nothing is read or written; :func:`simulator.topology_writer.write_topology`
 writes a graph to a file.
 
 Conventions shared by every generator

@@ -34,7 +34,8 @@ attribute names with plain numbers in base units; a missing tier is inferred as 
 GPUs may lack ``peak_flops``/``efficiency`` (graphs used for network questions only);
 ``validate_graph(..., require_compute=True)`` demands them. Every check raises one
 :class:`~simulator.errors.InputError` naming the file, line and field (for graph formats,
-the node or link) and how to fix it.
+the node or link) and how to fix it. Writing topologies back is
+:mod:`simulator.topology_writer`.
 """
 
 import json
@@ -44,24 +45,20 @@ import re
 from xml.etree.ElementTree import ParseError
 
 import networkx as nx
-import yaml
 
 from .errors import InputError
 from .units import parse_bandwidth, parse_flops, parse_time
 from .yamlfile import Places, did_you_mean, format_field, load_schema, load_yaml, validate_schema
 
 __all__ = [
-    "load_topology", "topology_from_data", "validate_graph", "summarize",
-    "topology_to_yaml", "write_topology", "link_tier",
+    "load_topology", "topology_from_data", "validate_graph", "summarize", "link_tier",
     "gpu_nodes", "gpu_blocks", "natural_key",
 ]
 
 KINDS = ("gpu", "switch", "nic")
 TIERS = ("intra_block", "inter_block")
-SCHEMA_REF = "../simulator/schemas/topology.schema.json"
-"""Schema reference written atop YAML files by default (right for files in topologies/)."""
 
-_YAML_EXTS = (".yaml", ".yml")
+YAML_EXTS = (".yaml", ".yml")
 _GRAPH_READERS = {".graphml": nx.read_graphml, ".gml": nx.read_gml}
 
 
@@ -139,7 +136,7 @@ def load_topology(path):
     """
     file = str(path)
     ext = os.path.splitext(file)[1].lower()
-    if ext in _YAML_EXTS:
+    if ext in YAML_EXTS:
         data, locate = load_yaml(path)
         return topology_from_data(data, file=file, locate=locate)
     if ext not in _GRAPH_READERS and ext != ".json":
@@ -530,186 +527,3 @@ def summarize(graph):
     return (f"{count(counts['gpu'], 'GPU')} in {count(len(gpu_blocks(graph)), 'block')}, "
             f"{count(counts['switch'], 'switch', 'switches')}, {count(counts['nic'], 'NIC')}, "
             f"{count(graph.number_of_edges(), 'link')}")
-
-
-# --------------------------------------------------------------------------- writing
-_UNITS = {  # kind -> [(text unit, base units per 1 text unit)], ties go to the first
-    "bandwidth": [("GB/s", 1e9), ("TB/s", 1e12), ("MB/s", 1e6), ("kB/s", 1e3), ("B/s", 1.0),
-                  ("Gbit/s", 1.25e8), ("Tbit/s", 1.25e11), ("Mbit/s", 1.25e5)],
-    "time": [("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)],
-    "flops": [("TFLOP/s", 1e12), ("PFLOP/s", 1e15), ("GFLOP/s", 1e9), ("FLOP/s", 1.0)],
-}
-_PARSERS = {"bandwidth": parse_bandwidth, "time": parse_time, "flops": parse_flops}
-
-
-def _quantity_text(value, kind):
-    """Shortest unit string that parses back to exactly `value`, e.g. ``'25 GB/s'``."""
-    parse, best = _PARSERS[kind], None
-    for unit, size in _UNITS[kind]:
-        for digits in range(1, 18):
-            number = repr(float(f"{value / size:.{digits}g}")).removesuffix(".0")
-            if parse(f"{number} {unit}") == value:
-                if best is None or len(number) < len(best[0]):
-                    best = (number, unit)
-                break
-    return f"{best[0]} {best[1]}"  # the base unit (size 1.0) always round-trips
-
-
-def _flow(value):
-    """One line of YAML for `value` (flow style, quoted only where YAML needs it)."""
-    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**9,
-                          allow_unicode=True)
-    return text.removesuffix("\n").removesuffix("\n...").strip()
-
-
-_MISSING = object()
-
-
-def _common(items, keys):
-    """The (key, value) pairs present with one same value in every mapping of `items`."""
-    common = {}
-    for key in keys:
-        values = [item.get(key, _MISSING) for item in items]
-        if values and values[0] is not _MISSING and all(v == values[0] for v in values):
-            common[key] = values[0]
-    return common
-
-
-
-def topology_to_yaml(graph, *, schema=SCHEMA_REF):
-    """Write `graph` as a topology file in the explicit YAML form.
-
-    Values shared by every GPU (every link) go to ``gpu_defaults`` (``link_defaults``);
-    a link's tier is written only where it differs from the block rule. Quantities are
-    written with units and parse back to exactly the same floats. Node and graph
-    attributes outside the contract are not written.
-
-    Parameters
-    ----------
-    graph : networkx.Graph
-        A valid topology (see :func:`validate_graph`).
-    schema : str
-        Schema reference for the ``# yaml-language-server: $schema=`` comment on top.
-
-    Returns
-    -------
-    str
-        The YAML text; :func:`topology_from_data` of it gives back an equal graph.
-
-    Examples
-    --------
-    >>> import networkx as nx
-    >>> g = nx.Graph()
-    >>> g.add_node("g0", kind="gpu", block="n0"); g.add_node("g1", kind="gpu", block="n1")
-    >>> g.add_edge("g0", "g1", bandwidth=1.25e9, latency=5e-6, tier="inter_block")
-    >>> print(topology_to_yaml(g, schema="topology.schema.json"))
-    # yaml-language-server: $schema=topology.schema.json
-    gpus:
-      - {name: g0, block: n0}
-      - {name: g1, block: n1}
-    link_defaults: {bandwidth: 10 Gbit/s, latency: 5 us}
-    links:
-      - {between: [g0, g1]}
-    <BLANKLINE>
-    """
-    lines = [f"# yaml-language-server: $schema={schema}"]
-    if "name" in graph.graph:
-        lines.append(f"name: {_flow(str(graph.graph['name']))}")
-    if graph.graph.get("equal_blocks"):
-        lines.append("equal_blocks: true")
-
-    gpus, devices = [], {"switch": [], "nic": []}
-    for node, attrs in graph.nodes(data=True):
-        item = {"name": str(node)}
-        if attrs.get("block") is not None:
-            item["block"] = str(attrs["block"])
-        if attrs.get("kind") == "gpu":
-            if "gpu_type" in attrs:
-                item["type"] = str(attrs["gpu_type"])
-            if "peak_flops" in attrs:
-                item["peak_flops"] = _quantity_text(attrs["peak_flops"], "flops")
-            if "efficiency" in attrs:
-                item["efficiency"] = float(attrs["efficiency"])
-            gpus.append(item)
-        else:
-            devices[attrs.get("kind")].append(item)
-    _section(lines, "gpu", gpus, ("type", "peak_flops", "efficiency"), "gpus")
-    for section, kind in (("switches", "switch"), ("nics", "nic")):
-        if devices[kind]:
-            lines.append(f"{section}:")
-            lines.extend(f"  - {_flow(item)}" for item in devices[kind])
-
-    links = []
-    for u, v, attrs in graph.edges(data=True):
-        link = {"between": [str(u), str(v)],
-                "bandwidth": _quantity_text(attrs["bandwidth"], "bandwidth"),
-                "latency": _quantity_text(attrs["latency"], "time")}
-        if attrs["tier"] != link_tier(graph.nodes[u].get("block"), graph.nodes[v].get("block")):
-            link["tier"] = attrs["tier"]
-        links.append(link)
-    _section(lines, "link", links, ("bandwidth", "latency"), "links")
-    return "\n".join(lines) + "\n"
-
-
-def _section(lines, what, items, shared_keys, section):
-    """Append ``{what}_defaults`` (values every item shares) and the list of items."""
-    defaults = _common(items, shared_keys)
-    if defaults:
-        lines.append(f"{what}_defaults: {_flow(defaults)}")
-    lines.append(f"{section}:")
-    for item in items:
-        lines.append(f"  - {_flow({k: v for k, v in item.items() if k not in defaults})}")
-
-
-def write_topology(graph, path):
-    """Validate `graph` and write it to `path`, in the format its extension names.
-
-    Parameters
-    ----------
-    graph : networkx.Graph
-        A topology.
-    path : str or os.PathLike
-        ``.yaml``/``.yml``: explicit YAML form (:func:`topology_to_yaml`) whose schema
-        comment points at the package's schema, relative to the file; ``.graphml``,
-        ``.gml``, ``.json`` (node-link, edges under ``links``): networkx's writers.
-
-    Raises
-    ------
-    InputError
-        If `graph` fails :func:`validate_graph` or the extension is unknown.
-
-    Examples
-    --------
-    >>> graph = load_topology("topologies/seed_8x2.yaml")  # doctest: +SKIP
-    >>> write_topology(graph, "seed.graphml")  # doctest: +SKIP
-    """
-    file = str(path)
-    ext = os.path.splitext(file)[1].lower()
-    validate_graph(graph)
-    if ext in _YAML_EXTS:
-        text = topology_to_yaml(graph, schema=_schema_ref(file))
-        with open(path, "w", encoding="utf-8") as stream:
-            stream.write(text)
-    elif ext == ".graphml":
-        nx.write_graphml(graph, path)
-    elif ext == ".gml":
-        nx.write_gml(graph, path)
-    elif ext == ".json":
-        with open(path, "w", encoding="utf-8") as stream:
-            json.dump(nx.node_link_data(graph, edges="links"), stream, indent=1)
-            stream.write("\n")
-    else:
-        raise InputError(f"unknown topology file type '{ext}'", file=file,
-                         fix="use .yaml, .yml, .graphml, .gml or .json (node-link)")
-
-
-def _schema_ref(file):
-    """Path of the package's topology schema relative to the directory of `file`."""
-    import importlib.resources
-
-    schema = str(importlib.resources.files("simulator") / "schemas" / "topology.schema.json")
-    try:
-        ref = os.path.relpath(schema, os.path.dirname(os.path.abspath(file)))
-    except ValueError:  # another drive on Windows
-        ref = schema
-    return ref.replace(os.sep, "/")

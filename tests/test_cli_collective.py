@@ -8,7 +8,8 @@ import pytest
 
 from simulator import generators
 from simulator.collectives import simulate_allreduce
-from simulator.topology import load_topology, write_topology
+from simulator.topology import load_topology
+from simulator.topology_writer import write_topology
 from simulator.units import format_time
 
 SEED = Path(__file__).parent.parent / "topologies" / "seed_8x2.yaml"

@@ -10,6 +10,7 @@ import networkx as nx
 import pytest
 
 from simulator import topology as topo
+from simulator import topology_writer as writer
 from simulator import units
 from simulator.errors import InputError
 from simulator.yamlfile import load_schema, load_yaml
@@ -291,24 +292,24 @@ def test_two_datacenter_has_one_wan_link():
 def test_round_trip_through_every_format(tmp_path, path, ext):
     graph = topo.load_topology(path)
     out = tmp_path / f"copy.{ext}"
-    topo.write_topology(graph, out)
+    writer.write_topology(graph, out)
     assert_same_graph(topo.load_topology(out), graph)
 
 
 def test_yaml_round_trip_text_is_explicit_and_stable(write_file):
     graph = topo.load_topology(write_file("e.yaml", EXPLICIT))
-    text = topo.topology_to_yaml(graph)
+    text = writer.topology_to_yaml(graph)
     assert text.startswith("# yaml-language-server: $schema=../simulator/schemas/")
     again = topo.load_topology(write_file("again.yaml", text))
     assert_same_graph(again, graph)
-    assert topo.topology_to_yaml(again) == text
+    assert writer.topology_to_yaml(again) == text
     assert "gpu_defaults: {type: A100, peak_flops: 312 TFLOP/s}" in text
     assert "  - {between: [nvs0, spine], bandwidth: 25 GB/s, latency: 2 us}" in text
 
 
 def test_compact_to_explicit_yaml(write_file):
     graph = topo.load_topology(write_file("c.yaml", COMPACT_2X2))
-    text = topo.topology_to_yaml(graph)
+    text = writer.topology_to_yaml(graph)
     assert "blocks:" not in text and "links:" in text and "tier:" not in text
     assert_same_graph(topo.load_topology(write_file("x.yaml", text)), graph)
 
@@ -317,7 +318,7 @@ def test_written_yaml_points_at_the_schema(tmp_path):
     graph = topo.load_topology(ROOT / "topologies" / "blocks_4x4.yaml")
     out = tmp_path / "sub" / "t.yaml"
     out.parent.mkdir()
-    topo.write_topology(graph, out)
+    writer.write_topology(graph, out)
     first = out.read_text().splitlines()[0]
     ref = first.removeprefix("# yaml-language-server: $schema=")
     assert ref != first and (out.parent / ref).resolve() == \
@@ -331,7 +332,7 @@ def test_awkward_floats_round_trip_exactly(write_file):
     graph.add_edge("a", "b", bandwidth=1e10 / 3, latency=0.1 + 0.2, tier="intra_block")
     graph.add_node("c", kind="nic", block="b1")
     graph.add_edge("b", "c", bandwidth=12345.678, latency=0.0, tier="intra_block")
-    again = topo.load_topology(write_file("odd.yaml", topo.topology_to_yaml(graph)))
+    again = topo.load_topology(write_file("odd.yaml", writer.topology_to_yaml(graph)))
     assert_same_graph(again, graph)
 
 
@@ -350,7 +351,7 @@ def test_all_shared_reference_graphs_load(tmp_path):
         graph = topo.load_topology(path)
         assert_same_graph(graph, nx.node_link_graph(case["graph"], edges="links"))
         out = tmp_path / f"{case['name']}.yaml"
-        topo.write_topology(graph, out)
+        writer.write_topology(graph, out)
         assert_same_graph(topo.load_topology(out), graph)
 
 
@@ -387,8 +388,8 @@ def test_summarize_counts():
 def test_write_topology_refuses_unknown_extension_and_invalid_graph(tmp_path):
     graph = nx.node_link_graph(REFERENCE_2X2, edges="links")
     with pytest.raises(InputError, match="unknown topology file type '.txt'"):
-        topo.write_topology(graph, tmp_path / "t.txt")
+        writer.write_topology(graph, tmp_path / "t.txt")
     graph.edges["core", "sw0"]["bandwidth"] = 0.0
     with pytest.raises(InputError, match="must be positive"):
-        topo.write_topology(graph, tmp_path / "t.yaml")
+        writer.write_topology(graph, tmp_path / "t.yaml")
     assert not (tmp_path / "t.yaml").exists()

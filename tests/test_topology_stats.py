@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from cli import sgdsim
 from simulator.errors import InputError
 from simulator.generators import dgx, fat_tree, ring, torus_2d, two_sites, two_tier
-from simulator.topology import gpu_nodes, load_topology, write_topology
+from simulator.topology import gpu_nodes, load_topology
+from simulator.topology_writer import write_topology
 from simulator.topology_stats import (
     bisection_bandwidth,
     candidate_bisections,
