@@ -256,7 +256,8 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=No
             records.append(run_variant(spec, variant, workload=workload, progress=bar.update,
                                        timed=timed))
     if not quiet:
-        click.echo(f"{spec.name}: {records[0]['workers']} GPUs on {spec.topology_source}, "
+        cluster = spec.topology.graph.get("name") or spec.topology_source
+        click.echo(f"{spec.name}: {records[0]['workers']} GPUs on {cluster} ({spec.topology_source}), "
                    f"{spec.workload.model} on {spec.workload.dataset}, "
                    f"timed as {records[0]['timing']['cost_profile']}")
     click.echo(format_table(records, target_accuracy=spec.target_accuracy))
