@@ -96,26 +96,18 @@ def _differences(comparison):
                                 not in ("-", "inputs")) for status in ("NEW", "REMOVED")}
     scenario_level = {status: sum(1 for row in rows if row.status == status and row.run == "*")
                       for status in ("NEW", "REMOVED")}
-    parts = []
-    if count["FAIL"]:
-        parts.append(f"{plural(count['FAIL'], 'metric')} outside tolerance")
-    if count["STALE"]:
-        parts.append(f"inputs changed in {plural(count['STALE'], 'scenario')}")
-    if scenario_level["NEW"]:
-        parts.append(f"{plural(scenario_level['NEW'], 'scenario')} not in the baseline")
-    if scenario_level["REMOVED"]:
-        parts.append(f"{plural(scenario_level['REMOVED'], 'scenario')} no longer in the "
-                     "suite")
-    if run_level["NEW"]:
-        parts.append(f"{plural(run_level['NEW'], 'run')} not in the baseline")
-    if run_level["REMOVED"]:
-        parts.append(f"{plural(run_level['REMOVED'], 'run')} no longer in the suite")
-    if metric_level["NEW"]:
-        parts.append(f"{plural(metric_level['NEW'], 'metric')} not in the baseline")
-    if metric_level["REMOVED"]:
-        parts.append(f"{plural(metric_level['REMOVED'], 'metric')} no longer reported")
-    if count["ok"]:
-        parts.append(f"{plural(count['ok'], 'metric')} moved within tolerance")
+    phrases = [
+        (count["FAIL"], "metric", "{} outside tolerance"),
+        (count["STALE"], "scenario", "inputs changed in {}"),
+        (scenario_level["NEW"], "scenario", "{} not in the baseline"),
+        (scenario_level["REMOVED"], "scenario", "{} no longer in the suite"),
+        (run_level["NEW"], "run", "{} not in the baseline"),
+        (run_level["REMOVED"], "run", "{} no longer in the suite"),
+        (metric_level["NEW"], "metric", "{} not in the baseline"),
+        (metric_level["REMOVED"], "metric", "{} no longer reported"),
+        (count["ok"], "metric", "{} moved within tolerance"),
+    ]
+    parts = [text.format(plural(n, noun)) for n, noun, text in phrases if n]
     return ", ".join(parts) or "none"
 
 

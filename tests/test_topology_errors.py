@@ -5,26 +5,12 @@ import json
 
 import networkx as nx
 import pytest
+from helpers import EXPLICIT_TOPOLOGY
 
 SCHEMA = "# yaml-language-server: $schema=../simulator/schemas/topology.schema.json\n"
 
 # Line numbers below count from the schema comment (line 1).
-EXPLICIT = SCHEMA + """\
-name: two-gpus
-gpu_defaults: {type: A100, peak_flops: 312 TFLOP/s, efficiency: 0.5}
-gpus:
-  - {name: g0, block: node0}
-  - {name: g1, block: node1, efficiency: 0.3}
-switches:
-  - {name: nvs0, block: node0}
-  - {name: spine}
-nics: []
-link_defaults: {latency: 1 us}
-links:
-  - {between: [g0, nvs0], bandwidth: 300 GB/s}
-  - {between: [nvs0, spine], bandwidth: 200 Gbit/s, latency: 2 us, tier: inter_block}
-  - {between: [g1, spine], bandwidth: 200 Gbit/s}
-"""
+EXPLICIT = SCHEMA + EXPLICIT_TOPOLOGY
 
 COMPACT = SCHEMA + """\
 name: seed

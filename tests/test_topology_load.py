@@ -14,6 +14,7 @@ from simulator import topology_writer as writer
 from simulator import units
 from simulator.errors import InputError
 from simulator.yamlfile import load_schema, load_yaml
+from helpers import EXPLICIT_TOPOLOGY
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "topologies").glob("*.yaml"))
@@ -29,22 +30,7 @@ intra_block: {bandwidth: 25 GB/s, latency: 1 us}
 inter_block: {bandwidth: 40 GB/s, latency: 5 us}
 """
 
-EXPLICIT = """\
-name: two-gpus
-gpu_defaults: {type: A100, peak_flops: 312 TFLOP/s, efficiency: 0.5}
-gpus:
-  - {name: g0, block: node0}
-  - {name: g1, block: node1, efficiency: 0.3}
-switches:
-  - {name: nvs0, block: node0}
-  - {name: spine}
-nics: []
-link_defaults: {latency: 1 us}
-links:
-  - {between: [g0, nvs0], bandwidth: 300 GB/s}
-  - {between: [nvs0, spine], bandwidth: 200 Gbit/s, latency: 2 us, tier: inter_block}
-  - {between: [g1, spine], bandwidth: 200 Gbit/s}
-"""
+EXPLICIT = EXPLICIT_TOPOLOGY
 
 # Reference case two_tier_2x2_4_flows of /work/shared/reference/transfer_cases.json, verbatim.
 REFERENCE_2X2 = json.loads("""{"directed": false, "multigraph": false, "graph": {},
