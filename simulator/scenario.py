@@ -209,7 +209,6 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
         raise InputError(f"a scenario is a mapping of keys, got {type(data).__name__}",
                          **at(()), fix="write e.g. 'topology: ../topologies/seed_8x2.yaml'")
     schema = load_schema("scenario")
-    _reject_case_slips(data, schema, schema, (), at)
     validate_schema(data, schema, file=file, locate=locate)
     given = _checked_overrides(overrides)
 
@@ -239,31 +238,6 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
         eval_every=int(data.get("eval_every", 1)),
         timing=timing,
     )
-
-
-def _reject_case_slips(value, schema, root, path, at):
-    """Raise for a key that differs from an allowed one only in case (``h`` for ``H``).
-
-    The schema check's did-you-mean compares spellings, and one-letter keys such as ``H``
-    have no close spelling; this catches them first, with the same message.
-    """
-    while isinstance(schema, dict) and "$ref" in schema:
-        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
-    if not isinstance(schema, dict):
-        return
-    if isinstance(value, dict) and "properties" in schema:
-        declared = schema["properties"]
-        for key, item in value.items():
-            if key in declared:
-                _reject_case_slips(item, declared[key], root, path + (key,), at)
-                continue
-            same = [name for name in declared if name.lower() == str(key).lower()]
-            if same:
-                raise InputError(f"unknown key '{key}'", **at(path + (key,)),
-                                 fix=f"did you mean '{same[0]}'?")
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            _reject_case_slips(item, schema["items"], root, path + (index,), at)
 
 
 def _option(key):

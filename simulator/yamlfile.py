@@ -94,8 +94,12 @@ def did_you_mean(word, choices):
     --------
     >>> did_you_mean("bandwith", ["bandwidth", "latency"])
     "did you mean 'bandwidth'?"
+    >>> did_you_mean("h", ["H", "Hb"])
+    "did you mean 'H'?"
     """
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    choices = [str(c) for c in choices]
+    same = [c for c in choices if c.lower() == str(word).lower()]    # 'h' for 'H': no close
+    close = same or difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)  # spelling
     return f"did you mean '{close[0]}'?" if close else None
 
 
