@@ -37,7 +37,7 @@ from .yamlfile import Places, did_you_mean, load_schema, load_yaml, validate_sch
 __all__ = [
     "Variant", "WorkloadSpec", "TimingSpec", "Scenario",
     "load_scenario", "scenario_from_data", "steps_per_epoch",
-    "ALGORITHMS", "COLLECTIVES", "OVERRIDE_OPTIONS", "DEFAULT_SOURCE",
+    "ALGORITHMS", "COLLECTIVES", "OVERRIDE_OPTIONS", "DEFAULT_SOURCE", "PARAMETER_ALGORITHMS",
 ]
 
 ALGORITHMS = ("minibatch", "local", "postlocal", "hierarchical")
@@ -45,9 +45,9 @@ COLLECTIVES = ("ring", "hierarchical", "halving-doubling")
 DATASET_NAMES = ("digits", "mnist1d", "teacher")   # and npz:PATH
 DEFAULT_SOURCE = "<built-in default>"
 
-# Which variant parameters apply to which algorithms.
-_APPLIES = {"H": ("local", "postlocal", "hierarchical"), "Hb": ("hierarchical",),
-            "switch_epoch": ("postlocal",), "switch_step": ("postlocal",)}
+PARAMETER_ALGORITHMS = {  # which algorithms take each variant parameter
+    "H": ("local", "postlocal", "hierarchical"), "Hb": ("hierarchical",),
+    "switch_epoch": ("postlocal",), "switch_step": ("postlocal",)}
 
 OVERRIDE_OPTIONS = {key: "--" + key.replace("_", "-") for key in (
     "algorithm", "Hb", "switch_epoch", "switch_step", "topology", "epochs", "steps",
@@ -483,11 +483,11 @@ def _raw_variants(data, at, given):
         params = {"algorithm": _Value(given["algorithm"], _option("algorithm"))}
         for key in params_keys:
             if key in given:
-                if given["algorithm"] not in _APPLIES[key]:
+                if given["algorithm"] not in PARAMETER_ALGORITHMS[key]:
                     raise InputError(f"{OVERRIDE_OPTIONS[key]} does not apply to "
                                      f"{given['algorithm']}", **_option(key),
                                      fix=f"leave it out, or use --algorithm "
-                                         f"{' or '.join(_APPLIES[key])}")
+                                         f"{' or '.join(PARAMETER_ALGORITHMS[key])}")
                 params[key] = _Value(given[key], _option(key))
         return [(params, _option("algorithm"), set())]
 
@@ -497,13 +497,13 @@ def _raw_variants(data, at, given):
         params = {key: _Value(value, at(path + (key,))) for key, value in spec.items()}
         algorithm = spec["algorithm"]
         for key in params_keys:
-            if key in spec and algorithm not in _APPLIES[key]:
+            if key in spec and algorithm not in PARAMETER_ALGORITHMS[key]:
                 raise InputError(f"{key} does not apply to {algorithm}", **at(path + (key,)),
                                  fix=f"remove it; {key} applies to "
-                                     f"{', '.join(_APPLIES[key])}")
+                                     f"{', '.join(PARAMETER_ALGORITHMS[key])}")
         overridden = set()
         for key in params_keys:
-            if key in given and algorithm in _APPLIES[key]:
+            if key in given and algorithm in PARAMETER_ALGORITHMS[key]:
                 if key.startswith("switch_"):
                     params.pop("switch_epoch", None)
                     params.pop("switch_step", None)
@@ -514,10 +514,10 @@ def _raw_variants(data, at, given):
             overridden.add("global_sync_delay_s")
         raw.append((params, at(path), overridden))
     for key in params_keys:
-        if key in given and not any(p["algorithm"].value in _APPLIES[key] for p, _, _ in raw):
-            raise InputError(f"{OVERRIDE_OPTIONS[key]} applies to {', '.join(_APPLIES[key])} "
+        if key in given and not any(p["algorithm"].value in PARAMETER_ALGORITHMS[key] for p, _, _ in raw):
+            raise InputError(f"{OVERRIDE_OPTIONS[key]} applies to {', '.join(PARAMETER_ALGORITHMS[key])} "
                              "variants, and this scenario has none", **_option(key),
-                             fix=f"add --algorithm {_APPLIES[key][-1]}, or leave it out")
+                             fix=f"add --algorithm {PARAMETER_ALGORITHMS[key][-1]}, or leave it out")
     return raw
 
 
@@ -600,7 +600,7 @@ def _switch_step(params, where, n_train, workers, batch_size):
 def _derived_label(variant, switch_epoch):
     """``"local H=4"``, ``"postlocal H=16 after epoch 2"``, ``"minibatch B=128"``..."""
     parts = [variant.algorithm]
-    if variant.algorithm in _APPLIES["H"]:
+    if variant.algorithm in PARAMETER_ALGORITHMS["H"]:
         parts.append(f"H={variant.H}")
     if variant.algorithm == "hierarchical":
         parts.append(f"Hb={variant.Hb}")

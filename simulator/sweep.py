@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import InputError
-from .scenario import _APPLIES, scenario_from_data  # which variants take H, Hb, switch_*
+from .scenario import PARAMETER_ALGORITHMS, scenario_from_data
 from .yamlfile import Places, did_you_mean, format_field, load_schema, load_yaml, validate_schema
 
 __all__ = ["Point", "Run", "SweepPlan", "load_sweep", "plan_sweep", "parse_path", "run_id",
@@ -354,11 +354,11 @@ def _children(node, part, next_part, path, at, where):
     if part == "*":
         if not isinstance(node, list):
             raise _missing(path, part, node, at, where)
-        if path == ("variants",) and next_part in _APPLIES:
+        if path == ("variants",) and next_part in PARAMETER_ALGORITHMS:
             chosen = [(i, v) for i, v in enumerate(node) if isinstance(v, dict)
-                      and v.get("algorithm") in _APPLIES[next_part]]
+                      and v.get("algorithm") in PARAMETER_ALGORITHMS[next_part]]
             if not chosen:
-                raise InputError(f"{next_part} applies to {', '.join(_APPLIES[next_part])} "
+                raise InputError(f"{next_part} applies to {', '.join(PARAMETER_ALGORITHMS[next_part])} "
                                  "variants, and this scenario has none", **_at_key(at, where),
                                  fix="sweep another path, or add such a variant")
             return chosen
