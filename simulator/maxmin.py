@@ -280,16 +280,9 @@ def _sift_down(heap, key, i, size):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _entry_level(routes, capacity, rates, joining):  # pragma: no cover - compiled
-    n_flows, hops = routes.shape
     pad = capacity.shape[0] - 1
-    n_joining = np.zeros(pad + 1, np.int64)
-    for f in range(n_flows):
-        if joining[f]:
-            for h in range(hops):
-                link = routes[f, h]
-                if link == pad:
-                    break
-                n_joining[link] += 1
+    joined_start, _ = _flows_by_link(routes, joining, pad)
+    n_joining = joined_start[1:] - joined_start[:-1]              # joining flows per link
     start, others = _flows_by_link(routes, ~joining, pad)
     best = np.inf
     for link in range(pad):
