@@ -1,7 +1,7 @@
 """The ``sgdsim`` command: a thin shell over the :mod:`simulator` library.
 
 Each command parses its options, calls one library function and prints the result. Bad
-input raised by the library as :class:`simulator.errors.InputError` is printed as one
+input raised by the library as :class:`simulator.utils.errors.InputError` is printed as one
 line on stderr (``error: FILE:LINE: field: what is wrong (how to fix it)``) with exit
 status 2, like click's own usage errors.
 """
@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from simulator.errors import InputError
+from simulator.utils.errors import InputError
 
 
 class _InputErrorExit(click.ClickException):
@@ -68,7 +68,7 @@ def topology():
 @click.argument("file", type=click.Path(dir_okay=False))
 def topology_validate(file):
     """Check a topology FILE (YAML, GraphML, GML or node-link JSON)."""
-    from simulator.topology import load_topology, summarize
+    from simulator.cluster.topology import load_topology, summarize
 
     graph = load_topology(file)
     click.echo(f"{file}: ok ({summarize(graph)})")
@@ -79,15 +79,15 @@ def topology_validate(file):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (bytes/s, s).")
 def topology_show(file, as_json):
     """Print counts, link tiers, injection and bisection bandwidth of topology FILE."""
-    from simulator.topology import load_topology
-    from simulator.topology_stats import format_summary, topology_summary
+    from simulator.cluster.topology import load_topology
+    from simulator.cluster.stats import format_summary, topology_summary
 
     summary = topology_summary(load_topology(file))
     click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
 
 
 def _family_names():
-    from simulator.generators import FAMILIES
+    from simulator.cluster.generators import FAMILIES
 
     return list(FAMILIES)
 
@@ -128,12 +128,12 @@ def topology_generate(family, output, **options):
     """Generate a topology of FAMILY and write it as YAML.
 
     Give the counts the family needs (e.g. two-tier: --blocks, --gpus-per-block); other
-    options default to the generator's values (simulator/generators.py). An option the
+    options default to the generator's values (simulator/cluster/generators.py). An option the
     family does not take is an error.
     """
-    from simulator.generators import family_parameters, generate
-    from simulator.topology import summarize
-    from simulator.topology_writer import topology_to_yaml, write_topology
+    from simulator.cluster.generators import family_parameters, generate
+    from simulator.cluster.topology import summarize
+    from simulator.cluster.writer import topology_to_yaml, write_topology
 
     params = {("peak_flops" if k == "gpu_flops" else k): v for k, v in options.items() if v is not None}
     try:
@@ -159,8 +159,8 @@ def topology_generate(family, output, **options):
               help="Node placement [layered for switched networks, else circular/spring].")
 def topology_draw(file, output, layout):
     """Draw topology FILE: GPUs coloured by block, line width by bandwidth."""
-    from simulator.draw import draw_topology
-    from simulator.topology import load_topology
+    from simulator.cluster.draw import draw_topology
+    from simulator.cluster.topology import load_topology
 
     drawn = draw_topology(load_topology(file), output, layout=layout)
     click.echo(f"{drawn['path']}: drew {file}")
@@ -178,9 +178,9 @@ def topology_draw(file, output, layout):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def collective(topology_file, algorithm, size, group, as_json):
     """Time one all-reduce on TOPOLOGY under the flow-level network model."""
-    from simulator.collectives import simulate_allreduce
-    from simulator.topology import load_topology
-    from simulator.units import format_bandwidth, format_bytes, format_time, parse_bytes
+    from simulator.network.collectives import simulate_allreduce
+    from simulator.cluster.topology import load_topology
+    from simulator.utils.units import format_bandwidth, format_bytes, format_time, parse_bytes
 
     graph = load_topology(topology_file)
     nbytes = parse_bytes(size, field="--size")
@@ -233,10 +233,10 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=No
     With no SCENARIO, runs the built-in default: the seed paper's 8 nodes x 2 GPUs
     cluster, an MLP on scikit-learn's digits, and all four variants.
     """
-    from simulator.report import format_table, results_document, write_results
-    from simulator.runner import load_workload, planned_steps, run_variant
-    from simulator.scenario import load_scenario
-    from simulator.units import parse_time
+    from simulator.outputs.report import format_table, results_document, write_results
+    from simulator.experiments.runner import load_workload, planned_steps, run_variant
+    from simulator.experiments.scenario import load_scenario
+    from simulator.utils.units import parse_time
 
     overrides["topology"] = topology_file
     overrides["global_sync_delay_s"] = (None if global_sync_delay is None else
@@ -247,7 +247,7 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=No
     records = []
     timed = [] if trace_file else None           # what the engine timed, for --trace
     if trace_file:
-        from simulator.trace import check_trace_path
+        from simulator.outputs.trace import check_trace_path
 
         check_trace_path(trace_file)             # before the runs, not after
     with _progress(total, quiet) as bar:
@@ -266,7 +266,7 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=No
         if not quiet:
             click.echo(f"results written to {output}")
     if trace_file:
-        from simulator.trace import trace_document, write_trace
+        from simulator.outputs.trace import trace_document, write_trace
 
         write_trace(trace_file, trace_document([(r["label"], t) for r, t in zip(records, timed)]))
         if not quiet:
@@ -296,7 +296,7 @@ def _progress(total, quiet):
 def plot(results, kind, output, x_path, y_path):
     """Draw a figure of RESULTS: a results JSON of 'sgdsim run -o', a sweep directory or
     its runs.jsonl (docs/gallery.md shows each kind)."""
-    from simulator.plots import plot_file
+    from simulator.outputs.plots import plot_file
 
     series = plot_file(results, kind, output, x=x_path, y=y_path)
     failed = f" ({len(series['failed'])} run(s) failed)" if series["failed"] else ""
@@ -319,7 +319,7 @@ def regress(ctx, suite, baseline, update, junit, markdown, quiet):
     """Run a regression SUITE [scenarios/regress.yaml] and compare every metric of every
     run with the baseline. Exit status: 0 within tolerance, 1 anything moved or the suite
     changed, 2 bad input or no baseline (see docs/regress.md)."""
-    from simulator.regress_report import check_suite
+    from simulator.experiments.regress_report import check_suite
 
     if update and (junit or markdown):
         raise click.UsageError("--junit and --markdown report a check; they do not apply "
@@ -361,8 +361,8 @@ def sweep_command(scenario, output, jobs, scheduler, resume, quiet):
 
     from tqdm import tqdm
 
-    from simulator.sweep import load_sweep
-    from simulator.sweep_runner import (SweepDir, dask_executor, format_sweep_table,
+    from simulator.experiments.sweep import load_sweep
+    from simulator.experiments.sweep_runner import (SweepDir, dask_executor, format_sweep_table,
                                         local_executor, run_sweep)
 
     plan = load_sweep(scenario)

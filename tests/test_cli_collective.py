@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from simulator import generators
-from simulator.collectives import simulate_allreduce
-from simulator.topology import load_topology
-from simulator.topology_writer import write_topology
-from simulator.units import format_time
+from simulator.cluster import generators
+from simulator.network.collectives import simulate_allreduce
+from simulator.cluster.topology import load_topology
+from simulator.cluster.writer import write_topology
+from simulator.utils.units import format_time
 
 SEED = Path(__file__).parent.parent / "topologies" / "seed_8x2.yaml"
 

@@ -1,7 +1,7 @@
 """All-reduce collectives against their closed forms, and the bytes they put on each link.
 
 Every closed form below is worked out from the step semantics of
-:mod:`simulator.collectives` (a barrier per step) and the network model (latency phase,
+:mod:`simulator.network.collectives` (a barrier per step) and the network model (latency phase,
 then max-min fair byte phase); a change to either breaks an exact comparison.
 """
 
@@ -11,12 +11,12 @@ import networkx as nx
 import pytest
 import simpy
 
-from simulator import generators
-from simulator.collectives import allreduce, resolve_groups, ring_order, run_groups, simulate_allreduce
-from simulator.errors import InputError
-from simulator.network import TIERS, Network
-from simulator.routing import shortest_route
-from simulator.topology import gpu_nodes
+from simulator.cluster import generators
+from simulator.network.collectives import allreduce, resolve_groups, ring_order, run_groups, simulate_allreduce
+from simulator.utils.errors import InputError
+from simulator.network.flows import TIERS, Network
+from simulator.network.routing import shortest_route
+from simulator.cluster.topology import gpu_nodes
 
 M = 96e6            # message per GPU, bytes; not a multiple of every p, on purpose
 

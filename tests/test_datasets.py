@@ -1,4 +1,4 @@
-"""Datasets, shards and batch streams of simulator.datasets: shapes, determinism, caching,
+"""Datasets, shards and batch streams of simulator.learning.datasets: shapes, determinism, caching,
 errors naming the file and key, and the invariants of splitting (every sample once)."""
 
 import random
@@ -6,9 +6,9 @@ import random
 import numpy as np
 import pytest
 
-from simulator import datasets
-from simulator.datasets import BatchStream, load_dataset, shard_indices
-from simulator.errors import InputError
+from simulator.learning import datasets
+from simulator.learning.datasets import BatchStream, load_dataset, shard_indices
+from simulator.utils.errors import InputError
 
 
 @pytest.fixture(autouse=True)

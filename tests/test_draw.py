@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli import sgdsim
-from simulator.draw import MAX_WIDTH_PT, draw_topology, drawing_data, edge_width, layout_positions
-from simulator.errors import InputError
-from simulator.generators import dgx, fat_tree, ring, torus_2d, two_sites, two_tier
-from simulator.topology import gpu_blocks
-from simulator.topology_writer import write_topology
+from simulator.cluster.draw import MAX_WIDTH_PT, draw_topology, drawing_data, edge_width, layout_positions
+from simulator.utils.errors import InputError
+from simulator.cluster.generators import dgx, fat_tree, ring, torus_2d, two_sites, two_tier
+from simulator.cluster.topology import gpu_blocks
+from simulator.cluster.writer import write_topology
 
 
 def test_gpus_are_coloured_by_block_and_blocks_are_distinct():

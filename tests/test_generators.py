@@ -11,9 +11,9 @@ import yaml
 from click.testing import CliRunner
 
 from cli import sgdsim
-from simulator import topology
-from simulator.errors import InputError
-from simulator.generators import (
+from simulator.cluster import topology
+from simulator.utils.errors import InputError
+from simulator.cluster.generators import (
     FAMILIES,
     dgx,
     family_parameters,
@@ -30,7 +30,7 @@ REFERENCE = Path(__file__).parent / "data" / "transfer_cases.json"
 
 
 def check_contract(graph):
-    """Assert the graph contract of simulator.topology, independently of validate_graph."""
+    """Assert the graph contract of simulator.cluster.topology, independently of validate_graph."""
     assert isinstance(graph, nx.Graph) and not graph.is_directed() and not graph.is_multigraph()
     assert nx.number_of_selfloops(graph) == 0
     assert nx.is_connected(graph)
@@ -151,7 +151,7 @@ def test_reference_two_tier_shapes_have_generated_names(name):
 def test_generated_two_tier_reproduces_reference_finish_times(name):
     # The cases whose links are uniform per tier (40 GB/s, 5 us up; 25 GB/s, 1 us down); the
     # others vary bandwidth per link, which two_tier does not.
-    import simulator.network as network
+    import simulator.network.flows as network
     case = next(c for c in json.loads(REFERENCE.read_text())["cases"] if c["name"] == name)
     blocks, gpus = map(int, name.split("_")[2].split("x"))
     graph = two_tier(blocks, gpus, intra_bandwidth=25e9, intra_latency=1e-6,

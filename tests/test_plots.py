@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from simulator.errors import InputError
-from simulator.plots import draw, load_runs, series_for
-from simulator.report import write_results
-from simulator.runner import run_scenario
-from simulator.scenario import scenario_from_data
+from simulator.utils.errors import InputError
+from simulator.outputs.plots import draw, load_runs, series_for
+from simulator.outputs.report import write_results
+from simulator.experiments.runner import run_scenario
+from simulator.experiments.scenario import scenario_from_data
 from helpers import one_error_line
 
 TINY = {
@@ -49,7 +49,7 @@ def results(tmp_path_factory):
 
 
 def write_sweep(directory, rows, paths, *, torn=False):
-    """A sweep directory as simulator/sweep.py writes it: sweep.json and runs.jsonl."""
+    """A sweep directory as simulator/experiments/sweep.py writes it: sweep.json and runs.jsonl."""
     directory.mkdir()
     (directory / "sweep.json").write_text(json.dumps({"paths": paths}))
     text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)

@@ -4,11 +4,11 @@ own numbers, and unknown names."""
 import numpy as np
 import pytest
 
-from simulator.errors import InputError
-from simulator.profiles import (
+from simulator.utils.errors import InputError
+from simulator.engine.profiles import (
     PROFILES, CostProfile, get_profile, resnet20_cifar_counts, timing_costs,
 )
-from simulator.workload import make_model
+from simulator.learning.workload import make_model
 
 
 def resnet20_closed_form():

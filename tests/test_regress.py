@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import one_error_line
-from simulator.regress import (EXACT, Tolerance, compare, load_suite, read_baseline,
+from simulator.experiments.regress import (EXACT, Tolerance, compare, load_suite, read_baseline,
                                record_metrics, update_command)
 
 SCENARIO_FILE = """\
@@ -289,7 +289,7 @@ def test_record_metrics_flattens_scalars_and_skips_the_curve():
 
 
 def test_compare_without_changes_has_no_rows(suite, tmp_path):
-    from simulator.regress import RunResult, baseline_document
+    from simulator.experiments.regress import RunResult, baseline_document
 
     loaded = load_suite(suite())
     results = {entry.name: [RunResult(v.label, {"steps": 6, "x": 1.5}, 0.0)

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli import sgdsim
-from simulator import runner
-from simulator.errors import InputError
-from simulator.scenario import scenario_from_data
-from simulator.sweep import load_sweep, parse_path, plan_sweep
-from simulator.sweep_runner import SweepDir, run_sweep
-from simulator.yamlfile import load_yaml
+from simulator.experiments import runner
+from simulator.utils.errors import InputError
+from simulator.experiments.scenario import scenario_from_data
+from simulator.experiments.sweep import load_sweep, parse_path, plan_sweep
+from simulator.experiments.sweep_runner import SweepDir, run_sweep
+from simulator.utils.yamlfile import load_yaml
 from helpers import one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import networkx as nx
 import pytest
 from helpers import EXPLICIT_TOPOLOGY
 
-SCHEMA = "# yaml-language-server: $schema=../simulator/schemas/topology.schema.json\n"
+SCHEMA = "# yaml-language-server: $schema=../schemas/topology.schema.json\n"
 
 # Line numbers below count from the schema comment (line 1).
 EXPLICIT = SCHEMA + EXPLICIT_TOPOLOGY

@@ -9,11 +9,11 @@ import jsonschema
 import networkx as nx
 import pytest
 
-from simulator import topology as topo
-from simulator import topology_writer as writer
-from simulator import units
-from simulator.errors import InputError
-from simulator.yamlfile import load_schema, load_yaml
+from simulator.cluster import topology as topo
+from simulator.cluster import writer
+from simulator.utils import units
+from simulator.utils.errors import InputError
+from simulator.utils.yamlfile import load_schema, load_yaml
 from helpers import EXPLICIT_TOPOLOGY
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -240,7 +240,7 @@ def test_shipped_topology_validates(run_cli, path):
     assert result.exit_code == 0, result.output
     assert result.output == f"{path}: ok ({EXPECTED.get(path.name, topo.summarize(graph))})\n"
     assert path.read_text().startswith(
-        "# yaml-language-server: $schema=../simulator/schemas/topology.schema.json\n")
+        "# yaml-language-server: $schema=../schemas/topology.schema.json\n")
 
 
 def test_seed_topology_is_the_seed_cluster():
@@ -285,7 +285,7 @@ def test_round_trip_through_every_format(tmp_path, path, ext):
 def test_yaml_round_trip_text_is_explicit_and_stable(write_file):
     graph = topo.load_topology(write_file("e.yaml", EXPLICIT))
     text = writer.topology_to_yaml(graph)
-    assert text.startswith("# yaml-language-server: $schema=../simulator/schemas/")
+    assert text.startswith("# yaml-language-server: $schema=../schemas/")
     again = topo.load_topology(write_file("again.yaml", text))
     assert_same_graph(again, graph)
     assert writer.topology_to_yaml(again) == text
@@ -308,7 +308,7 @@ def test_written_yaml_points_at_the_schema(tmp_path):
     first = out.read_text().splitlines()[0]
     ref = first.removeprefix("# yaml-language-server: $schema=")
     assert ref != first and (out.parent / ref).resolve() == \
-        (ROOT / "simulator" / "schemas" / "topology.schema.json").resolve()
+        (ROOT / "schemas" / "topology.schema.json").resolve()
 
 
 def test_awkward_floats_round_trip_exactly(write_file):

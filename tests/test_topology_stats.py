@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli import sgdsim
-from simulator.errors import InputError
-from simulator.generators import dgx, fat_tree, ring, torus_2d, two_sites, two_tier
-from simulator.topology import gpu_nodes, load_topology
-from simulator.topology_writer import write_topology
-from simulator.topology_stats import (
+from simulator.utils.errors import InputError
+from simulator.cluster.generators import dgx, fat_tree, ring, torus_2d, two_sites, two_tier
+from simulator.cluster.topology import gpu_nodes, load_topology
+from simulator.cluster.writer import write_topology
+from simulator.cluster.stats import (
     bisection_bandwidth,
     candidate_bisections,
     cut_bandwidth,

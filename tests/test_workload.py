@@ -1,12 +1,12 @@
-"""Models, optimizer and learning-rate rules of simulator.workload, checked against
+"""Models, optimizer and learning-rate rules of simulator.learning.workload, checked against
 independent computations: finite differences, one-worker runs, hand arithmetic."""
 
 import numpy as np
 import pytest
 
-from simulator.datasets import BatchStream, load_dataset, shard_indices
-from simulator.errors import InputError
-from simulator.workload import (
+from simulator.learning.datasets import BatchStream, load_dataset, shard_indices
+from simulator.utils.errors import InputError
+from simulator.learning.workload import (
     OptimizerConfig, learning_rate, make_model, optimizer_config_from_dict, sgd_step,
 )
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import networkx as nx
 
-from .errors import InputError
+from ..utils.errors import InputError
+from ..utils.units import format_bandwidth
 from .topology import gpu_blocks, natural_key
-from .units import format_bandwidth
 
 __all__ = ["drawing_data", "draw_topology", "layout_positions", "edge_width", "FORMATS"]
 
@@ -104,7 +104,7 @@ def layout_positions(graph, layout=None):
 
     Examples
     --------
-    >>> from simulator.generators import two_tier
+    >>> from simulator.cluster.generators import two_tier
     >>> pos = layout_positions(two_tier(2, 2))
     >>> pos["core"][1] > pos["sw0"][1] > pos["gpu0_0"][1]
     True
@@ -164,7 +164,7 @@ def drawing_data(graph, *, layout=None):
     Parameters
     ----------
     graph : networkx.Graph
-        A topology (contract of :mod:`simulator.topology`).
+        A topology (contract of :mod:`simulator.cluster.topology`).
     layout
         See :func:`layout_positions`.
 
@@ -184,7 +184,7 @@ def drawing_data(graph, *, layout=None):
 
     Examples
     --------
-    >>> from simulator.generators import two_tier
+    >>> from simulator.cluster.generators import two_tier
     >>> data = drawing_data(two_tier(2, 2, intra_bandwidth=25e9, inter_bandwidth=100e9))
     >>> data["edge_widths"][("core", "sw0")], data["edge_styles"][("core", "sw0")]
     (3.0, 'dashed')
@@ -219,7 +219,7 @@ def draw_topology(graph, path, *, layout=None):
     Parameters
     ----------
     graph : networkx.Graph
-        A topology (contract of :mod:`simulator.topology`).
+        A topology (contract of :mod:`simulator.cluster.topology`).
     path : str or pathlib.Path
         Output file; its extension (``.png``, ``.svg``, ``.pdf``) picks the format.
     layout
@@ -238,7 +238,7 @@ def draw_topology(graph, path, *, layout=None):
     Examples
     --------
     >>> import tempfile, os
-    >>> from simulator.generators import fat_tree
+    >>> from simulator.cluster.generators import fat_tree
     >>> out = os.path.join(tempfile.mkdtemp(), "fat-tree.png")
     >>> draw_topology(fat_tree(4), out)["path"] == out and os.path.getsize(out) > 0
     True

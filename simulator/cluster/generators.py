@@ -2,9 +2,9 @@
 
 Each generator is a pure function, in the manner of ``networkx.grid_2d_graph``: it takes the
 shape (counts) positionally and link and GPU properties as keywords, and returns a new
-``networkx.Graph`` that follows the contract in :mod:`simulator.topology` (node ``kind``,
+``networkx.Graph`` that follows the contract in :mod:`simulator.cluster.topology` (node ``kind``,
 GPU ``block``/``peak_flops``/``efficiency``/``gpu_type``, edge ``bandwidth`` in bytes/s,
-``latency`` in s, ``tier``). Nothing is read or written; :func:`simulator.topology_writer.write_topology`
+``latency`` in s, ``tier``). Nothing is read or written; :func:`simulator.cluster.writer.write_topology`
 writes a graph to a file.
 
 Conventions shared by every generator
@@ -21,7 +21,7 @@ Conventions shared by every generator
   40 % achieved).
 - Node names are natural-sortable (``gpu2`` before ``gpu10``) and insertion order is
   top-down (switches before the GPUs under them), so drawings and node-link files read well.
-- Bad arguments raise :class:`simulator.errors.InputError` whose ``field`` is the keyword
+- Bad arguments raise :class:`simulator.utils.errors.InputError` whose ``field`` is the keyword
   name (``k``, ``intra_bandwidth``) and whose ``fix`` says what to pass instead.
 
 :data:`FAMILIES` maps the names the CLI uses (``two-tier``, ``fat-tree``, ...) to the
@@ -43,8 +43,8 @@ import numbers
 
 import networkx as nx
 
-from .errors import InputError
-from .units import parse_bandwidth, parse_flops, parse_time
+from ..utils.errors import InputError
+from ..utils.units import parse_bandwidth, parse_flops, parse_time
 
 __all__ = [
     "two_tier",
@@ -626,7 +626,7 @@ def generate(family, **params):
     >>> generate("ring", k=4)
     Traceback (most recent call last):
     ...
-    simulator.errors.InputError: k: does not apply to family 'ring' (its parameters: n, blocks, \
+    simulator.utils.errors.InputError: k: does not apply to family 'ring' (its parameters: n, blocks, \
 intra_bandwidth, intra_latency, inter_bandwidth, inter_latency, peak_flops, efficiency, gpu_type)
     """
     accepted = family_parameters(family)

@@ -1,6 +1,6 @@
 """Static statistics of a topology: injection and bisection bandwidth, and a summary.
 
-Pure functions over a graph that follows the contract in :mod:`simulator.topology`. All
+Pure functions over a graph that follows the contract in :mod:`simulator.cluster.topology`. All
 bandwidths are in bytes/s (a link is full-duplex, so a bandwidth is per direction) and all
 latencies in seconds.
 
@@ -16,17 +16,17 @@ bisection bandwidth
     balanced GPU bipartitions of the min-cut capacity between the halves. Finding it
     exactly is NP-hard, so :func:`bisection_bandwidth` tries a small deterministic set of
     balanced splits and returns the least cut found: an *upper bound* on the true value,
-    exact on the regular shapes of :mod:`simulator.generators`.
+    exact on the regular shapes of :mod:`simulator.cluster.generators`.
 """
 
 import random
 
 import networkx as nx
 
-from .collectives import simulate_allreduce
-from .errors import InputError
+from ..network.collectives import simulate_allreduce
+from ..utils.errors import InputError
+from ..utils.units import format_bandwidth, format_bytes, format_time
 from .topology import gpu_blocks, gpu_nodes, natural_key
-from .units import format_bandwidth, format_bytes, format_time
 
 __all__ = [
     "injection_bandwidth",
@@ -47,7 +47,7 @@ def injection_bandwidth(graph, *, weight="bandwidth"):
     Parameters
     ----------
     graph : networkx.Graph
-        A topology (contract of :mod:`simulator.topology`).
+        A topology (contract of :mod:`simulator.cluster.topology`).
     weight : str, default "bandwidth"
         Edge attribute holding a link's bandwidth in bytes/s.
 
@@ -61,7 +61,7 @@ def injection_bandwidth(graph, *, weight="bandwidth"):
 
     Examples
     --------
-    >>> from simulator.generators import ring
+    >>> from simulator.cluster.generators import ring
     >>> injection_bandwidth(ring(3, inter_bandwidth=10e9))
     {'gpu0': 20000000000.0, 'gpu1': 20000000000.0, 'gpu2': 20000000000.0}
     """
@@ -105,7 +105,7 @@ def cut_bandwidth(graph, side_a, side_b, *, weight="bandwidth", flow_func=None):
 
     Examples
     --------
-    >>> from simulator.generators import ring
+    >>> from simulator.cluster.generators import ring
     >>> cut_bandwidth(ring(4, inter_bandwidth=10e9), ["gpu0", "gpu1"], ["gpu2", "gpu3"])
     20000000000.0
     """
@@ -136,7 +136,7 @@ def candidate_bisections(graph, *, windows=8, random_splits=4, seed=0):
     list of (list, list)
         Distinct splits ``(half_a, half_b)`` of the GPUs, each half in natural order; the
         first is always the natural-order split (first ``floor(n/2)`` GPUs of
-        :func:`simulator.topology.gpu_nodes` against the rest), which need not keep blocks
+        :func:`simulator.cluster.topology.gpu_nodes` against the rest), which need not keep blocks
         whole. Halves have ``floor(n/2)`` and ``ceil(n/2)`` GPUs.
     """
     gpus = gpu_nodes(graph)
@@ -219,7 +219,7 @@ def bisection_bandwidth(graph, *, weight="bandwidth", windows=8, random_splits=4
 
     Examples
     --------
-    >>> from simulator.generators import two_tier, ring
+    >>> from simulator.cluster.generators import two_tier, ring
     >>> bisection_bandwidth(two_tier(2, 2, inter_bandwidth=40e9))
     40000000000.0
     >>> bisection_bandwidth(ring(4, inter_bandwidth=10e9))
@@ -245,7 +245,7 @@ def topology_summary(graph):
     Parameters
     ----------
     graph : networkx.Graph
-        A topology (contract of :mod:`simulator.topology`).
+        A topology (contract of :mod:`simulator.cluster.topology`).
 
     Returns
     -------
@@ -265,11 +265,11 @@ def topology_summary(graph):
             :func:`bisection_bandwidth` (an upper-bound estimate); None with fewer than 2 GPUs.
         ``ring_allreduce_busbw_Bps``
             Bus bandwidth of a ring all-reduce of 1 GB over all GPUs under the network model
-            (:func:`simulator.collectives.simulate_allreduce`); None with fewer than 2 GPUs.
+            (:func:`simulator.network.collectives.simulate_allreduce`); None with fewer than 2 GPUs.
 
     Examples
     --------
-    >>> from simulator.generators import two_tier
+    >>> from simulator.cluster.generators import two_tier
     >>> s = topology_summary(two_tier(2, 2, inter_bandwidth=40e9))
     >>> s["gpus"], s["blocks"], s["switches"], s["links"]["by_tier"]["inter_block"]["count"]
     (4, 2, 3, 2)
@@ -321,7 +321,7 @@ def format_summary(summary):
 
     Examples
     --------
-    >>> from simulator.generators import ring
+    >>> from simulator.cluster.generators import ring
     >>> print(format_summary(topology_summary(ring(4, inter_bandwidth=10e9))))  # doctest: +ELLIPSIS
     name                   ring n=4
     GPUs                   4

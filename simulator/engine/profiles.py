@@ -11,7 +11,7 @@ Training FLOPs per sample follow the "3x rule": the backward pass costs about tw
 forward pass (gradients with respect to the activations and to the weights), so
 ``training = 3 x forward``, and one multiply-add is 2 FLOPs. For dense layers this is the
 ``6 N`` per token of Kaplan et al. (2020), *Scaling Laws for Neural Language Models*,
-Sec. 2.1; :mod:`simulator.workload` counts its own MLP the same way.
+Sec. 2.1; :mod:`simulator.learning.workload` counts its own MLP the same way.
 
 Messages are fp32 (4 bytes per parameter) in every profile: PyTorch's DistributedDataParallel
 all-reduces gradients in the parameters' dtype, and mixed-precision training keeps fp32
@@ -21,8 +21,8 @@ master parameters (the seed's code trains in fp32). A profile for fp16 messages 
 
 from dataclasses import dataclass
 
-from .errors import InputError
-from .yamlfile import did_you_mean
+from ..utils.errors import InputError
+from ..utils.yamlfile import did_you_mean
 
 __all__ = ["CostProfile", "PROFILES", "get_profile", "timing_costs", "resnet20_cifar_counts"]
 
@@ -147,7 +147,7 @@ def timing_costs(profile_name, model):
     ----------
     profile_name : str
         A key of :data:`PROFILES`; ``"model"`` takes the numbers of `model`.
-    model : simulator.workload.MLP
+    model : simulator.learning.workload.MLP
         The numpy model (attributes ``param_bytes``, ``flops_per_sample``, ``num_params``).
 
     Returns
@@ -164,7 +164,7 @@ def timing_costs(profile_name, model):
 
     Examples
     --------
-    >>> from simulator.workload import make_model
+    >>> from simulator.learning.workload import make_model
     >>> model = make_model("mlp", 64, 10, hidden=(64,))
     >>> costs = timing_costs("model", model)
     >>> costs["message_bytes"], costs["flops_per_sample"]

@@ -14,7 +14,7 @@ time and then, if the schedule names a sync after step ``t``, joins it:
 
 The numbers a step computes do not depend on when it happens (every schedule here is
 synchronous), so the learning itself is replayed separately
-(:mod:`simulator.training`) and the two are joined on the step number.
+(:mod:`simulator.learning.training`) and the two are joined on the step number.
 
 Collectives and the network
 ---------------------------
@@ -24,7 +24,7 @@ overlap; when the links their collectives use are disjoint (as on every topology
 blocks have their own switch), they cannot slow each other down either. In both cases a
 collective's duration and bytes depend only on its group, so each is simulated once on
 the network model and reused. Otherwise (blocks that share links), block syncs run on a
-shared :class:`~simulator.network.Network` in the same environment, contending as they
+shared :class:`~simulator.network.flows.Network` in the same environment, contending as they
 overlap.
 """
 
@@ -33,10 +33,16 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from .collectives import allreduce, check_group, collective_pairs, ring_order, run_groups
-from .network import TIERS, Network
-from .routing import Router
-from .topology import gpu_blocks
+from ..cluster.topology import gpu_blocks
+from ..network.collectives import (
+    allreduce,
+    check_group,
+    collective_pairs,
+    ring_order,
+    run_groups,
+)
+from ..network.flows import TIERS, Network
+from ..network.routing import Router
 
 __all__ = ["Timeline", "compute_times", "simulate_timeline", "cluster_gpus"]
 
@@ -134,18 +140,18 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
     blocks : list of list of int
         Positions in `gpus` of each block's members.
     actions : sequence of str or None
-        ``actions[t - 1]`` is the schedule's action after step ``t`` (:mod:`simulator.schedules`).
+        ``actions[t - 1]`` is the schedule's action after step ``t`` (:mod:`simulator.learning.schedules`).
     compute_s : ndarray, shape (K, T)
         Compute time of each GPU at each step (:func:`compute_times`).
     message_bytes : float
         Bytes each GPU all-reduces in a sync.
     collective : str
-        All-reduce algorithm (:data:`simulator.collectives.ALGORITHMS`).
+        All-reduce algorithm (:data:`simulator.network.collectives.ALGORITHMS`).
     global_sync_delay_s : float
         Extra time added to every sync over all GPUs.
     record_in_flight : bool
         Also fill ``Timeline.in_flight`` with the bytes in flight per tier (the
-        ``in_flight_log`` of :class:`~simulator.network.Network`); observes only.
+        ``in_flight_log`` of :class:`~simulator.network.flows.Network`); observes only.
 
     Returns
     -------

@@ -1,18 +1,29 @@
 """Reports of a regression check, and the ``sgdsim regress`` command's body.
 
-Plain comparisons in (:class:`simulator.regress.Comparison`), text out: a fixed-width table
+Plain comparisons in (:class:`simulator.experiments.regress.Comparison`), text out: a fixed-width table
 of what moved, a one-line verdict, JUnit XML (one test suite per scenario, one test case per
 run) and a Markdown summary for a CI system to post. :func:`check_suite` runs a suite and
-writes these; see :mod:`simulator.regress` for statuses and tolerances.
+writes these; see :mod:`simulator.experiments.regress` for statuses and tolerances.
 """
 
 import os
 import xml.etree.ElementTree as ET
 
-from .errors import InputError
-from .regress import (DEFAULT_SUITE, STATUSES, baseline_document, compare, is_number, load_suite,
-                      plural, read_baseline, run_suite, update_command, write_baseline,
-                      write_text)
+from ..utils.errors import InputError
+from .regress import (
+    DEFAULT_SUITE,
+    STATUSES,
+    baseline_document,
+    compare,
+    is_number,
+    load_suite,
+    plural,
+    read_baseline,
+    run_suite,
+    update_command,
+    write_baseline,
+    write_text,
+)
 
 __all__ = ["format_rows", "verdict", "junit_xml", "markdown_summary", "check_suite"]
 

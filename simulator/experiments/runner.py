@@ -1,6 +1,6 @@
 """One run: a scenario's variant replayed on its cluster, as a results record.
 
-A run trains (:mod:`simulator.training`) and times (:mod:`simulator.engine`) the same
+A run trains (:mod:`simulator.learning.training`) and times (:mod:`simulator.engine.timeline`) the same
 steps and joins them on the step number: the curve's time of step ``t`` is when the last
 GPU finished step ``t`` and its sync, i.e. when the average model of step ``t`` exists.
 The record's keys are the results contract of DESIGN.md ("Results contract").
@@ -9,13 +9,13 @@ The record's keys are the results contract of DESIGN.md ("Results contract").
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .datasets import BatchStream, load_dataset, shard_indices
-from .engine import cluster_gpus, compute_times, simulate_timeline
-from .profiles import timing_costs
+from ..engine.profiles import timing_costs
+from ..engine.timeline import cluster_gpus, compute_times, simulate_timeline
+from ..learning.datasets import BatchStream, load_dataset, shard_indices
+from ..learning.schedules import schedule_for
+from ..learning.training import train
+from ..learning.workload import make_model
 from .scenario import steps_per_epoch
-from .schedules import schedule_for
-from .training import train
-from .workload import make_model
 
 __all__ = ["run_variant", "run_scenario", "load_workload", "planned_steps"]
 
@@ -44,15 +44,15 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None):
 
     Parameters
     ----------
-    scenario : simulator.scenario.Scenario
-    variant : simulator.scenario.Variant
+    scenario : simulator.experiments.scenario.Scenario
+    variant : simulator.experiments.scenario.Variant
     workload : tuple, optional
         ``(data, model)`` from :func:`load_workload`, to share between variants.
     progress : callable, optional
         Called after every training step.
     timed : list, optional
         If given, a dict of what the engine timed is appended to it (for
-        :mod:`simulator.trace`): ``gpus``, ``blocks``, ``actions``, ``compute_s``,
+        :mod:`simulator.outputs.trace`): ``gpus``, ``blocks``, ``actions``, ``compute_s``,
         ``message_bytes``, ``collective``, ``global_sync_delay_s`` and ``timeline``
         (recorded with the bytes in flight). The record
         itself is unchanged.

@@ -1,6 +1,6 @@
 """Running a sweep: its runs as tasks on an executor, each outcome written as it arrives.
 
-A :class:`~simulator.sweep.SweepPlan` (:mod:`simulator.sweep`) lists the runs. Here:
+A :class:`~simulator.experiments.sweep.SweepPlan` (:mod:`simulator.experiments.sweep`) lists the runs. Here:
 
 * :func:`run_task` runs one of them in any process — a local worker, a Dask worker or the
   calling process — from plain, picklable data, and never raises for a failing run;
@@ -21,12 +21,18 @@ import json
 import multiprocessing
 import os
 import signal
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 
+from ..outputs.report import format_table
+from ..utils.errors import InputError
 from . import runner
-from .errors import InputError
-from .report import format_table
 from .scenario import scenario_from_data
 from .sweep import short_value
 
@@ -385,7 +391,7 @@ def dask_executor(address):
 
 # --------------------------------------------------------------------------- the table
 def format_sweep_table(plan, entries):
-    """:func:`simulator.report.format_table` of the runs with records, swept values first.
+    """:func:`simulator.outputs.report.format_table` of the runs with records, swept values first.
 
     `entries` are runs.jsonl entries; rows follow plan order.
     """

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .yamlfile import did_you_mean
+from ..utils.errors import InputError
+from ..utils.yamlfile import did_you_mean
 
 __all__ = ["Dataset", "DATASETS", "load_dataset", "cache_dir", "shard_indices", "BatchStream"]
 

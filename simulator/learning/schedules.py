@@ -28,12 +28,12 @@ Adding a variant
 ----------------
 Write a function that takes the variant's parameters and returns an ``action``
 function, and add it to :data:`SCHEDULES`; :func:`schedule_for` passes it the fields of
-a :class:`simulator.scenario.Variant` that it names.
+a :class:`simulator.experiments.scenario.Variant` that it names.
 """
 
 import inspect
 
-from .errors import InputError
+from ..utils.errors import InputError
 
 __all__ = ["ACTIONS", "SCHEDULES", "minibatch", "local", "postlocal", "hierarchical",
            "schedule_for", "count_syncs"]
@@ -96,7 +96,7 @@ SCHEDULES = {
 
 
 def schedule_for(variant):
-    """Return the action function of a :class:`simulator.scenario.Variant`.
+    """Return the action function of a :class:`simulator.experiments.scenario.Variant`.
 
     Raises
     ------

@@ -2,7 +2,7 @@
 
 K workers (one per GPU, in ring order) each take an SGD step on their own batch with
 their own momentum buffer; then the schedule's action for that step is applied
-(:mod:`simulator.schedules`):
+(:mod:`simulator.learning.schedules`):
 
 - ``"gradient"``: the K gradients are averaged before the update (every worker then
   applies the same gradient);
@@ -55,16 +55,16 @@ def train(model, data, stream, *, actions, blocks, optimizer, eval_every, progre
 
     Parameters
     ----------
-    model : simulator.workload.MLP
-    data : simulator.datasets.Dataset
+    model : simulator.learning.workload.MLP
+    data : simulator.learning.datasets.Dataset
         In the model's dtype.
-    stream : simulator.datasets.BatchStream
+    stream : simulator.learning.datasets.BatchStream
         One shard per worker; its worker count is K.
     actions : sequence of str or None
         The schedule's action after each step (``actions[t - 1]`` for step t).
     blocks : list of list of int
         Worker positions of each block, for ``"block"`` averages.
-    optimizer : simulator.workload.OptimizerConfig
+    optimizer : simulator.learning.workload.OptimizerConfig
     eval_every : int
         Evaluate the average model every this many steps (and see :func:`evaluation_steps`).
     progress : callable, optional

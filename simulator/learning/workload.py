@@ -22,8 +22,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .errors import InputError
-from .yamlfile import did_you_mean, format_field
+from ..utils.errors import InputError
+from ..utils.yamlfile import did_you_mean, format_field
 
 __all__ = [
     "Dense", "MLP", "MODELS", "make_model",
@@ -439,7 +439,7 @@ def optimizer_config_from_dict(d, *, file=None, locate=None, path=()):
     file : str, optional
         File named in errors.
     locate : callable, optional
-        ``locate(path_tuple) -> line`` as returned by :func:`simulator.yamlfile.load_yaml`.
+        ``locate(path_tuple) -> line`` as returned by :func:`simulator.utils.yamlfile.load_yaml`.
     path : tuple
         Where `d` sits in the file, e.g. ``("optimizer",)``; prefixes fields in errors.
 

@@ -1,4 +1,4 @@
-"""All-reduce collectives, built from transfers in steps on a :class:`~simulator.network.Network`.
+"""All-reduce collectives, built from transfers in steps on a :class:`~simulator.network.flows.Network`.
 
 Semantics (DESIGN.md, "Network model")
 --------------------------------------
@@ -31,9 +31,9 @@ import math
 
 import simpy
 
-from .errors import InputError
-from .network import Network
-from .topology import gpu_blocks, natural_key
+from ..cluster.topology import gpu_blocks, natural_key
+from ..utils.errors import InputError
+from .flows import Network
 
 __all__ = ["ALGORITHMS", "allreduce", "simulate_allreduce", "ring_order", "resolve_groups",
            "check_group", "collective_pairs", "run_groups"]
@@ -177,9 +177,9 @@ def collective_pairs(graph, members, algorithm):
 def run_groups(graph, groups, nbytes, algorithm="ring", router=None, *, in_flight_log=None):
     """Run one all-reduce per group at once on an otherwise idle network.
 
-    `router` (a :class:`~simulator.routing.Router` of `graph`) may be shared between calls.
+    `router` (a :class:`~simulator.network.routing.Router` of `graph`) may be shared between calls.
     `in_flight_log`, a list, receives the network's bytes in flight per tier, with times
-    from the collective's start (see :class:`~simulator.network.Network`).
+    from the collective's start (see :class:`~simulator.network.flows.Network`).
 
     Returns
     -------
@@ -258,7 +258,7 @@ def simulate_allreduce(graph, nbytes, algorithm="ring", group="all"):
     Parameters
     ----------
     graph : networkx.Graph
-        A topology (:mod:`simulator.topology`).
+        A topology (:mod:`simulator.cluster.topology`).
     nbytes : float
         Message size per GPU in bytes.
     algorithm : {"ring", "hierarchical", "halving-doubling"}

@@ -3,10 +3,10 @@
 Semantics (DESIGN.md, "Network model")
 --------------------------------------
 - A link is full-duplex: each direction has the link's whole bandwidth.
-- A transfer ``(src, dst, bytes)`` follows the route of :mod:`simulator.routing`. It first
+- A transfer ``(src, dst, bytes)`` follows the route of :mod:`simulator.network.routing`. It first
   waits the sum of its links' latencies (the *latency phase*), then its bytes flow (the
   *byte phase*) at its max-min fair share of every link on its route
-  (:func:`simulator.maxmin.max_min_rates`).
+  (:func:`simulator.network.maxmin.max_min_rates`).
 - Rates are recomputed whenever a transfer begins or ends its byte phase; all such
   changes at one instant are gathered into a single recomputation.
 - A transfer finishes when its last byte has flowed; its bytes are then counted on every
@@ -29,7 +29,7 @@ import numpy as np
 import simpy
 from simpy.events import EventPriority
 
-from .errors import InputError
+from ..utils.errors import InputError
 from .maxmin import entry_level, refill
 from .routing import Router
 
@@ -75,7 +75,7 @@ class Network:
     env : simpy.Environment
     graph : networkx.Graph
         A topology with edge attributes ``bandwidth`` (bytes/s), ``latency`` (s) and
-        ``tier`` (see :mod:`simulator.topology`).
+        ``tier`` (see :mod:`simulator.cluster.topology`).
     router : Router, optional
         A router of `graph` to share (routes are cached in it).
     in_flight_log : list, optional
@@ -335,7 +335,7 @@ class Network:
         """Recompute rates after flows left (the slowest at `left_level`) or joined.
 
         Only flows at or above the first level where a change matters, and connected to
-        a link whose load changed, are solved again (see :mod:`simulator.maxmin`); the
+        a link whose load changed, are solved again (see :mod:`simulator.network.maxmin`); the
         joined flows are the last `n_joined` rows.
         """
         self.rate_updates += 1

@@ -2,7 +2,7 @@
 
 A transfer from ``src`` to ``dst`` follows a shortest path (fewest hops). Among several
 shortest paths it takes the one whose sequence of node names is smallest in natural
-order (:func:`simulator.topology.natural_key`: ``sw2`` before ``sw10``), so routes are
+order (:func:`simulator.cluster.topology.natural_key`: ``sw2`` before ``sw10``), so routes are
 deterministic, independent of the order nodes were added, and easy to work out by
 hand. There is no ECMP spreading: two flows between the same pair always share a route.
 
@@ -14,8 +14,8 @@ import networkx as nx
 import numpy as np
 from scipy.sparse.csgraph import shortest_path
 
-from .errors import NetworkError
-from .topology import natural_key
+from ..cluster.topology import natural_key
+from ..utils.errors import NetworkError
 
 __all__ = ["Router", "shortest_route"]
 
@@ -26,7 +26,7 @@ def shortest_route(graph, src, dst):
     Parameters
     ----------
     graph : networkx.Graph
-        A topology (see :mod:`simulator.topology`).
+        A topology (see :mod:`simulator.cluster.topology`).
     src, dst : node
         End points.
 

@@ -44,7 +44,7 @@ everywhere in sgdsim); the unit is in the axis label.
 import json
 from pathlib import Path
 
-from .errors import InputError
+from ..utils.errors import InputError
 
 __all__ = ["KINDS", "FORMATS", "VARIANT", "load_runs", "series_for", "draw", "plot_file", "variant_label"]
 
@@ -70,7 +70,7 @@ def load_runs(path):
         directory of ``sgdsim sweep`` (its ``runs.jsonl``, and ``sweep.json`` for the
         order of the swept paths) or a ``runs.jsonl`` file: one JSON object a line, with
         ``id``, ``values`` (``{path: value}``; ``point`` when it is a mapping),
-        ``variant``, ``status`` and ``record`` (simulator/sweep.py).
+        ``variant``, ``status`` and ``record`` (simulator/experiments/sweep.py).
 
     Returns
     -------
@@ -683,7 +683,7 @@ def _draw_accuracy(fig, series):
 
 
 def _draw_comm(fig, series):
-    from .units import format_bytes, format_time
+    from ..utils.units import format_bytes, format_time
 
     labels = series["labels"]
     positions = list(range(len(labels)))

@@ -1,7 +1,7 @@
 """Results files and tables: plain records in, text and JSON out (no plotting here).
 
 The results file is JSON: ``{"sgdsim": VERSION, "scenario": NAME, "source": FILE,
-"runs": [record, ...]}`` with the records of :func:`simulator.runner.run_variant`. It is
+"runs": [record, ...]}`` with the records of :func:`simulator.experiments.runner.run_variant`. It is
 written with sorted keys and no wall-clock data, so the same inputs and seed give the
 same file byte for byte; it is written to a temporary file and renamed, so an
 interrupted write never leaves half a file.
@@ -11,7 +11,7 @@ import json
 import os
 from importlib.metadata import PackageNotFoundError, version
 
-from .units import format_bytes, format_time
+from ..utils.units import format_bytes, format_time
 
 __all__ = ["results_document", "write_results", "format_table"]
 

@@ -4,7 +4,7 @@ A trace shows what every GPU did when, in simulated time, and how many bytes wer
 flight on each tier of the network. It is built from what the engine already measured
 (nothing is simulated again): the compute time of every GPU at every step, the schedule's
 actions and the engine's ``Timeline.sync_log`` and ``Timeline.in_flight``, collected by
-``run_variant(..., timed=[])`` (:mod:`simulator.runner`).
+``run_variant(..., timed=[])`` (:mod:`simulator.experiments.runner`).
 
 What a trace holds
 ------------------
@@ -23,7 +23,7 @@ What a trace holds
   ``intra_block`` and ``inter_block``.
 
 The GPU spans are reconstructed exactly as the engine runs them
-(:func:`simulator.engine.simulate_timeline`): GPU ``k`` computes step ``t`` for
+(:func:`simulator.engine.timeline.simulate_timeline`): GPU ``k`` computes step ``t`` for
 ``compute_s[k, t - 1]``; if a sync follows, it waits until the sync of its group starts and
 stays in it until it ends; then it computes the next step.
 
@@ -36,7 +36,7 @@ on both). The value changes only when transfers are submitted or finish, so the 
 an exact step function; it is 0 outside collectives and returns to 0 when each collective
 ends (before any global sync delay). The engine simulates each group's collective once on an
 idle network and reuses it; its in-flight series is recorded then
-(:class:`simulator.network.Network`'s ``in_flight_log``) and shifted to the start of every
+(:class:`simulator.network.flows.Network`'s ``in_flight_log``) and shifted to the start of every
 sync that reuses it. Block syncs on a shared network (blocks whose collectives share links)
 are recorded on that network directly. Series that overlap in time are summed.
 
@@ -55,8 +55,8 @@ import json
 import math
 import os
 
-from .errors import InputError
-from .network import TIERS
+from ..network.flows import TIERS
+from ..utils.errors import InputError
 
 __all__ = ["SYNC_NAMES", "COUNTER_NAME", "gpu_spans", "bytes_in_flight", "trace_document",
            "write_trace", "check_trace_path"]
@@ -75,7 +75,7 @@ def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
     Parameters
     ----------
     gpus : list of str
-        GPU names in ring order (:func:`simulator.engine.cluster_gpus`).
+        GPU names in ring order (:func:`simulator.engine.timeline.cluster_gpus`).
     blocks : list of list of int
         Positions in `gpus` of each block's members.
     actions : sequence of str or None
