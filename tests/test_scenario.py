@@ -8,16 +8,17 @@ from dataclasses import fields
 from pathlib import Path
 
 import jsonschema
+import networkx as nx
 import numpy as np
 import pytest
 
-from simulator.errors import InputError
-from simulator.scenario import (
+from simulator.utils.errors import InputError
+from simulator.experiments.scenario import (
     DEFAULT_SOURCE, OVERRIDE_OPTIONS, Scenario, TimingSpec, Variant, WorkloadSpec,
     load_scenario, scenario_from_data, steps_per_epoch,
 )
-from simulator.topology import gpu_blocks, gpu_nodes, load_topology
-from simulator.yamlfile import load_schema
+from simulator.cluster.topology import gpu_blocks, gpu_nodes, load_topology
+from simulator.utils.yamlfile import load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,9 +95,13 @@ def assert_error(err, file, line, field, message, fix):
 
 
 # --------------------------------------------------------------------------- default
-def test_builtin_default_is_scenarios_default_byte_for_byte():
-    packaged = (ROOT / "simulator" / "data" / "default.yaml").read_bytes()
-    assert packaged == (ROOT / "scenarios" / "default.yaml").read_bytes()
+def test_builtin_default_is_the_shipped_default_scenario():
+    from dataclasses import replace
+
+    builtin, shipped = load_scenario(), load_scenario(ROOT / "scenarios" / "default.yaml")
+    assert replace(builtin, source="x", topology=None) == replace(shipped, source="x", topology=None)
+    assert nx.utils.graphs_equal(builtin.topology, shipped.topology)
+    assert not list((ROOT / "simulator").rglob("*.yaml")), "one copy: shipped files live outside"
 
 
 def test_builtin_default_loads():
@@ -139,7 +144,7 @@ def test_every_shipped_scenario_loads(path):
     assert len({v.label for v in s.variants}) == len(s.variants)
     assert len(gpu_nodes(s.topology)) == 16
     text = Path(path).read_text(encoding="utf-8")
-    assert text.startswith("# yaml-language-server: $schema=../simulator/schemas/")
+    assert text.startswith("# yaml-language-server: $schema=../schemas/")
     assert "# Question" in text          # each file says what it answers
 
 
@@ -149,7 +154,8 @@ def test_block_scenarios_differ_only_in_topology(shape):
     blocks, per_block = map(int, shape.split("x"))
     sizes = [len(g) for g in gpu_blocks(s.topology).values()]
     assert sizes == [per_block] * blocks
-    assert s.topology_source == os.path.normpath(ROOT / "topologies" / f"blocks_{shape}.yaml")
+    assert s.topology_source == f"blocks_{shape}"                # a shipped name, as written
+    assert nx.utils.graphs_equal(s.topology, load_topology(ROOT / "topologies" / f"blocks_{shape}.yaml"))
     other = load_scenario(ROOT / "scenarios" / "blocks_4x4.yaml")
     assert (s.variants, s.workload, s.optimizer, s.epochs) == \
         (other.variants, other.workload, other.optimizer, other.epochs)
@@ -369,7 +375,9 @@ def test_errors_inside_a_topology_file_name_that_file(tmp_path):
                        "topology: t.yaml\n"))
     (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
     err = error_of(tmp_path / "s.yaml")
-    assert str(err).startswith(f"{tmp_path / 't.yaml'}:16: gpu.efficiency: must be in (0, 1]")
+    line = next(i for i, text in enumerate((tmp_path / "t.yaml").read_text().splitlines(), 1)
+                if "efficiency: 4" in text)
+    assert str(err).startswith(f"{tmp_path / 't.yaml'}:{line}: gpu.efficiency: must be in (0, 1]")
 
 
 def test_scenario_from_data_with_inline_topology():

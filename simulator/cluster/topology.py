@@ -23,7 +23,7 @@ Graph attributes
 
 Files (docs/topology.md)
 ------------------------
-YAML in two forms checked against ``simulator/schemas/topology.schema.json``: *compact*
+YAML in two forms checked against ``schemas/topology.schema.json``: *compact*
 (``blocks`` x ``gpus_per_block`` GPUs named ``gpu{b}_{i}`` behind switch ``sw{b}`` (block
 ``block{b}``), every ``sw{b}`` behind switch ``core``) and *explicit* (named ``gpus``,
 ``switches``, ``nics`` and ``links``; a link's tier, when not given, is ``intra_block`` iff
@@ -33,9 +33,9 @@ attribute names with plain numbers in base units; a missing tier is inferred as 
 
 GPUs may lack ``peak_flops``/``efficiency`` (graphs used for network questions only);
 ``validate_graph(..., require_compute=True)`` demands them. Every check raises one
-:class:`~simulator.errors.InputError` naming the file, line and field (for graph formats,
+:class:`~simulator.utils.errors.InputError` naming the file, line and field (for graph formats,
 the node or link) and how to fix it. Writing topologies back is
-:mod:`simulator.topology_writer`.
+:mod:`simulator.cluster.writer`.
 """
 
 import json
@@ -46,9 +46,16 @@ from xml.etree.ElementTree import ParseError
 
 import networkx as nx
 
-from .errors import InputError
-from .units import parse_bandwidth, parse_flops, parse_time
-from .yamlfile import Places, did_you_mean, format_field, load_schema, load_yaml, validate_schema
+from ..utils.errors import InputError
+from ..utils.units import parse_bandwidth, parse_flops, parse_time
+from ..utils.yamlfile import (
+    Places,
+    did_you_mean,
+    format_field,
+    load_schema,
+    load_yaml,
+    validate_schema,
+)
 
 __all__ = [
     "load_topology", "topology_from_data", "validate_graph", "summarize", "link_tier",
@@ -213,7 +220,7 @@ def topology_from_data(data, *, file=None, locate=None):
     Parameters
     ----------
     data : dict
-        The parsed file, e.g. from :func:`simulator.yamlfile.load_yaml`.
+        The parsed file, e.g. from :func:`simulator.utils.yamlfile.load_yaml`.
     file : str, optional
         File name to put in errors.
     locate : callable, optional
@@ -267,8 +274,9 @@ def _build_compact(data, at):
                     "tier": tier}
              for tier in TIERS}
     graph = nx.Graph()
-    if "name" in data:
-        graph.graph["name"] = data["name"]
+    for key in ("name", "description"):
+        if key in data:
+            graph.graph[key] = data[key]
     origins = {}
     graph.add_node("core", kind="switch")
     for b in range(data["blocks"]):
@@ -293,8 +301,9 @@ _GPU_KEYS = {"type": ("gpu_type", str), "peak_flops": ("peak_flops", parse_flops
 def _build_explicit(data, at):
     """Graph of the explicit form; returns (graph, origins)."""
     graph, origins, where = nx.Graph(), {}, {}
-    if "name" in data:
-        graph.graph["name"] = data["name"]
+    for key in ("name", "description"):
+        if key in data:
+            graph.graph[key] = data[key]
 
     def claim(name, path):
         if name in where:
@@ -389,7 +398,7 @@ def validate_graph(graph, *, file=None, require_equal_blocks=False, require_comp
     >>> validate_graph(g)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    simulator.errors.InputError: node 'g1': gpu 'g1' has no path to 'g0' (add a link ...)
+    simulator.utils.errors.InputError: node 'g1': gpu 'g1' has no path to 'g0' (add a link ...)
     """
     _check_graph(graph, file, _graph_where, require_equal_blocks=require_equal_blocks,
                  require_compute=require_compute)

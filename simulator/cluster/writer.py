@@ -1,6 +1,6 @@
 """Write a topology graph back to a file: explicit YAML, GraphML, GML or node-link JSON.
 
-Any graph that :func:`simulator.topology.validate_graph` accepts can be written, and reading
+Any graph that :func:`simulator.cluster.topology.validate_graph` accepts can be written, and reading
 the file back gives an equal graph: quantities are written as the shortest unit string that
 parses back to exactly the same number (``25 GB/s``, ``10 Gbit/s``, ``1 us``), and the YAML
 file starts with the yaml-language-server comment naming the package's schema.
@@ -12,13 +12,14 @@ import os
 import networkx as nx
 import yaml
 
-from .errors import InputError
+from ..utils.errors import InputError
+from ..utils.shipped import schema_reference
+from ..utils.units import parse_bandwidth, parse_flops, parse_time
 from .topology import YAML_EXTS, link_tier, validate_graph
-from .units import parse_bandwidth, parse_flops, parse_time
 
 __all__ = ["topology_to_yaml", "write_topology", "SCHEMA_REF"]
 
-SCHEMA_REF = "../simulator/schemas/topology.schema.json"
+SCHEMA_REF = "../schemas/topology.schema.json"
 """Schema reference written atop YAML files by default (right for files in topologies/)."""
 
 _UNITS = {  # kind -> [(text unit, base units per 1 text unit)], ties go to the first
@@ -101,8 +102,9 @@ def topology_to_yaml(graph, *, schema=SCHEMA_REF):
     <BLANKLINE>
     """
     lines = [f"# yaml-language-server: $schema={schema}"]
-    if "name" in graph.graph:
-        lines.append(f"name: {_flow(str(graph.graph['name']))}")
+    for key in ("name", "description"):
+        if key in graph.graph:
+            lines.append(f"{key}: {_flow(str(graph.graph[key]))}")
     if graph.graph.get("equal_blocks"):
         lines.append("equal_blocks: true")
 
@@ -192,12 +194,5 @@ def write_topology(graph, path):
 
 
 def _schema_ref(file):
-    """Path of the package's topology schema relative to the directory of `file`."""
-    import importlib.resources
-
-    schema = str(importlib.resources.files("simulator") / "schemas" / "topology.schema.json")
-    try:
-        ref = os.path.relpath(schema, os.path.dirname(os.path.abspath(file)))
-    except ValueError:  # another drive on Windows
-        ref = schema
-    return ref.replace(os.sep, "/")
+    """Path of the shipped topology schema relative to the directory of `file`."""
+    return schema_reference("topology", file)

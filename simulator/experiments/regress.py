@@ -1,6 +1,6 @@
 """Regression checks: run a suite of scenarios and compare every metric with a baseline.
 
-A *suite* (YAML, ``simulator/schemas/regress.schema.json``, docs/regress.md) lists scenarios
+A *suite* (YAML, ``schemas/regress.schema.json``, docs/regress.md) lists scenarios
 (files or inline, with ``load_scenario`` overrides) and per-metric tolerances. Every variant
 of every scenario is one *run*; a run's *metrics* are the scalar fields of its results
 record, flattened with dotted names (``simulated_time_s``, ``comm_bytes.inter_block``,
@@ -25,7 +25,7 @@ new results. Tolerances: ``|now - baseline| <= abs + rel * |baseline|``, exact (
 the suite says otherwise; booleans, strings and nulls are always compared exactly.
 
 The reports (table, JUnit XML, Markdown) and the command itself live in
-:mod:`simulator.regress_report`.
+:mod:`simulator.experiments.regress_report`.
 
 Simulated timings and bytes do not depend on floating-point training results (only
 time-to-accuracy does, through the step at which the target is crossed), so they are
@@ -43,10 +43,17 @@ from dataclasses import dataclass, field
 
 from threadpoolctl import threadpool_limits
 
-from .errors import InputError
+from ..utils.errors import InputError
+from ..utils.shipped import resolve
+from ..utils.yamlfile import (
+    Places,
+    format_field,
+    load_schema,
+    load_yaml,
+    validate_schema,
+)
 from .runner import load_workload, run_variant
 from .scenario import OVERRIDE_OPTIONS, scenario_from_data
-from .yamlfile import Places, format_field, load_schema, load_yaml, validate_schema
 
 __all__ = [
     "FORMAT_VERSION", "EXACT", "Tolerance", "SuiteEntry", "Suite", "RunResult", "Row",
@@ -103,7 +110,7 @@ class SuiteEntry:
     """One scenario of a suite, loaded and checked."""
 
     name: str                      # unique in the suite; the baseline's key
-    scenario: object               # simulator.scenario.Scenario (overrides applied)
+    scenario: object               # simulator.experiments.scenario.Scenario (overrides applied)
     source: str                    # the scenario file as written in the suite, or "inline"
     tolerances: dict               # metric -> Tolerance (suite's, then the entry's)
     fingerprint: str               # sha256 of the scenario's inputs (see _fingerprint)
@@ -180,26 +187,17 @@ _OPTION_KEYS = {option: key for key, option in OVERRIDE_OPTIONS.items()}
 def _entry(spec, where, at, base_dir, tolerances):
     """Load one suite entry's scenario, its errors located in the suite where they belong."""
     overrides = dict(spec.get("overrides", {}))
+    relative_to = "the suite file's directory"
     if "topology" in overrides:
-        written = overrides["topology"]
-        resolved = written if os.path.isabs(written) else \
-            os.path.normpath(os.path.join(base_dir, written))
-        if not os.path.exists(resolved):
-            raise InputError(f"no such topology file '{written}' (looked for {resolved})",
-                             **at(where + ("overrides", "topology")),
-                             fix="check the path; it is relative to the suite file's directory")
-        overrides["topology"] = resolved
+        overrides["topology"] = resolve("topologies", overrides["topology"], base_dir,
+                                        relative_to=relative_to,
+                                        **at(where + ("overrides", "topology")))
     scenario_spec = spec["scenario"]
     try:
         if isinstance(scenario_spec, str):
             source = scenario_spec
-            scenario_file = scenario_spec if os.path.isabs(scenario_spec) else \
-                os.path.normpath(os.path.join(base_dir, scenario_spec))
-            if not os.path.exists(scenario_file):
-                raise InputError(f"no such scenario file '{scenario_spec}' "
-                                 f"(looked for {scenario_file})", **at(where + ("scenario",)),
-                                 fix="check the path; it is relative to the suite file's "
-                                     "directory")
+            scenario_file = resolve("scenarios", scenario_spec, base_dir,
+                                    relative_to=relative_to, **at(where + ("scenario",)))
             data, locate = load_yaml(scenario_file)
             scenario = scenario_from_data(data, file=scenario_file, locate=locate,
                                           base_dir=os.path.dirname(scenario_file) or ".",

@@ -6,20 +6,20 @@ length (docs/scenarios.md describes every key). :func:`load_scenario` reads one,
 command line's overrides and returns a frozen :class:`Scenario` that the engine consumes:
 
 * everything is checked before anything runs, and each problem is one
-  :class:`~simulator.errors.InputError` naming the file, line, field and fix (an override's
+  :class:`~simulator.utils.errors.InputError` naming the file, line, field and fix (an override's
   problem names its option, e.g. ``--H``);
 * relative paths (the topology file, ``npz:PATH`` data) are resolved against the scenario
   file's directory; the topology is loaded and validated with ``require_compute=True``;
 * a post-local switch given in epochs is resolved to steps (:func:`steps_per_epoch`), and
   every variant gets a unique display label.
 
-Without a path, :func:`load_scenario` reads the built-in default, ``simulator/data/default.yaml``
-(a copy of ``scenarios/default.yaml``): the seed paper's 8 x 2 GPU cluster, the digits MLP and
-all four variants.
+A scenario is named by a path or by the name of a shipped scenario (``large_batch``; a path
+always wins, :func:`simulator.utils.shipped.resolve`). Without either, :func:`load_scenario`
+reads the built-in default, the shipped ``scenarios/default.yaml``: the seed paper's 8 x 2
+GPU cluster, the digits MLP and all four variants.
 """
 
 import functools
-import importlib.resources
 import logging
 import math
 import os
@@ -27,12 +27,25 @@ from dataclasses import dataclass, field, fields, replace
 
 import networkx as nx
 
-from .datasets import load_dataset
-from .errors import InputError
-from .profiles import get_profile
-from .topology import gpu_blocks, gpu_nodes, load_topology, topology_from_data, validate_graph
-from .workload import OptimizerConfig, optimizer_config_from_dict
-from .yamlfile import Places, did_you_mean, load_schema, load_yaml, validate_schema
+from ..cluster.topology import (
+    gpu_blocks,
+    gpu_nodes,
+    load_topology,
+    topology_from_data,
+    validate_graph,
+)
+from ..engine.profiles import get_profile
+from ..learning.datasets import load_dataset
+from ..learning.workload import OptimizerConfig, optimizer_config_from_dict
+from ..utils.errors import InputError
+from ..utils.shipped import resolve, shipped_dir, shipped_files
+from ..utils.yamlfile import (
+    Places,
+    did_you_mean,
+    load_schema,
+    load_yaml,
+    validate_schema,
+)
 
 __all__ = [
     "Variant", "WorkloadSpec", "TimingSpec", "Scenario",
@@ -117,7 +130,7 @@ def steps_per_epoch(n_train, workers, batch_size):
     """Steps for `workers` GPUs with `batch_size` samples each to see `n_train` samples once.
 
     ``ceil(n_train / (workers * batch_size))``, the unit of every epoch-based setting (as
-    :class:`simulator.datasets.BatchStream` counts it).
+    :class:`simulator.learning.datasets.BatchStream` counts it).
 
     Examples
     --------
@@ -134,7 +147,8 @@ def load_scenario(path=None, overrides=None):
     Parameters
     ----------
     path : str or os.PathLike, optional
-        A scenario YAML file. None: ``simulator/data/default.yaml``.
+        A scenario YAML file, or the name of a shipped scenario. None: the shipped
+        ``default``.
     overrides : dict, optional
         Command-line overrides; every key optional, None meaning not given:
         ``algorithm`` (replaces the variants with ONE variant of that algorithm),
@@ -157,7 +171,7 @@ def load_scenario(path=None, overrides=None):
     Notes
     -----
     A ``sweep`` section (docs/sweeps.md) is checked for its shape and otherwise ignored:
-    the scenario runs as written, and a note on the ``simulator.scenario`` logger (shown on
+    the scenario runs as written, and a note on the ``simulator.experiments.scenario`` logger (shown on
     stderr when logging is not configured) says so.
 
     Examples
@@ -169,20 +183,19 @@ def load_scenario(path=None, overrides=None):
     (Variant(algorithm='local', H=8, Hb=1, switch_step=None, batch_size=None, ...),)
     """
     if path is None:
-        resource = importlib.resources.files("simulator") / "data" / "default.yaml"
-        with importlib.resources.as_file(resource) as real:
-            data, locate = load_yaml(real)
-            base_dir = os.path.dirname(str(real))
-        return scenario_from_data(data, file=DEFAULT_SOURCE, locate=locate, base_dir=base_dir,
-                                  overrides=overrides, name="default")
-    file = str(path)
-    data, locate = load_yaml(path)
+        data, locate = load_yaml(shipped_files("scenarios")["default"])
+        return scenario_from_data(data, file=DEFAULT_SOURCE, locate=locate,
+                                  base_dir=str(shipped_dir("scenarios")), overrides=overrides,
+                                  name="default")
+    file = os.fspath(path)
+    real = resolve("scenarios", file, missing_ok=True)
+    data, locate = load_yaml(real)
     if isinstance(data, dict) and "sweep" in data:    # the base scenario runs, and says so
         logging.getLogger(__name__).warning(
             "note: %s:%s: this runs the scenario as written and ignores its sweep section "
             "('sgdsim sweep %s -o DIR' runs every point)", file, locate(("sweep",)), file)
     return scenario_from_data(data, file=file, locate=locate,
-                              base_dir=os.path.dirname(file) or ".", overrides=overrides)
+                              base_dir=os.path.dirname(real) or ".", overrides=overrides)
 
 
 def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=None,
@@ -196,7 +209,7 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
     file : str, optional
         The file named in errors and recorded as ``Scenario.source``.
     locate : callable, optional
-        ``locate(path_tuple) -> line`` from :func:`simulator.yamlfile.load_yaml`.
+        ``locate(path_tuple) -> line`` from :func:`simulator.utils.yamlfile.load_yaml`.
     base_dir : str
         Directory that relative paths in `data` are relative to.
     overrides : dict, optional
@@ -305,26 +318,24 @@ def _checked_overrides(overrides):
 
 # --------------------------------------------------------------------------- sections
 def _topology(data, at, base_dir, given):
-    """(graph, topology_source): loaded from a path or inline, validated for compute."""
+    """(graph, topology_source): loaded from a file, a shipped name or inline, validated for
+    compute. A shipped topology named by its name has that name as its source, so results
+    do not depend on where sgdsim is installed."""
     if "topology" in given:
-        path = given["topology"]
-        if not os.path.exists(path):
-            raise InputError(f"no such topology file '{path}'", **_option("topology"),
-                             fix="check the path; it is relative to the current directory")
+        spec, where, base_dir = os.fspath(given["topology"]), _option("topology"), None
+    elif isinstance(data["topology"], str):
+        spec, where = data["topology"], at(("topology",))
+    else:
+        spec = None
+    if spec is not None:
+        relative_to = ("the current directory" if base_dir is None
+                       else "the scenario file's directory")
+        path = resolve("topologies", spec, base_dir, relative_to=relative_to, **where)
+        joined = os.path.normpath(spec if base_dir is None else os.path.join(base_dir, spec))
         graph = load_topology(path)
         validate_graph(graph, file=path, require_compute=True)
-        return graph, path
+        return graph, (path if path == joined else spec)
     spec = data["topology"]
-    if isinstance(spec, str):
-        path = spec if os.path.isabs(spec) else os.path.normpath(os.path.join(base_dir, spec))
-        if not os.path.exists(path):
-            raise InputError(f"no such topology file '{spec}' (looked for {path})",
-                             **at(("topology",)),
-                             fix="check the path; it is relative to the scenario file's "
-                                 "directory")
-        graph = load_topology(path)
-        validate_graph(graph, file=path, require_compute=True)
-        return graph, path
     inner = None if at.locate is None else (lambda path: at.locate(("topology",) + tuple(path)))
     try:
         graph = topology_from_data(spec, file=at.file, locate=inner)

@@ -16,7 +16,7 @@ A point is the scenario's data (without ``sweep``) with the point's values set a
 paths. A path into a topology given as a YAML file inlines that file's data first. A path
 that changes a key inside a variant drops that variant's written ``label`` (unless the
 point sets it too): a label written for other values would mislead, as with ``sgdsim
-run``'s overrides. Every point is checked with :func:`~simulator.scenario.scenario_from_data`
+run``'s overrides. Every point is checked with :func:`~simulator.experiments.scenario.scenario_from_data`
 before anything runs; a problem is one InputError naming the point and, for a swept value,
 the line of the sweep section where the value is written.
 
@@ -25,7 +25,7 @@ SHA-256 of the canonical JSON of ``{"scenario": point data, "variant": label}``:
 run has the same id whatever its place in the plan, so ``--resume`` keeps every finished
 run of an edited sweep that is still in it, and a changed scenario is run afresh.
 
-Running the runs and writing their files is :mod:`simulator.sweep_runner`'s job.
+Running the runs and writing their files is :mod:`simulator.experiments.sweep_runner`'s job.
 """
 
 import copy
@@ -37,9 +37,17 @@ import re
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import InputError
+from ..utils.errors import InputError
+from ..utils.shipped import resolve
+from ..utils.yamlfile import (
+    Places,
+    did_you_mean,
+    format_field,
+    load_schema,
+    load_yaml,
+    validate_schema,
+)
 from .scenario import PARAMETER_ALGORITHMS, scenario_from_data
-from .yamlfile import Places, did_you_mean, format_field, load_schema, load_yaml, validate_schema
 
 __all__ = ["Point", "Run", "SweepPlan", "load_sweep", "plan_sweep", "parse_path", "run_id",
            "describe_values", "short_value"]
@@ -399,16 +407,13 @@ def _kind(value):
 
 def _topology_data(spec, at, where, base_dir):
     """The data of the YAML topology file `spec`, to be inlined."""
-    path = spec if os.path.isabs(spec) else os.path.normpath(os.path.join(base_dir, spec))
+    path = resolve("topologies", spec, base_dir, relative_to="the scenario file's directory",
+                   **at(("topology",)))
     if not path.lower().endswith((".yaml", ".yml")):
         raise InputError(f"the topology is the file '{spec}', not YAML: a sweep cannot change "
                          "keys inside it", **_at_key(at, where),
                          fix="write the topology inline, or sweep whole files: "
                              "'topology: [a.graphml, b.graphml]'")
-    if not os.path.exists(path):
-        raise InputError(f"no such topology file '{spec}' (looked for {path})",
-                         **at(("topology",)), fix="check the path; it is relative to the "
-                                                  "scenario file's directory")
     data, _ = load_yaml(path)
     return data
 

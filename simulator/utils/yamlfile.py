@@ -1,7 +1,7 @@
 """YAML input files: load them with line numbers, check them against a JSON Schema.
 
 Every file a user writes (topologies now, scenarios later) goes through two steps here,
-and each step reports a problem as one :class:`~simulator.errors.InputError` naming the
+and each step reports a problem as one :class:`~simulator.utils.errors.InputError` naming the
 file, the 1-based line and the field (``links[3].bandwidth``, indices 0-based), with a fix:
 
 1. :func:`load_yaml` parses the file and returns the data together with ``locate``, a
@@ -23,7 +23,6 @@ as a missing unit.
 
 import difflib
 import functools
-import importlib.resources
 import json
 
 import jsonschema
@@ -31,6 +30,7 @@ import yaml
 from jsonschema.exceptions import relevance
 
 from .errors import InputError, UnitError
+from .shipped import schema_path
 
 __all__ = ["load_yaml", "validate_schema", "load_schema", "format_field", "did_you_mean", "Places"]
 
@@ -215,12 +215,11 @@ def _locate(root, path):
 # --------------------------------------------------------------------------- schemas
 @functools.lru_cache(maxsize=None)
 def _schema_text(name):
-    return (importlib.resources.files("simulator") / "schemas" / f"{name}.schema.json"
-            ).read_text(encoding="utf-8")
+    return schema_path(name).read_text(encoding="utf-8")
 
 
 def load_schema(name):
-    """Return the JSON Schema shipped as ``simulator/schemas/{name}.schema.json``.
+    """Return the JSON Schema shipped as ``schemas/{name}.schema.json``.
 
     Examples
     --------

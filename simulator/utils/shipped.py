@@ -1,0 +1,152 @@
+"""Files that ship with sgdsim: topologies, scenarios and JSON Schemas, and names for them.
+
+Where they are
+--------------
+In a checkout they are the top-level folders ``topologies/``, ``scenarios/`` and
+``schemas/``. A wheel carries the same files inside the package, as
+``simulator/topologies/``, ``simulator/scenarios/`` and ``simulator/schemas/`` (setup.cfg
+maps each folder there). Both layouts keep the three folders side by side, so the
+references between the files (a scenario's ``topology: seed_8x2``, a ``$schema`` comment
+``../schemas/topology.schema.json``) resolve in the checkout and once installed alike.
+
+Names
+-----
+A shipped file is named by its file name without extension (``seed_8x2``,
+``large_batch``). Wherever sgdsim takes a file it also takes such a name, and a file
+path always wins: :func:`resolve` returns an existing file as it is, and only a value that
+is no existing file is looked up among the shipped ones.
+"""
+
+import os
+from pathlib import Path
+
+from .errors import InputError
+
+__all__ = ["KINDS", "shipped_dir", "shipped_files", "resolve", "is_installed_copy",
+           "schema_path", "schema_reference"]
+
+KINDS = ("topologies", "scenarios", "schemas")
+
+_PACKAGE = Path(__file__).resolve().parent.parent          # simulator/
+_EXTENSIONS = {"topologies": (".yaml", ".yml", ".graphml", ".gml", ".json"),
+               "scenarios": (".yaml", ".yml"), "schemas": (".json",)}
+_WHAT = {"topologies": "topology", "scenarios": "scenario", "schemas": "schema"}
+
+
+def shipped_dir(kind):
+    """The folder holding the shipped files of `kind` (one of :data:`KINDS`).
+
+    Examples
+    --------
+    >>> shipped_dir("topologies").name
+    'topologies'
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; one of {KINDS}")
+    installed = _PACKAGE / kind
+    return installed if installed.is_dir() else _PACKAGE.parent / kind
+
+
+def is_installed_copy():
+    """True when the shipped files are the installed package's copy (not a checkout's)."""
+    return (_PACKAGE / "scenarios").is_dir()
+
+
+def shipped_files(kind):
+    """``{name: path}`` of the shipped files of `kind`, in name order.
+
+    Examples
+    --------
+    >>> "seed_8x2" in shipped_files("topologies")
+    True
+    """
+    folder = shipped_dir(kind)
+    files = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        stem, ext = os.path.splitext(path.name)
+        if kind == "schemas":
+            stem, ext = path.name.removesuffix(".schema.json"), ".json"
+        if path.is_file() and ext in _EXTENSIONS[kind]:
+            files.setdefault(stem, path)
+    return files
+
+
+def resolve(kind, value, base_dir=None, *, relative_to="the current directory", field=None,
+            file=None, line=None, missing_ok=False):
+    """The file `value` names: an existing file as it is, else a shipped file.
+
+    Parameters
+    ----------
+    kind : {"topologies", "scenarios"}
+    value : str or os.PathLike
+        A path (relative to `base_dir`), or the name of a shipped file (``seed_8x2``).
+    base_dir : str, optional
+        Directory relative paths are taken from (default: the current directory).
+    relative_to : str
+        How the error names `base_dir` ("the scenario file's directory").
+    field, file, line
+        Where `value` was written, for the error.
+    missing_ok : bool
+        Return a path that names no file (and is not a bare name) instead of raising, for a
+        loader that reports missing files itself.
+
+    Returns
+    -------
+    str
+        ``normpath(base_dir / value)`` when that file exists, else the shipped file's path.
+        A caller tells the two apart by comparing with the joined path.
+
+    Raises
+    ------
+    InputError
+        `value` is neither an existing file nor a shipped name. For a bare name the fix
+        lists the shipped names (with a did-you-mean); for a path it says what the path is
+        relative to.
+
+    Examples
+    --------
+    >>> resolve("topologies", "seed_8x2").endswith("seed_8x2.yaml")
+    True
+    """
+    text = os.fspath(value)
+    joined = os.path.normpath(text if base_dir is None else os.path.join(base_dir, text))
+    if os.path.exists(joined) and not os.path.isdir(joined):
+        return joined
+    names = shipped_files(kind)
+    name = text.removesuffix(".yaml").removesuffix(".yml")
+    bare = os.sep not in text and "/" not in text
+    if bare and name in names:
+        return str(names[name])
+    what = _WHAT[kind]
+    if bare and not os.path.splitext(text)[1]:
+        from .yamlfile import did_you_mean
+
+        hint = did_you_mean(name, names)
+        raise InputError(f"no file '{text}' and no shipped {what} of that name",
+                         file=file, line=line, field=field,
+                         fix=(hint + " " if hint else "") + "give a file path or one of: "
+                         + ", ".join(names) + f" (sgdsim {what} list)")
+    if missing_ok:
+        return joined
+    looked = f" (looked for {joined})" if joined != os.path.normpath(text) else ""
+    raise InputError(f"no such {what} file '{text}'{looked}", file=file, line=line,
+                     field=field, fix=f"check the path; it is relative to {relative_to}")
+
+
+def schema_path(name):
+    """Path of the shipped JSON Schema ``{name}.schema.json`` (topology, scenario, regress)."""
+    return shipped_dir("schemas") / f"{name}.schema.json"
+
+
+def schema_reference(name, file):
+    """The shipped schema's path relative to the folder of `file` (absolute if there is none).
+
+    This is what sgdsim writes into the ``# yaml-language-server: $schema=...`` comment of a
+    file it writes, so that an editor finds the schema from where the file is.
+    """
+    schema = str(schema_path(name))
+    try:
+        ref = os.path.relpath(schema, os.path.dirname(os.path.abspath(file)))
+    except ValueError:                    # another drive on Windows
+        ref = schema
+    return ref.replace(os.sep, "/")
