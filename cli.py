@@ -80,7 +80,7 @@ def topology_validate(file):
 def topology_show(file, as_json):
     """Print counts, link tiers, injection and bisection bandwidth of topology FILE."""
     from simulator.cluster.topology import load_topology
-    from simulator.cluster.stats import format_summary, topology_summary
+    from simulator.outputs.summary import format_summary, topology_summary
 
     summary = topology_summary(load_topology(file))
     click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
@@ -178,9 +178,14 @@ def topology_draw(file, output, layout):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def collective(topology_file, algorithm, size, group, as_json):
     """Time one all-reduce on TOPOLOGY under the flow-level network model."""
-    from simulator.network.collectives import simulate_allreduce
     from simulator.cluster.topology import load_topology
-    from simulator.utils.units import format_bandwidth, format_bytes, format_time, parse_bytes
+    from simulator.network.collectives import simulate_allreduce
+    from simulator.utils.units import (
+        format_bandwidth,
+        format_bytes,
+        format_time,
+        parse_bytes,
+    )
 
     graph = load_topology(topology_file)
     nbytes = parse_bytes(size, field="--size")
@@ -233,9 +238,9 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=No
     With no SCENARIO, runs the built-in default: the seed paper's 8 nodes x 2 GPUs
     cluster, an MLP on scikit-learn's digits, and all four variants.
     """
-    from simulator.outputs.report import format_table, results_document, write_results
     from simulator.experiments.runner import load_workload, planned_steps, run_variant
     from simulator.experiments.scenario import load_scenario
+    from simulator.outputs.report import format_table, results_document, write_results
     from simulator.utils.units import parse_time
 
     overrides["topology"] = topology_file
@@ -362,8 +367,13 @@ def sweep_command(scenario, output, jobs, scheduler, resume, quiet):
     from tqdm import tqdm
 
     from simulator.experiments.sweep import load_sweep
-    from simulator.experiments.sweep_runner import (SweepDir, dask_executor, format_sweep_table,
-                                        local_executor, run_sweep)
+    from simulator.experiments.sweep_runner import (
+        SweepDir,
+        dask_executor,
+        format_sweep_table,
+        local_executor,
+        run_sweep,
+    )
 
     plan = load_sweep(scenario)
     SweepDir.check(output, resume=resume)

@@ -25,11 +25,11 @@ import time
 
 import numpy as np
 
-from simulator.learning.datasets import BatchStream, shard_indices
-from simulator.engine.timeline import cluster_gpus
 from simulator.cluster.generators import two_tier
+from simulator.engine.timeline import cluster_gpus
 from simulator.experiments.runner import load_workload, planned_steps, run_variant
 from simulator.experiments.scenario import Variant, load_scenario
+from simulator.learning.datasets import BatchStream, shard_indices
 from simulator.learning.schedules import schedule_for
 from simulator.learning.training import train
 
@@ -76,7 +76,7 @@ def main():
     print(f"machine: {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}, "
           f"numpy {np.__version__}")
     start = time.perf_counter()
-    import simulator.network.maxmin as maxmin                         # noqa: F401  numba kernels load
+    import simulator.network.maxmin as maxmin  # noqa: F401  numba kernels load
     maxmin.max_min_rates(np.array([[0, 1]]), np.array([1.0, np.inf]))
     print(f"numba kernels loaded in {time.perf_counter() - start:.2f} s (once per process)\n")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from simulator.cluster import generators
-from simulator.network.collectives import simulate_allreduce
 from simulator.cluster.topology import load_topology
 from simulator.cluster.writer import write_topology
+from simulator.network.collectives import simulate_allreduce
 from simulator.utils.units import format_time
 
 SEED = Path(__file__).parent.parent / "topologies" / "seed_8x2.yaml"

@@ -4,9 +4,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from helpers import one_error_line
 
 from cli import sgdsim
-from helpers import one_error_line
 
 DESIGN_KEYS = {"algorithm", "params", "workers", "seed", "target_accuracy", "time_to_accuracy_s",
                "final_test_accuracy", "simulated_time_s", "steps", "compute_time_s", "comm_time_s",

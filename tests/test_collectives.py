@@ -12,11 +12,17 @@ import pytest
 import simpy
 
 from simulator.cluster import generators
-from simulator.network.collectives import allreduce, resolve_groups, ring_order, run_groups, simulate_allreduce
-from simulator.utils.errors import InputError
+from simulator.cluster.topology import gpu_nodes
+from simulator.network.collectives import (
+    allreduce,
+    resolve_groups,
+    ring_order,
+    run_groups,
+    simulate_allreduce,
+)
 from simulator.network.flows import TIERS, Network
 from simulator.network.routing import shortest_route
-from simulator.cluster.topology import gpu_nodes
+from simulator.utils.errors import InputError
 
 M = 96e6            # message per GPU, bytes; not a multiple of every p, on purpose
 

@@ -7,11 +7,24 @@ import pytest
 from click.testing import CliRunner
 
 from cli import sgdsim
-from simulator.cluster.draw import MAX_WIDTH_PT, draw_topology, drawing_data, edge_width, layout_positions
-from simulator.utils.errors import InputError
-from simulator.cluster.generators import dgx, fat_tree, ring, torus_2d, two_sites, two_tier
+from simulator.cluster.draw import (
+    MAX_WIDTH_PT,
+    draw_topology,
+    drawing_data,
+    edge_width,
+    layout_positions,
+)
+from simulator.cluster.generators import (
+    dgx,
+    fat_tree,
+    ring,
+    torus_2d,
+    two_sites,
+    two_tier,
+)
 from simulator.cluster.topology import gpu_blocks
 from simulator.cluster.writer import write_topology
+from simulator.utils.errors import InputError
 
 
 def test_gpus_are_coloured_by_block_and_blocks_are_distinct():

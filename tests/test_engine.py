@@ -5,13 +5,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from simulator.network.collectives import run_groups
-from simulator.learning.datasets import BatchStream, load_dataset, shard_indices
-from simulator.engine.timeline import cluster_gpus, compute_times, simulate_timeline
 from simulator.cluster.generators import two_tier
+from simulator.engine.timeline import cluster_gpus, compute_times, simulate_timeline
+from simulator.learning.datasets import BatchStream, load_dataset, shard_indices
 from simulator.learning.schedules import count_syncs, schedule_for
 from simulator.learning.training import train
 from simulator.learning.workload import OptimizerConfig, make_model
+from simulator.network.collectives import run_groups
 
 
 def variant(algorithm, H=1, Hb=1, switch_step=None):

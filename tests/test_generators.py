@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from cli import sgdsim
 from simulator.cluster import topology
-from simulator.utils.errors import InputError
 from simulator.cluster.generators import (
     FAMILIES,
     dgx,
@@ -24,6 +23,7 @@ from simulator.cluster.generators import (
     two_sites,
     two_tier,
 )
+from simulator.utils.errors import InputError
 
 # A copy of shared/reference/transfer_cases.json, kept in the repo so these tests always run.
 REFERENCE = Path(__file__).parent / "data" / "transfer_cases.json"

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import simpy
 
-from simulator.utils.errors import InputError, NetworkError
-from simulator.network.maxmin import entry_level, max_min_rates, refill
 from simulator.network.flows import Network, simulate_transfers
+from simulator.network.maxmin import entry_level, max_min_rates, refill
 from simulator.network.routing import shortest_route
+from simulator.utils.errors import InputError, NetworkError
 
 # A copy of shared/reference/transfer_cases.json, kept in the repo so these tests always run.
 REFERENCE = Path(__file__).parent / "data" / "transfer_cases.json"

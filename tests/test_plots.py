@@ -3,13 +3,13 @@
 import json
 
 import pytest
+from helpers import one_error_line
 
-from simulator.utils.errors import InputError
-from simulator.outputs.plots import draw, load_runs, series_for
-from simulator.outputs.report import write_results
 from simulator.experiments.runner import run_scenario
 from simulator.experiments.scenario import scenario_from_data
-from helpers import one_error_line
+from simulator.outputs.plots import draw, load_runs, series_for
+from simulator.outputs.report import write_results
+from simulator.utils.errors import InputError
 
 TINY = {
     "name": "tiny",

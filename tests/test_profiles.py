@@ -4,11 +4,15 @@ own numbers, and unknown names."""
 import numpy as np
 import pytest
 
-from simulator.utils.errors import InputError
 from simulator.engine.profiles import (
-    PROFILES, CostProfile, get_profile, resnet20_cifar_counts, timing_costs,
+    PROFILES,
+    CostProfile,
+    get_profile,
+    resnet20_cifar_counts,
+    timing_costs,
 )
 from simulator.learning.workload import make_model
+from simulator.utils.errors import InputError
 
 
 def resnet20_closed_form():

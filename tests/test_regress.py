@@ -9,10 +9,17 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from helpers import one_error_line
-from simulator.experiments.regress import (EXACT, Tolerance, compare, load_suite, read_baseline,
-                               record_metrics, update_command)
+
+from simulator.experiments.regress import (
+    EXACT,
+    Tolerance,
+    compare,
+    load_suite,
+    read_baseline,
+    record_metrics,
+    update_command,
+)
 
 SCENARIO_FILE = """\
 name: file-scenario

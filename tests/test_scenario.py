@@ -12,12 +12,19 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from simulator.utils.errors import InputError
-from simulator.experiments.scenario import (
-    DEFAULT_SOURCE, OVERRIDE_OPTIONS, Scenario, TimingSpec, Variant, WorkloadSpec,
-    load_scenario, scenario_from_data, steps_per_epoch,
-)
 from simulator.cluster.topology import gpu_blocks, gpu_nodes, load_topology
+from simulator.experiments.scenario import (
+    DEFAULT_SOURCE,
+    OVERRIDE_OPTIONS,
+    Scenario,
+    TimingSpec,
+    Variant,
+    WorkloadSpec,
+    load_scenario,
+    scenario_from_data,
+    steps_per_epoch,
+)
+from simulator.utils.errors import InputError
 from simulator.utils.yamlfile import load_schema
 
 ROOT = Path(__file__).resolve().parent.parent

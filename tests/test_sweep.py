@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import one_error_line
 
 from cli import sgdsim
 from simulator.experiments import runner
-from simulator.utils.errors import InputError
 from simulator.experiments.scenario import scenario_from_data
 from simulator.experiments.sweep import load_sweep, parse_path, plan_sweep
 from simulator.experiments.sweep_runner import SweepDir, run_sweep
+from simulator.utils.errors import InputError
 from simulator.utils.yamlfile import load_yaml
-from helpers import one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 

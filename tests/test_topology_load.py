@@ -8,13 +8,13 @@ import re
 import jsonschema
 import networkx as nx
 import pytest
+from helpers import EXPLICIT_TOPOLOGY
 
 from simulator.cluster import topology as topo
 from simulator.cluster import writer
 from simulator.utils import units
 from simulator.utils.errors import InputError
 from simulator.utils.yamlfile import load_schema, load_yaml
-from helpers import EXPLICIT_TOPOLOGY
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "topologies").glob("*.yaml"))

@@ -12,18 +12,24 @@ import pytest
 from click.testing import CliRunner
 
 from cli import sgdsim
-from simulator.utils.errors import InputError
-from simulator.cluster.generators import dgx, fat_tree, ring, torus_2d, two_sites, two_tier
-from simulator.cluster.topology import gpu_nodes, load_topology
-from simulator.cluster.writer import write_topology
+from simulator.cluster.generators import (
+    dgx,
+    fat_tree,
+    ring,
+    torus_2d,
+    two_sites,
+    two_tier,
+)
 from simulator.cluster.stats import (
     bisection_bandwidth,
     candidate_bisections,
     cut_bandwidth,
-    format_summary,
     injection_bandwidth,
-    topology_summary,
 )
+from simulator.cluster.topology import gpu_nodes, load_topology
+from simulator.cluster.writer import write_topology
+from simulator.outputs.summary import format_summary, topology_summary
+from simulator.utils.errors import InputError
 
 
 def brute_force_bisection(graph):

@@ -7,12 +7,17 @@ import numpy as np
 import pytest
 import simpy
 
-from simulator.network.collectives import run_groups
 from simulator.engine.timeline import cluster_gpus, simulate_timeline
-from simulator.network.flows import Network
 from simulator.experiments.runner import run_variant
 from simulator.experiments.scenario import scenario_from_data
-from simulator.outputs.trace import bytes_in_flight, gpu_spans, trace_document, write_trace
+from simulator.network.collectives import run_groups
+from simulator.network.flows import Network
+from simulator.outputs.trace import (
+    bytes_in_flight,
+    gpu_spans,
+    trace_document,
+    write_trace,
+)
 
 US = 1e6
 

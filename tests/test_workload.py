@@ -5,10 +5,14 @@ import numpy as np
 import pytest
 
 from simulator.learning.datasets import BatchStream, load_dataset, shard_indices
-from simulator.utils.errors import InputError
 from simulator.learning.workload import (
-    OptimizerConfig, learning_rate, make_model, optimizer_config_from_dict, sgd_step,
+    OptimizerConfig,
+    learning_rate,
+    make_model,
+    optimizer_config_from_dict,
+    sgd_step,
 )
+from simulator.utils.errors import InputError
 
 MODELS = [("mlp", (7, 5)), ("softmax", ())]
 
