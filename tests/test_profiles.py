@@ -71,8 +71,8 @@ def test_gpt2_small_parameter_count():
 def test_timing_costs_of_the_numpy_model():
     model = make_model("mlp", 64, 10, hidden=(64,))
     costs = timing_costs("model", model)
-    # (64 + 1) * 64 + (64 + 1) * 10 = 4810 parameters, sent as fp32 (DESIGN.md) although the
-    # replay computes in float64.
+    # (64 + 1) * 64 + (64 + 1) * 10 = 4810 parameters, sent as fp32 (docs/semantics.md,
+    # "Compute model") although the replay computes in float64.
     assert (costs["message_bytes"], costs["flops_per_sample"], costs["profile"]) == \
         (4810 * 4, model.flops_per_sample, "model") == (19_240, 28_416, "model")
     assert "4810 parameters x 4 bytes (fp32)" in costs["source"]

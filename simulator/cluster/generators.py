@@ -12,8 +12,9 @@ Conventions shared by every generator
 - Bandwidths are floats in bytes/s, latencies floats in seconds (``25e9`` is 25 GB/s,
   ``1e-6`` is 1 us). Keyword names say which links they set: ``intra_*`` for links inside a
   block, ``inter_*`` for links between blocks (or up the switch hierarchy).
-- ``tier`` is always derived by the DESIGN.md rule: ``intra_block`` when both ends carry the
-  same ``block`` (so a GPU and its block's own switch or NIC), ``inter_block`` otherwise.
+- ``tier`` is always derived by the tier rule (docs/semantics.md, "Network model"):
+  ``intra_block`` when both ends carry the same ``block`` (so a GPU and its block's own
+  switch or NIC), ``inter_block`` otherwise.
   A switch or NIC that belongs to exactly one block (a rack's top-of-rack switch, a fat-tree
   edge switch, a node's NVSwitch and NICs) carries that block; shared switches carry none.
 - GPUs get ``peak_flops`` (FLOP/s), ``efficiency`` (0 < e <= 1) and ``gpu_type`` from the
@@ -123,7 +124,7 @@ def _gpu_attrs(peak_flops, efficiency, gpu_type):
 
 
 def _link(graph, u, v, bandwidth, latency):
-    """Add link u—v with its tier derived from the ends' ``block`` (DESIGN.md rule)."""
+    """Add link u—v with its tier derived from the ends' ``block`` (the tier rule)."""
     bu, bv = graph.nodes[u].get("block"), graph.nodes[v].get("block")
     tier = "intra_block" if bu is not None and bu == bv else "inter_block"
     graph.add_edge(u, v, bandwidth=bandwidth, latency=latency, tier=tier)

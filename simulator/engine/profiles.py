@@ -4,8 +4,9 @@ The numpy model of a run supplies the learning curve. By default it also supplie
 the engine charges for it: the bytes of one message (``model.param_bytes``) and the training
 FLOPs per sample (``model.flops_per_sample``). A scenario may instead name a *cost profile*
 (``timing.cost_profile``), a well-known network whose message size and compute are charged
-while the numpy model still learns (DESIGN.md "Compute model"); :func:`timing_costs` returns
-the numbers to charge together with where they came from, for the run record.
+while the numpy model still learns (docs/semantics.md, "Compute model");
+:func:`timing_costs` returns the numbers to charge together with where they came from, for
+the run record.
 
 Training FLOPs per sample follow the "3x rule": the backward pass costs about twice the
 forward pass (gradients with respect to the activations and to the weights), so
@@ -176,7 +177,7 @@ def timing_costs(profile_name, model):
     if profile.name == "model":
         layers = "-".join(str(w) for w in (model.input_dim, *model.hidden, model.num_classes)) \
             if hasattr(model, "hidden") else "?"
-        # Messages are fp32 (DESIGN.md), whatever precision the numpy replay computes in.
+        # Messages are fp32 (docs/semantics.md, "Compute model"), whatever the replay computes in.
         return {"message_bytes": int(model.num_params * FP32_BYTES),
                 "flops_per_sample": float(model.flops_per_sample),
                 "profile": "model",

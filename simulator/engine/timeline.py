@@ -1,7 +1,7 @@
 """The cluster engine: when each GPU computes and synchronises, in simulated seconds.
 
-Semantics (DESIGN.md, "Compute model" and "Schedules")
-------------------------------------------------------
+Semantics (docs/semantics.md, "Compute model" and "Schedules")
+--------------------------------------------------------------
 Every GPU is a SimPy process that, for each step ``t = 1..T``, computes for its step
 time and then, if the schedule names a sync after step ``t``, joins it:
 

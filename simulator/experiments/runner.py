@@ -3,7 +3,7 @@
 A run trains (:mod:`simulator.learning.training`) and times (:mod:`simulator.engine.timeline`) the same
 steps and joins them on the step number: the curve's time of step ``t`` is when the last
 GPU finished step ``t`` and its sync, i.e. when the average model of step ``t`` exists.
-The record's keys are the results contract of DESIGN.md ("Results contract").
+The record's keys and units are the results contract of docs/semantics.md ("Results contract").
 """
 
 import numpy as np
@@ -60,8 +60,8 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None):
     Returns
     -------
     dict
-        The results record (DESIGN.md "Results contract"), plus ``label``, ``diverged``,
-        ``wait_time_s``, ``epochs`` and the provenance of the timing numbers.
+        The results record (docs/semantics.md, "Results contract"), with ``label``,
+        ``diverged``, ``wait_time_s``, ``epochs`` and the provenance of the timing numbers.
     """
     data, model = workload or load_workload(scenario)
     graph = scenario.topology

@@ -1,7 +1,7 @@
 """Synchronisation schedules: what the GPUs average after each step.
 
-Semantics (DESIGN.md, "Schedules"; steps counted from 1 on every GPU)
-----------------------------------------------------------------------
+Semantics (docs/semantics.md, "Schedules"; steps counted from 1 on every GPU)
+-----------------------------------------------------------------------------
 A schedule is a function ``action(step) -> str or None``:
 
 ``"gradient"``

@@ -1,7 +1,7 @@
 """All-reduce collectives, built from transfers in steps on a :class:`~simulator.network.flows.Network`.
 
-Semantics (DESIGN.md, "Network model")
---------------------------------------
+Semantics (docs/semantics.md, "Collectives")
+--------------------------------------------
 Each algorithm is a SimPy process made of *steps*; a step is a set of transfers started
 together, and the next step starts when all of them have finished (a barrier per step,
 as in a lock-step implementation). ``M`` is the message size in bytes held by each GPU.

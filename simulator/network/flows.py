@@ -1,7 +1,7 @@
 """The flow-level network model, running inside a SimPy environment.
 
-Semantics (DESIGN.md, "Network model")
---------------------------------------
+Semantics (docs/semantics.md, "Network model")
+----------------------------------------------
 - A link is full-duplex: each direction has the link's whole bandwidth.
 - A transfer ``(src, dst, bytes)`` follows the route of :mod:`simulator.network.routing`. It first
   waits the sum of its links' latencies (the *latency phase*), then its bytes flow (the
