@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from threadpoolctl import threadpool_limits
 
 from ..utils.errors import InputError
+from ..utils.files import write_text_atomic
 from ..utils.shipped import resolve
 from ..utils.yamlfile import (
     Places,
@@ -59,7 +60,7 @@ __all__ = [
     "FORMAT_VERSION", "EXACT", "Tolerance", "SuiteEntry", "Suite", "RunResult", "Row",
     "RunOutcome", "ScenarioOutcome", "Comparison", "load_suite", "run_suite", "record_metrics",
     "baseline_document", "read_baseline", "write_baseline", "compare", "update_command",
-    "write_text", "is_number", "plural", "DEFAULT_SUITE",
+    "is_number", "plural", "DEFAULT_SUITE",
 ]
 
 FORMAT_VERSION = 1
@@ -67,7 +68,8 @@ FORMAT_VERSION = 1
 refused (exit 2) with the command that regenerates it."""
 
 BASELINE_FORMAT = "sgdsim-regress-baseline"
-DEFAULT_SUITE = os.path.join("scenarios", "regress.yaml")
+DEFAULT_SUITE = "regress"
+"""The suite ``sgdsim regress`` runs without one: the shipped ``scenarios/regress.yaml``."""
 # Not metrics: the run's key, the learning curve, and the cost profile's prose provenance.
 _NOT_METRICS = ("label", "curve", "timing.source")
 
@@ -131,7 +133,7 @@ def load_suite(path, baseline=None):
     Parameters
     ----------
     path : str or os.PathLike
-        The suite YAML file.
+        The suite YAML file, or the name of a shipped suite (``regress``).
     baseline : str or os.PathLike, optional
         The baseline file, in place of the suite's ``baseline`` (relative to the current
         directory). Default: the suite's ``baseline`` relative to the suite's directory, or
@@ -146,7 +148,7 @@ def load_suite(path, baseline=None):
     InputError
         The first problem, located in the suite file (or in a scenario file it names).
     """
-    file = str(path)
+    file = resolve("scenarios", os.fspath(path), missing_ok=True)    # or a shipped suite's name
     data, locate = load_yaml(file)
     at = Places(file, locate)
     if not isinstance(data, dict):
@@ -346,17 +348,9 @@ def baseline_document(suite, results):
     }
 
 
-def write_text(path, text):
-    """Write `text` to `path` atomically (a temporary file beside it, then a rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        out.write(text)
-    os.replace(tmp, path)
-
-
 def write_baseline(path, document):
     """Write a baseline atomically, with sorted keys: the same results give the same bytes."""
-    write_text(path, json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    write_text_atomic(path, json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n")
 
 
 def read_baseline(path, *, command):

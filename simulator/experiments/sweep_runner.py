@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from ..outputs.report import format_table
 from ..utils.errors import InputError
+from ..utils.files import write_text_atomic
 from . import runner
 from .scenario import scenario_from_data
 from .sweep import short_value
@@ -103,8 +104,8 @@ class SweepDir:
         finished = {e["id"]: e for e in entries if e["id"] in known}
         stale = [e for e in entries if e["id"] not in known]
         directory = cls(path, plan, finished, stale)
-        _write_atomic(directory.file("sweep.json"),
-                      json.dumps(plan.document(), indent=1, sort_keys=True) + "\n")
+        write_text_atomic(directory.file("sweep.json"),
+                          json.dumps(plan.document(), indent=1, sort_keys=True) + "\n", fsync=True)
         directory.rewrite_summary()
         directory._jsonl = os.open(directory.file("runs.jsonl"),
                                    os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -145,8 +146,8 @@ class SweepDir:
     def rewrite_summary(self):
         """summary.csv from the finished runs, in plan order."""
         entries = sorted(self.finished.values(), key=lambda e: self._order[e["id"]])
-        _write_atomic(self.file("summary.csv"),
-                      _csv_text([self.columns()] + [self._row(e) for e in entries]))
+        write_text_atomic(self.file("summary.csv"),
+                          _csv_text([self.columns()] + [self._row(e) for e in entries]), fsync=True)
 
     def columns(self):
         return (["id", "point", *self.plan.paths, "variant", "status", *METRICS, "error"])
@@ -189,15 +190,6 @@ def _append(fd, text):
     while data:
         data = data[os.write(fd, data):]
     os.fsync(fd)
-
-
-def _write_atomic(path, text):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
 
 
 def _read_jsonl(path):

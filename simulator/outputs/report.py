@@ -8,34 +8,24 @@ interrupted write never leaves half a file.
 """
 
 import json
-import os
-from importlib.metadata import PackageNotFoundError, version
 
+from .. import __version__
+from ..utils.files import write_text_atomic
 from ..utils.units import format_bytes, format_time
 
-__all__ = ["results_document", "write_results", "format_table"]
-
-
-def _version():
-    try:
-        return version("sgdsim")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "unknown"
+__all__ = ["results_document", "write_results", "format_table", "records_to_dataframe"]
 
 
 def results_document(scenario, records):
     """The results file's content for a scenario's runs."""
-    return {"sgdsim": _version(), "scenario": scenario.name, "source": scenario.source,
+    return {"sgdsim": __version__, "scenario": scenario.name, "source": scenario.source,
             "topology": scenario.topology_source, "runs": list(records)}
 
 
 def write_results(path, document):
     """Write `document` as JSON to `path` atomically (temporary file, then rename)."""
     text = json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n"
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 _COLUMNS = [
@@ -68,3 +58,57 @@ def format_table(records, *, target_accuracy=None):
         lines.insert(0, f"target test accuracy {target_accuracy:g}; times are simulated, "
                         "compute and comm are per-GPU means")
     return "\n".join(lines)
+
+
+def _flat(record, prefix=""):
+    """`record` with nested mappings flattened to dotted keys (``comm_bytes.inter_block``)."""
+    flat = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        elif not isinstance(value, list):
+            flat[prefix + key] = value
+    return flat
+
+
+def records_to_dataframe(records, *, curve=False):
+    """Results records as a pandas DataFrame: one row per run, or per point of each curve.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of :func:`simulator.run_scenario` (or the ``runs`` of a results file).
+    curve : bool
+        False: one row per run, nested keys flattened with dots (``comm_bytes.inter_block``,
+        ``params.H``), lists (the curve) left out. True: one row per point of every run's
+        curve, with columns ``label``, ``simulated_time_s``, ``step``, ``test_accuracy``,
+        ``train_loss``.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    ImportError
+        Without pandas, saying how to install it (``pip install 'sgdsim[pandas]'``).
+
+    Examples
+    --------
+    >>> records = [{"label": "local H=4", "time_to_accuracy_s": 0.02,
+    ...             "comm_bytes": {"inter_block": 7e8}, "curve": [[0.01, 1, 0.5, 2.0]]}]
+    >>> list(records_to_dataframe(records).columns)
+    ['label', 'time_to_accuracy_s', 'comm_bytes.inter_block']
+    >>> float(records_to_dataframe(records, curve=True).loc[0, "test_accuracy"])
+    0.5
+    """
+    try:
+        import pandas as pd
+    except ImportError as err:
+        raise ImportError("records_to_dataframe needs pandas: pip install pandas "
+                          "(or pip install 'sgdsim[pandas]')") from err
+    if not curve:
+        return pd.DataFrame([_flat(record) for record in records])
+    columns = ["label", "simulated_time_s", "step", "test_accuracy", "train_loss"]
+    rows = [[record["label"], *point] for record in records for point in record["curve"]]
+    return pd.DataFrame(rows, columns=columns)

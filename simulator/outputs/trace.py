@@ -57,6 +57,7 @@ import os
 
 from ..network.flows import TIERS
 from ..utils.errors import InputError
+from ..utils.files import write_text_atomic
 
 __all__ = ["SYNC_NAMES", "COUNTER_NAME", "gpu_spans", "bytes_in_flight", "trace_document",
            "write_trace", "check_trace_path"]
@@ -249,7 +250,4 @@ def write_trace(path, document):
     lines = [json.dumps(event, sort_keys=True, allow_nan=False) for event in document["traceEvents"]]
     text = ("{" + json.dumps(head, sort_keys=True, allow_nan=False)[1:-1] + ',\n"traceEvents": [\n'
             + ",\n".join(lines) + "\n]}\n")
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
