@@ -11,6 +11,7 @@ import sys
 
 import click
 
+import simulator
 from simulator.utils.errors import InputError
 
 
@@ -52,7 +53,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
-@click.version_option(package_name="sgdsim")
+@click.version_option(simulator.__version__, prog_name="sgdsim")
 def sgdsim():
     """sgdsim: which SGD synchronisation schedule reaches the target accuracy first on
     this cluster, and what does it cost on the network?"""
@@ -64,10 +65,45 @@ def topology():
     """Author, check, inspect, generate and draw cluster topologies."""
 
 
+def _list_shipped(kind):
+    """The shipped files of `kind` as a table: name, what it is, its description."""
+    from simulator.utils.shipped import catalog, shipped_dir
+
+    entries = catalog(kind)
+    width = max(len(name) for name in entries) + 2
+    typed = kind == "scenarios"
+    for name, (what, description) in entries.items():
+        click.echo(f"{name:<{width}}" + (f"{what:<10}" if typed else "") + description)
+    click.echo(f"({len(entries)} in {shipped_dir(kind)}; name one wherever a file goes, "
+               "or copy it out to edit)", err=True)
+
+
+def _copy_shipped(kind, name, dest, force):
+    from simulator.utils.shipped import copy_shipped
+
+    for path in copy_shipped(kind, name, dest, overwrite=force):
+        click.echo(f"{path}: copied {name}")
+
+
+@topology.command("list")
+def topology_list():
+    """List the shipped topologies, with a line on each."""
+    _list_shipped("topologies")
+
+
+@topology.command("copy")
+@click.argument("name")
+@click.argument("dest", required=False, type=click.Path())
+@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+def topology_copy(name, dest, force):
+    """Copy the shipped topology NAME to DEST (a file or a directory [.]) to edit it."""
+    _copy_shipped("topologies", name, dest, force)
+
+
 @topology.command("validate")
 @click.argument("file", type=click.Path(dir_okay=False))
 def topology_validate(file):
-    """Check a topology FILE (YAML, GraphML, GML or node-link JSON)."""
+    """Check a topology FILE (YAML, GraphML, GML or node-link JSON) or shipped NAME."""
     from simulator.cluster.topology import load_topology, summarize
 
     graph = load_topology(file)
@@ -78,7 +114,8 @@ def topology_validate(file):
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (bytes/s, s).")
 def topology_show(file, as_json):
-    """Print counts, link tiers, injection and bisection bandwidth of topology FILE."""
+    """Print counts, link tiers, injection and bisection bandwidth of topology FILE (or a
+    shipped name)."""
     from simulator.cluster.topology import load_topology
     from simulator.outputs.summary import format_summary, topology_summary
 
@@ -134,6 +171,7 @@ def topology_generate(family, output, **options):
     from simulator.cluster.generators import family_parameters, generate
     from simulator.cluster.topology import summarize
     from simulator.cluster.writer import topology_to_yaml, write_topology
+    from simulator.utils.shipped import schema_reference
 
     params = {("peak_flops" if k == "gpu_flops" else k): v for k, v in options.items() if v is not None}
     try:
@@ -145,7 +183,9 @@ def topology_generate(family, output, **options):
             fix = f"add {_generate_flag(err.field)} N"
         raise InputError(err.message, field=_generate_flag(err.field), fix=fix) from err
     if output is None:
-        click.echo(topology_to_yaml(graph), nl=False)
+        # the schema comment reaches the schema from the current directory
+        click.echo(topology_to_yaml(graph, schema=schema_reference("topology", "stdout.yaml")),
+                   nl=False)
     else:
         write_topology(graph, output)
         click.echo(f"{output}: wrote {summarize(graph)}")
@@ -205,6 +245,46 @@ def collective(topology_file, algorithm, size, group, as_json):
         click.echo(f"  bytes {tier:<12} {format_bytes(nb)}")
 
 
+# --------------------------------------------------------------------------- scenario
+@sgdsim.group(cls=_Group)
+def scenario():
+    """List the shipped scenarios, sweeps and suites, and copy them out to edit."""
+
+
+@scenario.command("list")
+def scenario_list():
+    """List the shipped scenarios, sweeps and regression suites, with a line on each."""
+    _list_shipped("scenarios")
+
+
+@scenario.command("copy")
+@click.argument("name")
+@click.argument("dest", required=False, type=click.Path())
+@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+def scenario_copy(name, dest, force):
+    """Copy the shipped scenario NAME to DEST (a file or a directory [.]) to edit it; a
+    suite comes with its baseline."""
+    _copy_shipped("scenarios", name, dest, force)
+
+
+@sgdsim.command("schema")
+@click.argument("name", type=click.Choice(["topology", "scenario", "regress"]))
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the schema here instead of printing it.")
+def schema(name, output):
+    """Print (or write) the JSON Schema of topology, scenario or regress-suite files, for
+    editors: '# yaml-language-server: $schema=PATH' atop a YAML file."""
+    from simulator.utils.files import write_text_atomic
+    from simulator.utils.shipped import schema_path
+
+    text = schema_path(name).read_text(encoding="utf-8")
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_text_atomic(output, text)
+        click.echo(f"{output}: wrote the {name} schema", err=True)
+
+
 # --------------------------------------------------------------------------- run
 ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
 
@@ -220,7 +300,7 @@ ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
 @click.option("--switch-epoch", type=click.FloatRange(min=0), help="Post-local SGD: switch after this epoch.")
 @click.option("--switch-step", type=click.IntRange(min=0), help="Post-local SGD: switch after this step.")
 @click.option("--topology", "topology_file", type=click.Path(dir_okay=False),
-              help="Topology file replacing the scenario's.")
+              help="Topology file (or shipped name) replacing the scenario's.")
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="Training length in epochs.")
 @click.option("--steps", type=click.IntRange(min=1), help="Training length in steps.")
 @click.option("--target-accuracy", type=click.FloatRange(min=0, max=1, min_open=True),
@@ -233,7 +313,8 @@ ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
               help="Write a Chrome trace (JSON) of every GPU's compute, waits and syncs and the "
                    "bytes in flight per tier; open it in Perfetto or chrome://tracing.")
 def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=None, **overrides):
-    """Replay SCENARIO's SGD variants on its cluster and compare them.
+    """Replay SCENARIO's SGD variants on its cluster and compare them. SCENARIO is a file
+    or the name of a shipped scenario ('sgdsim scenario list').
 
     With no SCENARIO, runs the built-in default: the seed paper's 8 nodes x 2 GPUs
     cluster, an MLP on scikit-learn's digits, and all four variants.

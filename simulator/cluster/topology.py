@@ -1,7 +1,7 @@
 """Cluster topologies: load, validate and write them as networkx graphs.
 
-The graph (the contract every other module relies on, DESIGN.md "Network model")
---------------------------------------------------------------------------------
+The graph (the contract every other module relies on; docs/semantics.md, "Network model")
+-----------------------------------------------------------------------------------------
 An undirected ``networkx.Graph``; a link is full-duplex (each direction has the whole
 bandwidth), so one edge stands for both directions.
 
@@ -47,6 +47,7 @@ from xml.etree.ElementTree import ParseError
 import networkx as nx
 
 from ..utils.errors import InputError
+from ..utils.shipped import resolve
 from ..utils.units import parse_bandwidth, parse_flops, parse_time
 from ..utils.yamlfile import (
     Places,
@@ -121,7 +122,8 @@ def load_topology(path):
     ----------
     path : str or os.PathLike
         ``.yaml``/``.yml`` (compact or explicit form), ``.graphml``, ``.gml`` or ``.json``
-        (networkx node-link data, edges under ``links`` or ``edges``).
+        (networkx node-link data, edges under ``links`` or ``edges``); or the name of a
+        shipped topology (``"seed_8x2"``). A file of that name wins over a shipped one.
 
     Returns
     -------
@@ -141,16 +143,16 @@ def load_topology(path):
     >>> summarize(graph)  # doctest: +SKIP
     '16 GPUs in 8 blocks, 9 switches, 0 NICs, 24 links'
     """
-    file = str(path)
+    file = resolve("topologies", path, missing_ok=True)
     ext = os.path.splitext(file)[1].lower()
     if ext in YAML_EXTS:
-        data, locate = load_yaml(path)
+        data, locate = load_yaml(file)
         return topology_from_data(data, file=file, locate=locate)
     if ext not in _GRAPH_READERS and ext != ".json":
         raise InputError(f"unknown topology file type '{ext}'", file=file,
                          fix="use .yaml, .yml, .graphml, .gml or .json (node-link)")
     try:
-        graph = _read_node_link(path, file) if ext == ".json" else _GRAPH_READERS[ext](path)
+        graph = _read_node_link(file, file) if ext == ".json" else _GRAPH_READERS[ext](file)
     except FileNotFoundError as err:
         raise InputError("no such file", file=file, fix="check the path") from err
     except InputError:

@@ -10,6 +10,8 @@ import os
 import xml.etree.ElementTree as ET
 
 from ..utils.errors import InputError
+from ..utils.files import write_text_atomic
+from ..utils.shipped import is_installed_copy, is_shipped
 from .regress import (
     DEFAULT_SUITE,
     STATUSES,
@@ -22,7 +24,6 @@ from .regress import (
     run_suite,
     update_command,
     write_baseline,
-    write_text,
 )
 
 __all__ = ["format_rows", "verdict", "junit_xml", "markdown_summary", "check_suite"]
@@ -236,6 +237,11 @@ def check_suite(suite_path=None, *, baseline=None, update=False, junit=None, mar
     """
     suite = load_suite(DEFAULT_SUITE if suite_path is None else suite_path, baseline)
     command = update_command(suite_path, baseline)
+    if update and is_installed_copy() and is_shipped(suite.baseline_path):
+        raise InputError("the shipped suite's baseline belongs to the installed package",
+                         file=suite.path, field="baseline",
+                         fix="copy the suite out (sgdsim scenario copy regress DIR) and run "
+                             "'sgdsim regress DIR/regress.yaml --update' there")
     old = None
     if not update:
         old = read_baseline(suite.baseline_path, command=command)   # before running anything
@@ -267,7 +273,7 @@ def check_suite(suite_path=None, *, baseline=None, update=False, junit=None, mar
     echo(format_rows(comparison.rows) or "nothing moved: every metric equals the baseline")
     echo(verdict(comparison, command))
     if junit:
-        write_text(junit, junit_xml(comparison))
+        write_text_atomic(junit, junit_xml(comparison))
     if markdown:
-        write_text(markdown, markdown_summary(comparison, suite=suite.path, command=command))
+        write_text_atomic(markdown, markdown_summary(comparison, suite=suite.path, command=command))
     return 0 if comparison.passed else 1

@@ -72,7 +72,7 @@ OVERRIDE_OPTIONS.update(H="-H", global_sync_delay_s="--global-sync-delay")
 # --------------------------------------------------------------------------- the contract
 @dataclass(frozen=True)
 class Variant:
-    """One SGD variant to simulate (DESIGN.md "Schedules")."""
+    """One SGD variant to simulate (docs/semantics.md, "Schedules")."""
 
     algorithm: str                 # "minibatch" | "local" | "postlocal" | "hierarchical"
     H: int = 1                     # local steps between averages (local, postlocal, hierarchical)
@@ -331,7 +331,7 @@ def _topology(data, at, base_dir, given):
         relative_to = ("the current directory" if base_dir is None
                        else "the scenario file's directory")
         path = resolve("topologies", spec, base_dir, relative_to=relative_to, **where)
-        joined = os.path.normpath(spec if base_dir is None else os.path.join(base_dir, spec))
+        joined = spec if base_dir is None else os.path.normpath(os.path.join(base_dir, spec))
         graph = load_topology(path)
         validate_graph(graph, file=path, require_compute=True)
         return graph, (path if path == joined else spec)

@@ -35,8 +35,8 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 
+from .. import __version__
 from ..utils.errors import InputError
 from ..utils.shipped import resolve
 from ..utils.yamlfile import (
@@ -54,14 +54,6 @@ __all__ = ["Point", "Run", "SweepPlan", "load_sweep", "plan_sweep", "parse_path"
 
 
 # --------------------------------------------------------------------------- the plan
-def _version():
-    """sgdsim's version, recorded in sweep.json."""
-    try:
-        return version("sgdsim")
-    except PackageNotFoundError:  # a source tree that is not installed
-        return "unknown"
-
-
 @dataclass(frozen=True)
 class Point:
     """One point of a sweep: its values (path -> value, as applied) and scenario data."""
@@ -98,7 +90,7 @@ class SweepPlan:
 
     def document(self):
         """The content of sweep.json."""
-        return {"sgdsim": _version(), "scenario": self.name, "source": self.source,
+        return {"sgdsim": __version__, "scenario": self.name, "source": self.source,
                 "paths": list(self.paths),
                 "points": [{"index": p.index, "values": p.values} for p in self.points],
                 "runs": [{"id": r.id, "point": r.point, "variant": r.variant}
@@ -123,8 +115,9 @@ def load_sweep(path):
         point whose scenario is invalid (``sweep point 7 (variants[0].H=0): ...``).
     """
     file = str(path)
-    data, locate = load_yaml(path)
-    return plan_sweep(data, file=file, locate=locate, base_dir=os.path.dirname(file) or ".")
+    real = resolve("scenarios", file, missing_ok=True)     # a file, or a shipped sweep's name
+    data, locate = load_yaml(real)
+    return plan_sweep(data, file=file, locate=locate, base_dir=os.path.dirname(real) or ".")
 
 
 def plan_sweep(data, *, file=None, locate=None, base_dir="."):

@@ -21,8 +21,9 @@ import os
 from pathlib import Path
 
 from .errors import InputError
+from .files import write_text_atomic
 
-__all__ = ["KINDS", "shipped_dir", "shipped_files", "resolve", "is_installed_copy",
+__all__ = ["KINDS", "shipped_dir", "shipped_files", "catalog", "resolve", "copy_shipped", "is_installed_copy", "is_shipped",
            "schema_path", "schema_reference"]
 
 KINDS = ("topologies", "scenarios", "schemas")
@@ -71,6 +72,32 @@ def shipped_files(kind):
     return files
 
 
+def catalog(kind):
+    """What each shipped file of `kind` is: ``{name: (what, description)}``.
+
+    `what` is ``"topology"`` for a topology; for a scenario file ``"scenario"``, ``"sweep"``
+    (it has a ``sweep`` section) or ``"suite"`` (a regression suite); `description` is the
+    file's ``description`` key, or "" without one.
+
+    Examples
+    --------
+    >>> catalog("scenarios")["default"][0]
+    'scenario'
+    """
+    import yaml
+
+    entries = {}
+    for name, path in shipped_files(kind).items():
+        with open(path, encoding="utf-8") as stream:
+            data = yaml.safe_load(stream) if path.suffix in (".yaml", ".yml") else {}
+        data = data if isinstance(data, dict) else {}
+        what = _WHAT[kind]
+        if kind == "scenarios":
+            what = "suite" if "scenarios" in data else "sweep" if "sweep" in data else "scenario"
+        entries[name] = (what, str(data.get("description", "")))
+    return entries
+
+
 def resolve(kind, value, base_dir=None, *, relative_to="the current directory", field=None,
             file=None, line=None, missing_ok=False):
     """The file `value` names: an existing file as it is, else a shipped file.
@@ -93,7 +120,8 @@ def resolve(kind, value, base_dir=None, *, relative_to="the current directory", 
     Returns
     -------
     str
-        ``normpath(base_dir / value)`` when that file exists, else the shipped file's path.
+        `value` (joined to `base_dir` and normalised, if given) when that file exists, else
+        the shipped file's path.
         A caller tells the two apart by comparing with the joined path.
 
     Raises
@@ -109,14 +137,14 @@ def resolve(kind, value, base_dir=None, *, relative_to="the current directory", 
     True
     """
     text = os.fspath(value)
-    joined = os.path.normpath(text if base_dir is None else os.path.join(base_dir, text))
+    joined = text if base_dir is None else os.path.normpath(os.path.join(base_dir, text))
     if os.path.exists(joined) and not os.path.isdir(joined):
         return joined
     names = shipped_files(kind)
     name = text.removesuffix(".yaml").removesuffix(".yml")
     bare = os.sep not in text and "/" not in text
     if bare and name in names:
-        return str(names[name])
+        return str(_shown(names[name]))
     what = _WHAT[kind]
     if bare and not os.path.splitext(text)[1]:
         from .yamlfile import did_you_mean
@@ -128,9 +156,96 @@ def resolve(kind, value, base_dir=None, *, relative_to="the current directory", 
                          + ", ".join(names) + f" (sgdsim {what} list)")
     if missing_ok:
         return joined
-    looked = f" (looked for {joined})" if joined != os.path.normpath(text) else ""
+    looked = f" (looked for {joined})" if joined != text else ""
     raise InputError(f"no such {what} file '{text}'{looked}", file=file, line=line,
                      field=field, fix=f"check the path; it is relative to {relative_to}")
+
+
+_SCHEMA_COMMENT = "# yaml-language-server: $schema="
+
+
+def copy_shipped(kind, name, dest=None, *, overwrite=False):
+    """Copy a shipped file out to edit; return the paths written.
+
+    Parameters
+    ----------
+    kind : {"topologies", "scenarios"}
+    name : str
+        A shipped name (``large_batch``).
+    dest : str or os.PathLike, optional
+        A file to write, or an existing directory to write ``NAME.yaml`` into; default: the
+        current directory.
+    overwrite : bool
+        Replace an existing file instead of refusing to.
+
+    Returns
+    -------
+    list of str
+        The file written; for a regression suite also its baseline, copied beside it.
+
+    Notes
+    -----
+    The copy is the shipped file byte for byte except its ``$schema`` comment, which is
+    rewritten to reach the shipped schema from where the copy is. Shipped scenarios name
+    their topologies by shipped name, so a copied scenario runs from anywhere.
+
+    Raises
+    ------
+    InputError
+        An unknown name, a destination that exists (without `overwrite`), a folder that
+        does not exist.
+    """
+    from .yamlfile import did_you_mean
+
+    names = shipped_files(kind)
+    if name not in names:
+        hint = did_you_mean(name, names)
+        raise InputError(f"no shipped {_WHAT[kind]} '{name}'", field="NAME",
+                         fix=(hint + " " if hint else "") + "one of: " + ", ".join(names))
+    source = names[name]
+    target = os.fspath(dest) if dest is not None else "."
+    if os.path.isdir(target):
+        target = os.path.join(target, source.name)
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        raise InputError(f"no such directory '{os.path.dirname(target)}'", field="DEST",
+                         fix="create it first, or name an existing directory")
+    copies = [(source, target)]
+    text = source.read_text(encoding="utf-8")
+    if kind == "scenarios" and catalog(kind)[name][0] == "suite":
+        import yaml
+
+        baseline = yaml.safe_load(text).get("baseline", f"{name}_baseline.json")
+        if (source.parent / baseline).is_file():
+            copies.append((source.parent / baseline,
+                           os.path.join(os.path.dirname(target), baseline)))
+    for _, path in copies:
+        if os.path.exists(path) and not overwrite:
+            raise InputError(f"'{path}' exists", field="DEST",
+                             fix="choose another destination, or pass --force to replace it")
+    written = []
+    for origin, path in copies:
+        body = origin.read_text(encoding="utf-8")
+        first, _, rest = body.partition("\n")
+        if first.startswith(_SCHEMA_COMMENT):
+            schema = first.removeprefix(_SCHEMA_COMMENT).rsplit("/", 1)[-1].removesuffix(
+                ".schema.json")
+            body = _SCHEMA_COMMENT + schema_reference(schema, path) + "\n" + rest
+        write_text_atomic(path, body)
+        written.append(path)
+    return written
+
+
+def _shown(path):
+    """`path` relative to the current directory when it lies below it, else absolute."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
+
+
+def is_shipped(path):
+    """True if `path` is one of the shipped files (the checkout's or the installed copy)."""
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    return any(folder == os.path.realpath(shipped_dir(kind)) for kind in KINDS)
 
 
 def schema_path(name):
