@@ -258,7 +258,7 @@ GRAPH_CASES = [
      "two different devices"),
     ("no-path", _unconnected, "gml", "node 'g1'", "gpu 'g1' has no path to 'g0'", "add a link"),
     ("no-gpus", _no_gpus, "json", None, "the topology has no GPUs", "kind 'gpu'"),
-    ("tier", _bad_tier, "json", "link 'g0'--'sw'.tier", "tier must be", "did you mean"),
+    ("tier", _bad_tier, "json", "link 'g0'--'sw'.tier", "is not one of", "did you mean"),
 ]
 
 

@@ -11,7 +11,9 @@ What a drawing shows
   light-grey diamonds.
 - Line width grows with the logarithm of bandwidth: ``1 pt + 1 pt per doubling`` above the
   slowest link of the graph, capped at :data:`MAX_WIDTH_PT`. The legend shows sample widths.
-- ``intra_block`` links are solid, ``inter_block`` links dashed.
+- ``intra_block`` links are solid, ``inter_block`` links dashed; in a nested topology the
+  tiers, innermost first, are solid, dashed, dash-dotted, then dotted
+  (:data:`TIER_STYLES`).
 - The default layout is deterministic: layered by hop distance from the GPUs (GPUs at the
   bottom, then NICs and edge switches, then the switches above them), each layer ordered to
   sit above its neighbours below; a graph of GPUs only (ring, torus) is laid out on a circle
@@ -28,6 +30,7 @@ import networkx as nx
 
 from ..utils.errors import InputError
 from ..utils.units import format_bandwidth
+from .levels import graph_tiers
 from .topology import gpu_blocks, natural_key
 
 __all__ = ["drawing_data", "draw_topology", "layout_positions", "edge_width", "FORMATS"]
@@ -43,6 +46,14 @@ SWITCH_COLOR = "#404040"
 NIC_COLOR = "#a0a0a0"
 MARKERS = {"gpu": "o", "switch": "s", "nic": "D"}
 STYLES = {"intra_block": "solid", "inter_block": "dashed"}
+TIER_STYLES = ("solid", "dashed", "dashdot", "dotted")
+"""Line styles of a graph's tiers, innermost first (the last repeats for deeper tiers)."""
+
+
+def _tier_styles(graph):
+    """``{tier: line style}`` for the tiers of `graph`."""
+    tiers = graph_tiers(graph)
+    return {tier: TIER_STYLES[min(i, len(TIER_STYLES) - 1)] for i, tier in enumerate(tiers)}
 
 
 def _layered(graph):
@@ -178,8 +189,8 @@ def drawing_data(graph, *, layout=None):
         a few hundred blocks).
         ``edge_widths``   ``{(u, v): points}``, see :func:`edge_width`; keys are the links
         as ``graph.edges`` yields them.
-        ``edge_styles``   ``{(u, v): "solid" | "dashed"}`` for intra/inter_block (a tier
-        outside the contract would be "dotted").
+        ``edge_styles``   ``{(u, v): "solid" | "dashed" | ...}`` by tier (see
+        :data:`TIER_STYLES`; a tier outside the graph's would be "dotted").
         ``min_bandwidth``, ``max_bandwidth``  bytes/s over the links (None without links).
 
     Examples
@@ -199,6 +210,7 @@ def drawing_data(graph, *, layout=None):
                              else NIC_COLOR if kind == "nic" else SWITCH_COLOR)
     bandwidths = [float(bw) for _, _, bw in graph.edges(data="bandwidth")]
     lo = min(bandwidths, default=None)
+    styles = _tier_styles(graph)
     return {
         "positions": layout_positions(graph, layout),
         "node_colors": node_colors,
@@ -206,7 +218,7 @@ def drawing_data(graph, *, layout=None):
         "block_colors": block_colors,
         "edge_widths": {(u, v): edge_width(float(bw), lo)
                         for u, v, bw in graph.edges(data="bandwidth")},
-        "edge_styles": {(u, v): STYLES.get(tier, "dotted")
+        "edge_styles": {(u, v): styles.get(tier, "dotted")
                         for u, v, tier in graph.edges(data="tier")},
         "min_bandwidth": lo,
         "max_bandwidth": max(bandwidths, default=None),
@@ -262,7 +274,7 @@ def draw_topology(graph, path, *, layout=None):
     ax = fig.add_subplot()
     ax.set_axis_off()
 
-    for style in ("solid", "dashed", "dotted"):
+    for style in TIER_STYLES:
         edges = [e for e, s in data["edge_styles"].items() if s == style]
         if edges:
             ax.add_collection(LineCollection(
@@ -294,8 +306,9 @@ def draw_topology(graph, path, *, layout=None):
         handles.append(Line2D([], [], ls="", marker="s", color=SWITCH_COLOR, label="switch"))
     if "nic" in kinds:
         handles.append(Line2D([], [], ls="", marker="D", color=NIC_COLOR, label="NIC"))
-    for tier, style in STYLES.items():
-        if style in data["edge_styles"].values():
+    present = {graph.edges[e]["tier"] for e in data["edge_styles"]}
+    for tier, style in _tier_styles(graph).items():
+        if tier in present:
             handles.append(Line2D([], [], color="#7a7a7a", ls=style, label=tier))
     if data["min_bandwidth"] is not None:
         for bw in sorted({data["min_bandwidth"], data["max_bandwidth"]}):
@@ -308,6 +321,6 @@ def draw_topology(graph, path, *, layout=None):
     gpus = sum(1 for _, kind in graph.nodes(data="kind") if kind == "gpu")
     ax.set_title(f"{name}: {gpus} GPUs in {len(data['block_colors'])} blocks", fontsize=10)
     fig.text(0.01, 0.01, "line width = 1 pt + 1 pt per doubling of bandwidth above the slowest "
-             "link; dashed = inter_block", fontsize=7, color="#555555")
+             "link; line style = tier (legend)", fontsize=7, color="#555555")
     fig.savefig(path, format=suffix[1:], dpi=150)
     return {**data, "path": str(path)}

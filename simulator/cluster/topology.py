@@ -9,6 +9,8 @@ Node attributes
     ``kind``        ``"gpu"``, ``"switch"`` or ``"nic"`` (every node).
     ``block``       the block (node, rack) name: every GPU has one; a switch or NIC that
                     belongs to one block (a node's NVSwitch, its NICs) has it too.
+    ``<level>``     for each outer level of a nested topology (``rack``, ``site``): the
+                    group of that level the device is in (:mod:`.levels`).
     ``peak_flops``  GPUs: peak FLOP/s (float).
     ``efficiency``  GPUs: achieved fraction of peak, 0 < e <= 1.
     ``gpu_type``    GPUs, optional: a name such as ``"V100"``.
@@ -16,18 +18,22 @@ Edge attributes
     ``bandwidth``   bytes/s, > 0.
     ``latency``     seconds, >= 0.
     ``tier``        ``"intra_block"`` (both ends in one block, or a GPU and its block's own
-                    switch) or ``"inter_block"`` (everything else).
+                    switch) or ``"inter_block"`` (everything else); in a nested topology
+                    ``intra_<L0>`` or ``inter_<L>``, named by the level the link crosses.
 Graph attributes
     ``name``        optional.
+    ``levels``      optional: the level names, innermost first (``"node rack site"``);
+                    absent: the one level ``block``.
     ``equal_blocks`` optional, True: every block must hold the same number of GPUs.
 
 Files (docs/topology.md)
 ------------------------
 YAML in two forms checked against ``schemas/topology.schema.json``: *compact*
 (``blocks`` x ``gpus_per_block`` GPUs named ``gpu{b}_{i}`` behind switch ``sw{b}`` (block
-``block{b}``), every ``sw{b}`` behind switch ``core``) and *explicit* (named ``gpus``,
-``switches``, ``nics`` and ``links``; a link's tier, when not given, is ``intra_block`` iff
-both ends carry the same block). Quantities are strings with units (:mod:`.units`).
+``block{b}``), every ``sw{b}`` behind switch ``core``, or behind the switches of nested
+``levels``) and *explicit* (named ``gpus``, ``switches``, ``nics`` and ``links``, and the
+groups of nested ``levels``; a link's tier, when not given, follows the tier rule of
+:mod:`.levels`: ``intra_block`` iff both ends carry the same block). Quantities are strings with units (:mod:`.units`).
 networkx's own formats (``.graphml``, ``.gml``, node-link ``.json``) use the contract's
 attribute names with plain numbers in base units; a missing tier is inferred as above.
 
@@ -57,10 +63,21 @@ from ..utils.yamlfile import (
     load_yaml,
     validate_schema,
 )
+from .levels import (
+    DEFAULT_LEVELS,
+    block_sort_key,
+    check_nesting,
+    compact_groups,
+    graph_levels,
+    graph_tiers,
+    group_path,
+    nest_explicit,
+    tier_between,
+)
 
 __all__ = [
     "load_topology", "topology_from_data", "validate_graph", "summarize", "link_tier",
-    "gpu_nodes", "gpu_blocks", "natural_key",
+    "gpu_nodes", "gpu_blocks", "natural_key", "graph_levels", "graph_tiers",
 ]
 
 KINDS = ("gpu", "switch", "nic")
@@ -96,15 +113,27 @@ def gpu_nodes(graph):
 
 
 def gpu_blocks(graph):
-    """Return ``{block: [gpu, ...]}`` with blocks and GPUs in natural name order."""
+    """Return ``{block: [gpu, ...]}`` with blocks and GPUs in natural name order.
+
+    In a nested topology the blocks of each outer group stay together: blocks sort by their
+    outermost group, then inward, then by name (:func:`.levels.block_sort_key`).
+    """
     blocks = {}
     for gpu in gpu_nodes(graph):
         blocks.setdefault(graph.nodes[gpu]["block"], []).append(gpu)
-    return {block: blocks[block] for block in sorted(blocks, key=natural_key)}
+    return {block: blocks[block] for block in sorted(blocks, key=block_sort_key(graph, natural_key))}
+
+
+def edge_tier(graph, u, v):
+    """The tier rule for link `u`--`v` of `graph` (:func:`.levels.tier_between`)."""
+    levels = graph_levels(graph)
+    return tier_between(group_path(graph.nodes[u], levels), group_path(graph.nodes[v], levels),
+                        levels)
 
 
 def link_tier(block_u, block_v):
-    """Tier of a link whose ends carry blocks `block_u` and `block_v` (None: no block).
+    """Tier of a link whose ends carry blocks `block_u` and `block_v` (None: no block), in
+    a topology of one level (nested ones: :func:`edge_tier`).
 
     Examples
     --------
@@ -202,7 +231,7 @@ def _normalized(graph):
     for u, v, attrs in graph.edges(data=True):
         _floats(attrs, ("bandwidth", "latency"))
         if "tier" not in attrs:
-            attrs["tier"] = link_tier(graph.nodes[u].get("block"), graph.nodes[v].get("block"))
+            attrs["tier"] = edge_tier(graph, u, v)
     for key in ("node_default", "edge_default"):  # read_graphml's bookkeeping
         graph.graph.pop(key, None)
     if "equal_blocks" in graph.graph:  # GML stores booleans as 0/1
@@ -263,37 +292,84 @@ def topology_from_data(data, *, file=None, locate=None):
 
 
 def _build_compact(data, at):
-    """Graph of the compact form; returns (graph, origins)."""
+    """Graph of the compact form; returns (graph, origins).
+
+    Blocks ``block{b}`` (``{block_level}{b}``) of GPUs ``gpu{b}_{i}`` behind switch
+    ``sw{b}``; with ``levels``, the blocks are grouped further (innermost first): group
+    ``j`` of level ``L`` is ``{L}{j}``, numbered across the cluster, behind switch
+    ``sw_{L}{j}``; the outermost switches (or, without levels, the block switches) join
+    ``core``.
+    """
     gpu = data["gpu"]
     gpu_attrs = {"kind": "gpu",
                  "peak_flops": at.parse(parse_flops, gpu["peak_flops"], ("gpu", "peak_flops")),
                  "efficiency": float(gpu["efficiency"])}
     if "type" in gpu:
         gpu_attrs["gpu_type"] = gpu["type"]
-    links = {tier: {"bandwidth": at.parse(parse_bandwidth, data[tier]["bandwidth"],
-                                          (tier, "bandwidth")),
-                    "latency": at.parse(parse_time, data[tier]["latency"], (tier, "latency")),
-                    "tier": tier}
-             for tier in TIERS}
+    specs = {key: ((key,), data[key]) for key in TIERS}    # link kind -> (path, spec)
+    specs.update({("levels", k): (("levels", k, "uplink"), spec["uplink"])
+                  for k, spec in enumerate(data.get("levels", []))})
+    links = {key: {"bandwidth": at.parse(parse_bandwidth, spec["bandwidth"], path + ("bandwidth",)),
+                   "latency": at.parse(parse_time, spec["latency"], path + ("latency",))}
+             for key, (path, spec) in specs.items()}
+    names, sizes = compact_groups(data, at)
     graph = nx.Graph()
     for key in ("name", "description"):
         if key in data:
             graph.graph[key] = data[key]
-    origins = {}
+    if tuple(names) != DEFAULT_LEVELS:
+        graph.graph["levels"] = " ".join(names)
+    origins, link_origin = {}, {}
+
+    def groups_of(b):
+        """{level: group name} of the outer levels holding block b."""
+        out, per = {}, 1
+        for name, size in sizes:
+            per *= size
+            out[name] = f"{name}{b // per}"
+        return out
+
+    def add_link(u, v, key):
+        graph.add_edge(u, v, **links[key])
+        link_origin[frozenset((u, v))] = specs[key][0]
+
     graph.add_node("core", kind="switch")
+    top = [f"sw_{sizes[-1][0]}{j}" for j in range(data["blocks"] // _product(sizes))] \
+        if sizes else []
+    for j, switch in enumerate(top):               # outermost groups, then inward
+        graph.add_node(switch, kind="switch", **{sizes[-1][0]: f"{sizes[-1][0]}{j}"})
+        add_link(switch, "core", ("levels", len(sizes) - 1))
+    for k in range(len(sizes) - 2, -1, -1):
+        name, outer = sizes[k][0], sizes[k + 1]
+        for j in range(data["blocks"] // _product(sizes[:k + 1])):
+            first_block = j * _product(sizes[:k + 1])
+            attrs = {level: group for level, group in groups_of(first_block).items()
+                     if [n for n, _ in sizes].index(level) >= k}
+            graph.add_node(f"sw_{name}{j}", kind="switch", **attrs)
+            add_link(f"sw_{name}{j}", f"sw_{outer[0]}{j // outer[1]}", ("levels", k))
     for b in range(data["blocks"]):
-        block, switch = f"block{b}", f"sw{b}"
-        graph.add_node(switch, kind="switch", block=block)
+        block, switch = f"{names[0]}{b}", f"sw{b}"
+        outer = groups_of(b)
+        graph.add_node(switch, kind="switch", block=block, **outer)
         for i in range(data["gpus_per_block"]):
             name = f"gpu{b}_{i}"
-            graph.add_node(name, block=block, **gpu_attrs)
-            graph.add_edge(name, switch, **links["intra_block"])
+            graph.add_node(name, block=block, **gpu_attrs, **outer)
+            add_link(name, switch, "intra_block")
             origins[(name, None)] = ("gpus_per_block",)
             origins.update({(name, key): ("gpu", key) for key in ("peak_flops", "efficiency")})
-        graph.add_edge(switch, "core", **links["inter_block"])
-    for u, v, tier in graph.edges(data="tier"):
-        origins.update({(frozenset((u, v)), key): (tier, key) for key in ("bandwidth", "latency")})
+        add_link(switch, f"sw_{sizes[0][0]}{b // sizes[0][1]}" if sizes else "core", "inter_block")
+    for u, v, attrs in graph.edges(data=True):
+        attrs["tier"] = edge_tier(graph, u, v)
+        path = link_origin[frozenset((u, v))]
+        origins.update({(frozenset((u, v)), key): path + (key,) for key in ("bandwidth", "latency")})
     return graph, origins
+
+
+def _product(sizes):
+    out = 1
+    for _, size in sizes:
+        out *= size
+    return out
 
 
 _GPU_KEYS = {"type": ("gpu_type", str), "peak_flops": ("peak_flops", parse_flops),
@@ -330,8 +406,13 @@ def _build_explicit(data, at):
     for section, kind in (("switches", "switch"), ("nics", "nic")):
         for index, item in enumerate(data.get(section, [])):
             claim(item["name"], (section, index))
-            graph.add_node(item["name"], kind=kind,
-                           **({"block": item["block"]} if "block" in item else {}))
+            if "block" in item and "group" in item:
+                raise InputError("block and group are both given", fix="give one: block for a "
+                                 "device inside a block, group for one above the blocks",
+                                 **at((section, index, "group")))
+            graph.add_node(item["name"], kind=kind, **{key: item[key] for key in ("block", "group")
+                                                       if key in item})
+    nest_explicit(graph, data, at, where)
 
     link_defaults = data.get("link_defaults", {})
     pairs = {}
@@ -361,8 +442,9 @@ def _build_explicit(data, at):
                                  fix=f"add '{key}: {example}' to the link or to link_defaults")
             attrs[key] = at.parse(parse, link.get(key, link_defaults.get(key)), source)
             origins[(pair, key)] = source
-        attrs["tier"] = link.get("tier") or link_tier(graph.nodes[ends[0]].get("block"),
-                                                     graph.nodes[ends[1]].get("block"))
+        attrs["tier"] = link.get("tier") or edge_tier(graph, *ends)
+        if "tier" in link:
+            origins[(pair, "tier")] = path + ("tier",)
         graph.add_edge(*ends, **attrs)
     return graph, origins
 
@@ -490,17 +572,19 @@ def _check_graph(graph, file, where, *, require_equal_blocks=False, require_comp
     gpus = gpu_nodes(graph)
     if not gpus:
         fail(None, None, "the topology has no GPUs", "add at least one node of kind 'gpu'")
+    check_nesting(graph, fail)
+    tiers = graph_tiers(graph)
     for u, v, attrs in graph.edges(data=True):
         link = frozenset((u, v))
         if u == v:
             fail(link, None, f"link from '{u}' to itself", "join two different devices")
         check_number(link, attrs, "bandwidth", lambda x: x > 0, "must be positive")
         check_number(link, attrs, "latency", lambda x: x >= 0, "must not be negative")
-        if attrs.get("tier") not in TIERS:
-            fail(link, "tier", f"tier must be intra_block or inter_block, got "
-                               f"{attrs.get('tier')!r}",
-                 did_you_mean(attrs.get("tier"), TIERS) or "set tier to intra_block or "
-                                                           "inter_block")
+        if attrs.get("tier") not in tiers:
+            choices = ", ".join(repr(t) for t in tiers)
+            fail(link, "tier", f"{attrs.get('tier')!r} is not one of {choices}",
+                 did_you_mean(attrs.get("tier"), tiers) or f"set tier to one of {choices}: "
+                                                           "the level the link crosses")
     reachable = nx.node_connected_component(graph, gpus[0])
     for gpu in gpus[1:]:
         if gpu not in reachable:

@@ -15,7 +15,8 @@ import yaml
 from ..utils.errors import InputError
 from ..utils.shipped import schema_reference
 from ..utils.units import parse_bandwidth, parse_flops, parse_time
-from .topology import YAML_EXTS, link_tier, validate_graph
+from .levels import DEFAULT_LEVELS, graph_levels
+from .topology import YAML_EXTS, edge_tier, gpu_blocks, natural_key, validate_graph
 
 __all__ = ["topology_to_yaml", "write_topology", "SCHEMA_REF"]
 
@@ -69,7 +70,9 @@ def topology_to_yaml(graph, *, schema=SCHEMA_REF):
     """Write `graph` as a topology file in the explicit YAML form.
 
     Values shared by every GPU (every link) go to ``gpu_defaults`` (``link_defaults``);
-    a link's tier is written only where it differs from the block rule. Quantities are
+    a link's tier is written only where it differs from the tier rule. A nested topology
+    gets ``block_level`` and ``levels`` (each group listing the groups it holds), and a
+    switch or NIC above the blocks its ``group``. Quantities are
     written with units and parse back to exactly the same floats. Node and graph
     attributes outside the contract are not written.
 
@@ -107,12 +110,18 @@ def topology_to_yaml(graph, *, schema=SCHEMA_REF):
             lines.append(f"{key}: {_flow(str(graph.graph[key]))}")
     if graph.graph.get("equal_blocks"):
         lines.append("equal_blocks: true")
+    levels = graph_levels(graph)
+    if "levels" in graph.graph:
+        lines.extend(_levels_lines(graph, levels))
 
     gpus, devices = [], {"switch": [], "nic": []}
     for node, attrs in graph.nodes(data=True):
         item = {"name": str(node)}
         if attrs.get("block") is not None:
             item["block"] = str(attrs["block"])
+        elif any(attrs.get(level) is not None for level in levels[1:]):
+            item["group"] = str(next(attrs[level] for level in levels[1:]
+                                     if attrs.get(level) is not None))
         if attrs.get("kind") == "gpu":
             if "gpu_type" in attrs:
                 item["type"] = str(attrs["gpu_type"])
@@ -134,11 +143,38 @@ def topology_to_yaml(graph, *, schema=SCHEMA_REF):
         link = {"between": [str(u), str(v)],
                 "bandwidth": _quantity_text(attrs["bandwidth"], "bandwidth"),
                 "latency": _quantity_text(attrs["latency"], "time")}
-        if attrs["tier"] != link_tier(graph.nodes[u].get("block"), graph.nodes[v].get("block")):
+        if attrs["tier"] != edge_tier(graph, u, v):
             link["tier"] = attrs["tier"]
         links.append(link)
     _section(lines, "link", links, ("bandwidth", "latency"), "links")
     return "\n".join(lines) + "\n"
+
+
+def _levels_lines(graph, levels):
+    """``block_level`` and ``levels`` lines: each outer group and the groups it holds."""
+    lines = []
+    if levels[0] != DEFAULT_LEVELS[0]:
+        lines.append(f"block_level: {_flow(levels[0])}")
+    if len(levels) == 1:
+        return lines
+    lines.append("levels:")
+    blocks = list(gpu_blocks(graph))
+    for k, level in enumerate(levels[1:], start=1):
+        inner_attr = "block" if k == 1 else levels[k - 1]
+        groups = {}
+        for _, attrs in graph.nodes(data=True):
+            inner, outer = attrs.get(inner_attr), attrs.get(level)
+            if inner is not None and outer is not None:
+                members = groups.setdefault(str(outer), [])
+                if str(inner) not in members:
+                    members.append(str(inner))
+        order = {b: i for i, b in enumerate(blocks)}
+        for members in groups.values():
+            members.sort(key=lambda m: (order.get(m, len(order)), natural_key(m)))
+        ordered = dict(sorted(groups.items(), key=lambda item: natural_key(item[0])))
+        lines.append(f"  - name: {_flow(level)}")
+        lines.append(f"    groups: {_flow(ordered)}")
+    return lines
 
 
 def _section(lines, what, items, shared_keys, section):

@@ -10,7 +10,9 @@ Semantics (docs/semantics.md, "Network model")
 - Rates are recomputed whenever a transfer begins or ends its byte phase; all such
   changes at one instant are gathered into a single recomputation.
 - A transfer finishes when its last byte has flowed; its bytes are then counted on every
-  link it crossed and on that link's tier.
+  link it crossed and on that link's tier (the graph's tiers,
+  :func:`simulator.cluster.levels.graph_tiers`: ``intra_block`` and ``inter_block``, or one
+  per level of a nested topology).
 
 How it runs
 -----------
@@ -29,6 +31,7 @@ import numpy as np
 import simpy
 from simpy.events import EventPriority
 
+from ..cluster.levels import graph_tiers
 from ..utils.errors import InputError
 from .maxmin import entry_level, refill
 from .routing import Router
@@ -36,6 +39,7 @@ from .routing import Router
 __all__ = ["Network", "simulate_transfers", "TIERS"]
 
 TIERS = ("intra_block", "inter_block")
+"""The tiers of a topology of one level; a nested one has more (``Network.tiers``)."""
 
 # After every NORMAL event of the same instant (SimPy has URGENT=0 and NORMAL=1).
 _LATE = EventPriority(2)
@@ -79,8 +83,8 @@ class Network:
     router : Router, optional
         A router of `graph` to share (routes are cached in it).
     in_flight_log : list, optional
-        If given, the network appends ``(time_s, intra_block_bytes, inter_block_bytes)``
-        to it whenever the bytes in flight may change (when transfers are submitted, and
+        If given, the network appends ``(time_s, *bytes_per_tier)`` (``intra_block``,
+        ``inter_block``: the order of ``tiers``) to it whenever the bytes in flight may change (when transfers are submitted, and
         at every wake-up): the bytes of transfers submitted and not yet finished (latency
         and byte phases alike), each transfer counted in full on every tier its route
         crosses. One entry per instant (a later one at the same instant replaces it); the
@@ -93,6 +97,8 @@ class Network:
         padding slot at the end).
     rate_updates : int
         How many times rates were recomputed.
+    tiers : tuple of str
+        The graph's tiers, innermost first (the keys of :meth:`bytes_by_tier`).
 
     Examples
     --------
@@ -117,8 +123,9 @@ class Network:
         self.pad = n_links                               # index of the padding link
         self.capacity_Bps = np.array([graph.edges[l]["bandwidth"] for l in links] + [np.inf])
         self.latency_s = np.array([graph.edges[l]["latency"] for l in links] + [0.0])
+        self.tiers = graph_tiers(graph)
         tier_names = [graph.edges[l]["tier"] for l in links]
-        self.tier_of_link = np.array([TIERS.index(t) for t in tier_names] + [len(TIERS)])
+        self.tier_of_link = np.array([self.tiers.index(t) for t in tier_names] + [len(self.tiers)])
         self.link_bytes = np.zeros(n_links + 1)
         self.rate_updates = 0
 
@@ -183,8 +190,9 @@ class Network:
 
     def bytes_by_tier(self):
         """Bytes carried so far, summed over the links of each tier: ``{tier: bytes}``."""
-        sums = np.bincount(self.tier_of_link, weights=self.link_bytes, minlength=len(TIERS) + 1)
-        return {tier: float(sums[i]) for i, tier in enumerate(TIERS)}
+        sums = np.bincount(self.tier_of_link, weights=self.link_bytes,
+                           minlength=len(self.tiers) + 1)
+        return {tier: float(sums[i]) for i, tier in enumerate(self.tiers)}
 
     def bytes_by_link(self):
         """Bytes carried so far on each directed link: ``{(u, v): bytes}``."""
@@ -222,7 +230,7 @@ class Network:
         self._pending[number] = (routes, nbytes)
         if self.in_flight_log is not None:
             tiers = self.tier_of_link[routes]                                  # (n, H)
-            crosses = np.stack([(tiers == i).any(axis=1) for i in range(len(TIERS))], axis=1)
+            crosses = np.stack([(tiers == i).any(axis=1) for i in range(len(self.tiers))], axis=1)
             self._in_flight[number] = nbytes[:, None] * crosses                # (n, tiers)
             self._log_in_flight()
         ready_s = start_s + latency_s
@@ -259,7 +267,7 @@ class Network:
 
     def _log_in_flight(self):
         """Append the bytes in flight per tier now to `in_flight_log` (one entry per instant)."""
-        total = np.zeros(len(TIERS))
+        total = np.zeros(len(self.tiers))
         for contributions in self._in_flight.values():
             total += contributions.sum(axis=0)
         entry = (float(self.env.now), *map(float, total))
