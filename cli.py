@@ -308,6 +308,12 @@ ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
 @click.option("--seed", type=int, help="Seed of data order, initialisation and jitter.")
 @click.option("--cost-profile", help="Time compute and messages as this model (e.g. resnet20-cifar10).")
 @click.option("--global-sync-delay", help="Extra time per global sync, with a unit (e.g. '1 s').")
+@click.option("--convention", type=click.Choice(["paper", "pytorch"]),
+              help="Count schedule steps as the paper states them or as torch.distributed "
+                   "runs them (every variant).")
+@click.option("--evaluate", type=click.Choice(["common", "any_gpu"]),
+              help="Which models count for time-to-accuracy: the model all GPUs hold after "
+                   "a global sync [common], or also each GPU's own (any_gpu).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False),
               help="Write a Chrome trace (JSON) of every GPU's compute, waits and syncs and the "
@@ -340,7 +346,7 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=No
         for variant in spec.variants:
             bar.set_description(variant.label)
             records.append(run_variant(spec, variant, workload=workload, progress=bar.update,
-                                       timed=timed))
+                                       timed=timed, warn=lambda line: bar.write(line, file=sys.stderr)))
     if not quiet:
         cluster = spec.topology.graph.get("name") or spec.topology_source
         click.echo(f"{spec.name}: {records[0]['workers']} GPUs on {cluster} ({spec.topology_source}), "

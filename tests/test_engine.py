@@ -32,8 +32,8 @@ def test_sync_counts_match_closed_forms(steps):
     assert count_syncs(schedule_for(variant("local", H)), steps) == \
         {"gradient": 0, "global": steps // H, "block": 0}
     post = count_syncs(schedule_for(variant("postlocal", H, switch_step=S)), steps)
-    assert post == {"gradient": min(steps, S),
-                    "global": max(0, steps // H - S // H) if steps > S else 0, "block": 0}
+    assert post == {"gradient": min(steps, S),                    # H counted from the switch
+                    "global": (steps - S) // H if steps > S else 0, "block": 0}
     assert count_syncs(schedule_for(variant("hierarchical", H, Hb)), steps) == \
         {"gradient": 0, "global": steps // (H * Hb), "block": steps // H - steps // (H * Hb)}
 

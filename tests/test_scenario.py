@@ -183,10 +183,12 @@ def test_large_batch_and_delay_scenarios():
 
 def test_contract_fields():
     assert [f.name for f in fields(Variant)] == [
-        "algorithm", "H", "Hb", "switch_step", "batch_size", "global_sync_delay_s", "label"]
+        "algorithm", "H", "Hb", "switch_step", "batch_size", "global_sync_delay_s", "label",
+        "convention", "warmup_steps", "periods", "post_local_gradient_allreduce"]
     assert [f.name for f in fields(Scenario)] == [
         "name", "source", "topology", "topology_source", "workload", "optimizer", "variants",
-        "target_accuracy", "seed", "epochs", "steps", "eval_every", "timing"]
+        "target_accuracy", "seed", "epochs", "steps", "eval_every", "timing", "convention",
+        "evaluate", "eval_every_epochs"]
     assert TimingSpec() == TimingSpec("model", 0.0, {}, 0.0, "ring")
 
 
@@ -528,7 +530,8 @@ def test_override_options_are_the_documented_keys():
         "algorithm": "--algorithm", "H": "-H", "Hb": "--Hb", "switch_epoch": "--switch-epoch",
         "switch_step": "--switch-step", "topology": "--topology", "epochs": "--epochs",
         "steps": "--steps", "target_accuracy": "--target-accuracy", "seed": "--seed",
-        "cost_profile": "--cost-profile", "global_sync_delay_s": "--global-sync-delay"}
+        "cost_profile": "--cost-profile", "convention": "--convention",
+        "evaluate": "--evaluate", "global_sync_delay_s": "--global-sync-delay"}
     with pytest.raises(TypeError):
         load_scenario(overrides={"bogus": 1})
 

@@ -253,9 +253,11 @@ def test_output_files(scenario, tmp_path):
     assert len(plan["points"]) == 4 and len(plan["runs"]) == 8
     rows = (out / "summary.csv").read_text().splitlines()
     assert rows[0] == ("id,point,variants[1].H,topology.inter_block.bandwidth,variant,status,"
-                       "time_to_accuracy_s,final_test_accuracy,simulated_time_s,steps,"
-                       "compute_time_s,comm_time_s,comm_bytes.intra_block,"
-                       "comm_bytes.inter_block,syncs.block,syncs.global,error")
+                       "time_to_accuracy_s,steps_to_accuracy,final_test_accuracy,"
+                       "simulated_time_s,steps,compute_time_s,comm_time_s,"
+                       "comm_bytes.intra_block,comm_bytes.inter_block,"
+                       "comm_time_by_tier_s.intra_block,comm_time_by_tier_s.inter_block,"
+                       "syncs.block,syncs.global,status_reason,error")
     assert [row.split(",")[0] for row in rows[1:]] == [r["id"] for r in plan["runs"]]
     entry = json.loads((out / "runs.jsonl").read_text().splitlines()[0])
     assert set(entry) == {"id", "point", "values", "variant", "status", "error", "record"}
@@ -397,7 +399,7 @@ def test_dask_gives_the_same_records(scenario, tmp_path):
 
 
 @pytest.mark.parametrize("name, runs", [("scaling_study", 25), ("hierarchical_grid", 16),
-                                        ("bandwidth_sweep", 12)])
+                                        ("bandwidth_sweep", 12), ("scaling_mnist1d", 25)])
 def test_shipped_sweeps_expand(name, runs):
     plan = load_sweep(ROOT / "scenarios" / f"{name}.yaml")
     assert len(plan.runs) == runs

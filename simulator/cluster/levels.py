@@ -36,7 +36,7 @@ from ..utils.yamlfile import did_you_mean
 
 __all__ = ["DEFAULT_LEVELS", "RESERVED", "graph_levels", "graph_tiers", "group_path",
            "tier_between", "group_tier", "check_level_names", "level_groups",
-           "block_sort_key"]
+           "level_sizes", "block_sort_key"]
 
 DEFAULT_LEVELS = ("block",)
 """The levels of a topology whose graph has no ``levels`` attribute."""
@@ -174,6 +174,26 @@ def level_groups(graph, gpus):
         for i, gpu in enumerate(gpus):
             groups.setdefault(graph.nodes[gpu].get(attr), []).append(i)
         out[level] = list(groups.values())
+    return out
+
+
+def level_sizes(graph):
+    """Level name -> the number of GPUs in each of its groups, or None if they differ.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> g = nx.Graph(levels="node rack")
+    >>> for i in range(4):
+    ...     g.add_node(f"g{i}", kind="gpu", block=f"n{i // 2}", rack="r0")
+    >>> level_sizes(g)
+    {'node': 2, 'rack': 4}
+    """
+    gpus = [n for n, kind in graph.nodes(data="kind") if kind == "gpu"]
+    out = {}
+    for level, groups in level_groups(graph, gpus).items():
+        sizes = {len(g) for g in groups}
+        out[level] = sizes.pop() if len(sizes) == 1 else None
     return out
 
 

@@ -1,16 +1,23 @@
 """The cluster engine: when each GPU computes and synchronises, in simulated seconds.
 
-Semantics (docs/semantics.md, "Compute model" and "Schedules")
---------------------------------------------------------------
+Semantics (docs/semantics.md, "Compute model", "Schedules" and "Communication time per tier")
+--------------------------------------------------------------------------------------------
 Every GPU is a SimPy process that, for each step ``t = 1..T``, computes for its step
-time and then, if the schedule names a sync after step ``t``, joins it:
+time and then joins the step's syncs (:class:`~simulator.learning.schedules.Step`): first
+the gradient all-reduce, if any, then the parameter average, if any:
 
-- A sync is an all-reduce of the message bytes over its group: all GPUs for
-  ``"gradient"`` and ``"global"``, the GPU's block for ``"block"``. It starts when the
-  last member arrives (stragglers show) and every member continues when it ends.
-  ``global_sync_delay_s`` is added to every sync over all GPUs.
+- A sync is an all-reduce of the message bytes over the GPU's group of the step's
+  grouping: all GPUs for ``"global"``, the GPU's block, rack... for a level of the
+  topology, ``groups_of_g`` consecutive ranks. It starts when the last member arrives
+  (stragglers show) and every member continues when it ends. ``global_sync_delay_s`` is
+  added to every sync over all GPUs.
 - A GPU's step time is ``flops_per_sample * batch / (peak_flops * efficiency)``, times a
   seeded jitter factor, times the GPU's slowdown (see :func:`compute_times`).
+- A sync's time is charged to the tier of its group (:func:`simulator.cluster.levels.group_tier`):
+  ``intra_block`` for a block's sync, ``inter_block`` for one over all GPUs of a two-level
+  cluster, ``inter_rack`` for a site's sync in a cluster of nodes, racks and sites.
+  ``comm_time_by_tier_s`` is the per-GPU mean of the time spent in each tier's syncs
+  (delays included); its values add up to ``comm_time_s``.
 
 The numbers a step computes do not depend on when it happens (every schedule here is
 synchronous), so the learning itself is replayed separately
@@ -19,13 +26,13 @@ synchronous), so the learning itself is replayed separately
 Collectives and the network
 ---------------------------
 An all-reduce over all GPUs never overlaps another sync: every GPU is in it, and each
-had finished its earlier syncs before arriving. Block syncs of different blocks may
-overlap; when the links their collectives use are disjoint (as on every topology whose
-blocks have their own switch), they cannot slow each other down either. In both cases a
-collective's duration and bytes depend only on its group, so each is simulated once on
-the network model and reused. Otherwise (blocks that share links), block syncs run on a
-shared :class:`~simulator.network.flows.Network` in the same environment, contending as they
-overlap.
+had finished its earlier syncs before arriving. Syncs of smaller groups may overlap when
+their groups share no GPU; when no two such groups' collectives use a common link (as on
+every tree whose groups have their own switches), they cannot slow each other down. In both
+cases a collective's duration and bytes depend only on its group, so each is simulated
+once on the network model and reused. Otherwise the syncs of smaller groups run on a
+shared :class:`~simulator.network.flows.Network` in the same environment, contending as
+they overlap.
 """
 
 from dataclasses import dataclass
@@ -33,7 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from ..cluster.levels import graph_levels, graph_tiers, group_tier, level_groups
 from ..cluster.topology import gpu_blocks
+from ..learning.schedules import GLOBAL, as_step, grouping_members, sync_kind
 from ..network.collectives import (
     allreduce,
     check_group,
@@ -41,30 +50,36 @@ from ..network.collectives import (
     ring_order,
     run_groups,
 )
-from ..network.flows import TIERS, Network
+from ..network.flows import Network
 from ..network.routing import Router
 
-__all__ = ["Timeline", "compute_times", "simulate_timeline", "cluster_gpus"]
+__all__ = ["Timeline", "compute_times", "simulate_timeline", "cluster_gpus", "cluster_groupings",
+           "groupings_of"]
 
 
 @dataclass
 class Timeline:
     """What the engine measured for one run. Times in seconds, per-GPU figures are means."""
 
-    step_end_s: np.ndarray          # (T,) when the last GPU finished step t, with its sync
+    step_end_s: np.ndarray          # (T,) when the last GPU finished step t, with its syncs
     simulated_time_s: float         # when the last GPU finished the last step
     compute_time_s: float           # mean over GPUs of the time spent computing
     comm_time_s: float              # mean over GPUs of the time spent in collectives (with delays)
     wait_time_s: float              # mean over GPUs of the time spent waiting for a sync to start
     comm_bytes: dict                # bytes carried per tier, summed over links
-    syncs: dict                     # {"block": steps after which every block averaged,
-                                    #  "global": syncs over all GPUs (gradient or parameters)}
+    syncs: dict                     # {level: steps with a sync inside every group of that
+                                    #  level (gradients or parameters), ..., "global": syncs
+                                    #  over all GPUs}
     sync_log: list                  # (step, kind, group, start_s, end_s) of every collective;
-                                    # group -1 is all GPUs, else the block's index
-    in_flight: list = None          # with record_in_flight: series of (time_s, intra_block_bytes,
-                                    # inter_block_bytes) in flight, one per collective run on an
-                                    # idle network (shifted to its start) plus one for the shared
-                                    # network; a series' value holds until its next entry
+                                    # kind from schedules.sync_kind; group -1 is all GPUs,
+                                    # else the group's index in its grouping
+    comm_time_by_tier_s: dict = None  # per GPU, mean time in the syncs of each tier's groups
+    gpu_step_end_s: np.ndarray = None  # with record_gpu_steps: (K, T) when GPU k finished
+                                    # step t and its syncs
+    in_flight: list = None          # with record_in_flight: series of (time_s, bytes per tier...)
+                                    # in flight, one per collective run on an idle network
+                                    # (shifted to its start) plus one for the shared network;
+                                    # a series' value holds until its next entry
 
 
 def cluster_gpus(graph):
@@ -128,8 +143,52 @@ def compute_times(graph, gpus, steps, *, flops_per_sample, batch_size, jitter=0.
     return times
 
 
-def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
-                      collective="ring", global_sync_delay_s=0.0, record_in_flight=False):
+def cluster_groupings(graph, gpus):
+    """Every level's groups, and ``"global"``, as lists of positions in `gpus`.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+    gpus : list of str
+        In ring order (:func:`cluster_gpus`).
+
+    Returns
+    -------
+    dict
+        Level name -> groups (innermost level first), then ``"global"`` -> ``[[0..K-1]]``.
+
+    Examples
+    --------
+    >>> from simulator.cluster.generators import two_tier
+    >>> g = two_tier(2, 2)
+    >>> cluster_groupings(g, cluster_gpus(g)[0])
+    {'block': [[0, 1], [2, 3]], 'global': [[0, 1, 2, 3]]}
+    """
+    out = level_groups(graph, gpus)
+    out[GLOBAL] = [list(range(len(gpus)))]
+    return out
+
+
+def groupings_of(graph, groups, n_gpus, used=()):
+    """`groups` as a grouping dict, with the ``groups_of_g`` groupings in `used` added.
+
+    `groups` is a dict of :func:`cluster_groupings`, or a list of blocks (lists of
+    positions): the topology's innermost level.
+    """
+    if isinstance(groups, dict):
+        out = {name: [list(g) for g in members] for name, members in groups.items()}
+    else:
+        out = {graph_levels(graph)[0]: [list(b) for b in groups]}
+    out.setdefault(GLOBAL, [list(range(n_gpus))])
+    for name in used:
+        if name not in out:
+            out[name] = grouping_members(name, out, n_gpus)
+    return out
+
+
+def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
+                      collective="ring", global_sync_delay_s=0.0, record_in_flight=False,
+                      record_gpu_steps=False):
     """Run the GPUs' compute and syncs in a SimPy environment.
 
     Parameters
@@ -137,10 +196,11 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
     graph : networkx.Graph
     gpus : list of str
         In ring order (:func:`cluster_gpus`).
-    blocks : list of list of int
-        Positions in `gpus` of each block's members.
-    actions : sequence of str or None
-        ``actions[t - 1]`` is the schedule's action after step ``t`` (:mod:`simulator.learning.schedules`).
+    groups : dict or list of list of int
+        The groupings (:func:`cluster_groupings`), or the blocks' positions in `gpus`.
+    actions : sequence of Step, str or None
+        ``actions[t - 1]`` is the schedule's step ``t`` (:mod:`simulator.learning.schedules`;
+        one-word actions are read by :func:`~simulator.learning.schedules.as_step`).
     compute_s : ndarray, shape (K, T)
         Compute time of each GPU at each step (:func:`compute_times`).
     message_bytes : float
@@ -152,6 +212,8 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
     record_in_flight : bool
         Also fill ``Timeline.in_flight`` with the bytes in flight per tier (the
         ``in_flight_log`` of :class:`~simulator.network.flows.Network`); observes only.
+    record_gpu_steps : bool
+        Also fill ``Timeline.gpu_step_end_s`` (K, T): when each GPU finished each step.
 
     Returns
     -------
@@ -159,34 +221,47 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
     """
     env = simpy.Environment()
     n_gpus, n_steps = compute_s.shape
-    kinds = set(actions) - {None}
-    every = list(gpus)
-    block_names = [[gpus[i] for i in b] for b in blocks]
-    # A group of one GPU has nothing to exchange: its syncs take no time and no bytes.
-    if kinds & {"gradient", "global"} and len(every) > 1:
-        check_group(graph, every, collective)
-    if "block" in kinds:
-        for members in block_names:
+    steps = [as_step(a) for a in actions]
+    used = list(dict.fromkeys(name for st in steps for name in st if name is not None))
+    groupings = groupings_of(graph, groups, n_gpus, used)
+    tiers = graph_tiers(graph)
+    router = Router(graph)
+    names = {name: [[gpus[i] for i in g] for g in groupings[name]] for name in used}
+    for name in used:                            # a group of one GPU has nothing to exchange
+        for members in names[name]:
             if len(members) > 1:
                 check_group(graph, members, collective)
-    router = Router(graph)
-    contended = "block" in kinds and not _disjoint(router, block_names, collective)
+    smaller = [members for name in used if name != GLOBAL for members in names[name]
+               if len(members) > 1]
+    contended = bool(smaller) and not _independent(router, smaller, collective)
     in_flight = [] if record_in_flight else None
     shared_log = [] if record_in_flight and contended else None
     shared = Network(env, graph, router, in_flight_log=shared_log) if contended else None
     flight_logs = {}                             # members -> in-flight series from the collective's start
 
+    group_index = {}                             # grouping -> (K,) index of each GPU's group
+    group_tiers = {}                             # grouping -> tier index of each group
+    for name in used:
+        index = np.full(n_gpus, -1, dtype=np.intp)
+        for g, members in enumerate(groupings[name]):
+            index[members] = g
+        group_index[name] = index
+        group_tiers[name] = [tiers.index(group_tier(graph, members)) for members in names[name]]
     costs = {}                                   # members -> (time_s, bytes_by_tier) on an idle network
-    comm_bytes = dict.fromkeys(TIERS, 0.0)
+    comm_bytes = dict.fromkeys(tiers, 0.0)
     step_end_s = np.zeros(n_steps)
+    gpu_end_s = np.zeros((n_gpus, n_steps)) if record_gpu_steps else None
     compute_total = compute_s.sum(axis=1)
-    comm_total = np.zeros(n_gpus)
+    tier_total = np.zeros((n_gpus, len(tiers)))   # time in syncs, by the tier of their group
     wait_total = np.zeros(n_gpus)
-    pending = {}                                 # (step, group) -> _Sync
+    pending = {}                                 # (step, what, grouping, group) -> _Sync
     sync_log = []
-    group_of = np.empty(n_gpus, dtype=np.intp)
-    for b, members in enumerate(blocks):
-        group_of[members] = b + 1                # group 0 is every GPU
+    counts = {name: 0 for name in list(graph_levels(graph)) + used if name != GLOBAL}
+    counts[GLOBAL] = 0
+    for step in steps:
+        for name in step:
+            if name is not None:
+                counts[name] += 1
 
     def run_sync(sync, members, everyone):
         sync.start_s = env.now
@@ -201,7 +276,7 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
             time_s, nbytes = costs[key]
             if record_in_flight:
                 in_flight.append([(float(sync.start_s + t), *rest) for t, *rest in flight_logs[key]])
-            for tier in TIERS:
+            for tier in tiers:
                 comm_bytes[tier] += nbytes[tier]
             yield env.timeout(time_s + (global_sync_delay_s if everyone else 0.0))
         else:
@@ -213,25 +288,29 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
     def gpu(k):
         for t in range(n_steps):
             yield env.timeout(compute_s[k, t])
-            kind = actions[t]
-            if kind is not None:
-                everyone = kind != "block"
-                group = 0 if everyone else int(group_of[k])
-                key = (t, group)
+            step = steps[t]
+            for what, name in (("gradient", step.gradient), ("average", step.average)):
+                if name is None:
+                    continue
+                g = int(group_index[name][k])
+                key = (t, what, name, g)
                 sync = pending.get(key)
+                everyone = name == GLOBAL
                 if sync is None:
-                    sync = pending[key] = _Sync(env, n_gpus if everyone else len(blocks[group - 1]),
-                                                t + 1, kind, group - 1)
+                    sync = pending[key] = _Sync(env, len(groupings[name][g]), t + 1,
+                                                sync_kind(what, name), -1 if everyone else g)
                 arrived_s = env.now
                 sync.waiting -= 1
                 if sync.waiting == 0:
                     del pending[key]
-                    env.process(run_sync(sync, every if everyone else block_names[group - 1], everyone))
+                    env.process(run_sync(sync, names[name][g], everyone))
                 yield sync.done
                 wait_total[k] += sync.start_s - arrived_s
-                comm_total[k] += sync.end_s - sync.start_s
+                tier_total[k, group_tiers[name][g]] += sync.end_s - sync.start_s
             if env.now > step_end_s[t]:
                 step_end_s[t] = env.now
+            if gpu_end_s is not None:
+                gpu_end_s[k, t] = env.now
 
     for k in range(n_gpus):
         env.process(gpu(k))
@@ -241,16 +320,18 @@ def simulate_timeline(graph, gpus, blocks, actions, compute_s, *, message_bytes,
             comm_bytes[tier] += nbytes
     if shared_log:
         in_flight.append(shared_log)
+    by_tier = tier_total.mean(axis=0)
     return Timeline(
         step_end_s=step_end_s,
         simulated_time_s=float(env.now),
         compute_time_s=float(compute_total.mean()),
-        comm_time_s=float(comm_total.mean()),
+        comm_time_s=float(tier_total.sum(axis=1).mean()),
         wait_time_s=float(wait_total.mean()),
         comm_bytes=comm_bytes,
-        syncs={"block": sum(a == "block" for a in actions),
-               "global": sum(a in ("gradient", "global") for a in actions)},
-        sync_log=sorted(sync_log, key=lambda entry: (entry[3], entry[0], entry[2])),
+        syncs=counts,
+        sync_log=sorted(sync_log, key=lambda entry: (entry[3], entry[0], entry[2], entry[1])),
+        comm_time_by_tier_s={tier: float(by_tier[i]) for i, tier in enumerate(tiers)},
+        gpu_step_end_s=gpu_end_s,
         in_flight=in_flight,
     )
 
@@ -267,14 +348,23 @@ class _Sync:
         self.start_s = self.end_s = None
 
 
-def _disjoint(router, groups, algorithm):
-    """True if no two groups' collectives would cross a common link."""
-    seen = set()
-    for members in groups:
+def _independent(router, groups, algorithm):
+    """True if no two of `groups` that share no GPU have collectives crossing a common link.
+
+    Groups that share a GPU never run at once (a GPU is in one sync at a time), so only
+    groups without common members can contend.
+    """
+    members = [set(g) for g in groups]
+    users = {}                                   # link -> indices of the groups crossing it
+    for i, group in enumerate(groups):
         links = set()
-        for src, dst in collective_pairs(router.graph, members, algorithm):
+        for src, dst in collective_pairs(router.graph, group, algorithm):
             links.update(router.route_links(src, dst).tolist())
-        if links & seen:
-            return False
-        seen |= links
+        for link in links:
+            users.setdefault(link, []).append(i)
+    for crossing in users.values():
+        for a in range(len(crossing)):
+            for b in range(a + 1, len(crossing)):
+                if not members[crossing[a]] & members[crossing[b]]:
+                    return False
     return True

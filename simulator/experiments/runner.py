@@ -1,23 +1,54 @@
 """One run: a scenario's variant replayed on its cluster, as a results record.
 
-A run trains (:mod:`simulator.learning.training`) and times (:mod:`simulator.engine.timeline`) the same
-steps and joins them on the step number: the curve's time of step ``t`` is when the last
-GPU finished step ``t`` and its sync, i.e. when the average model of step ``t`` exists.
-The record's keys and units are the results contract of docs/semantics.md ("Results contract").
+A run trains (:mod:`simulator.learning.training`) and times (:mod:`simulator.engine.timeline`)
+the same steps and joins them on the step number (docs/semantics.md, "Accuracy and
+time-to-accuracy"):
+
+- the **common model** after a global sync of step ``t`` exists when that sync ends (its
+  delay included), the time every GPU leaves step ``t``; ``curve`` and
+  ``time_to_accuracy_s`` use these models only;
+- with ``evaluate: any_gpu``, the model GPU ``k`` holds after step ``t`` exists when GPU
+  ``k`` leaves step ``t`` (after its block's sync, if any); time-to-accuracy is then the
+  earliest moment some GPU holds a model at or above the target;
+- the virtual average of the K models, which exists on no GPU between global syncs, is
+  kept as ``virtual_average_curve``, timed at the end of its step, for diagnosis only.
+
+Before a run, :func:`run_warnings` says when the workload cannot be trusted at this scale
+(an epoch of fewer than :data:`MIN_STEPS_PER_EPOCH` steps, a step larger than the training
+set, a peak learning rate above the scenario's ``max_peak_lr``); after it,
+:func:`learning_status` says whether it ``diverged`` or is ``not_learning``. The record's
+keys and units are the results contract of docs/semantics.md ("Results contract").
 """
+
+import logging
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ..cluster.levels import graph_levels, graph_tiers
 from ..engine.profiles import timing_costs
-from ..engine.timeline import cluster_gpus, compute_times, simulate_timeline
+from ..engine.timeline import cluster_gpus, cluster_groupings, compute_times, simulate_timeline
 from ..learning.datasets import BatchStream, load_dataset, shard_indices
 from ..learning.schedules import schedule_for
 from ..learning.training import train
 from ..learning.workload import make_model
 from .scenario import steps_per_epoch
 
-__all__ = ["run_variant", "run_scenario", "load_workload", "planned_steps"]
+__all__ = ["run_variant", "run_scenario", "load_workload", "planned_steps", "run_warnings",
+           "learning_status", "MIN_STEPS_PER_EPOCH", "LOSS_GROWTH", "CHANCE_MARGIN",
+           "STATUSES"]
+
+MIN_STEPS_PER_EPOCH = 3
+"""Fewer steps per epoch than this draw a warning: epoch-based settings (warm-up, decay,
+the post-local switch) then round to very few steps, and each step is a large share of the
+data."""
+LOSS_GROWTH = 100.0
+"""A run whose last step's train loss is this many times its first step's has diverged."""
+CHANCE_MARGIN = 0.05
+"""A run whose final test accuracy is at most chance level plus this is not learning."""
+STATUSES = ("ok", "diverged", "not_learning")
+
+_log = logging.getLogger(__name__)
 
 
 def load_workload(scenario):
@@ -39,7 +70,99 @@ def planned_steps(scenario, variant, n_train):
     return max(1, round(scenario.epochs * steps_per_epoch(n_train, workers, batch)))
 
 
-def run_variant(scenario, variant, *, workload=None, progress=None, timed=None):
+def run_warnings(scenario, variant, n_train):
+    """What makes a run's learning untrustworthy at this scale, known before it runs.
+
+    Parameters
+    ----------
+    scenario : simulator.experiments.scenario.Scenario
+    variant : simulator.experiments.scenario.Variant
+    n_train : int
+        Training samples.
+
+    Returns
+    -------
+    list of str
+        One line each: a step of ``K x B`` samples larger than the training set, or an epoch
+        of fewer than :data:`MIN_STEPS_PER_EPOCH` steps; a peak learning rate above the
+        optimizer's ``max_peak_lr``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> from simulator.cluster.generators import two_tier
+    >>> from simulator.learning.workload import OptimizerConfig
+    >>> s = NS(topology=two_tier(256, 2), workload=NS(batch_size=32),
+    ...        optimizer=OptimizerConfig(lr=0.02, max_peak_lr=1.0))
+    >>> for line in run_warnings(s, NS(batch_size=None), 1437):
+    ...     print(line)
+    512 GPUs x 32 samples = 16384 samples a step, more than the 1437 training samples: every step is 11.4 epochs (use fewer GPUs, a smaller batch or more data)
+    linear scaling makes the peak learning rate 10.24 (512 x 0.02), above optimizer.max_peak_lr 1 (lower lr, or set scale_lr_with_workers: false)
+    """
+    workers = len(cluster_gpus(scenario.topology)[0])
+    batch = variant.batch_size or scenario.workload.batch_size
+    per_epoch = steps_per_epoch(n_train, workers, batch)
+    out = []
+    if workers * batch > n_train:
+        out.append(f"{workers} GPUs x {batch} samples = {workers * batch} samples a step, more "
+                   f"than the {n_train} training samples: every step is "
+                   f"{workers * batch / n_train:.3g} epochs (use fewer GPUs, a smaller batch or "
+                   "more data)")
+    elif per_epoch < MIN_STEPS_PER_EPOCH:
+        out.append(f"an epoch is only {per_epoch} step{'s' if per_epoch > 1 else ''} "
+                   f"({n_train} samples / ({workers} GPUs x {batch})): warm-up, decay and "
+                   "switch epochs round to so few steps (use fewer GPUs, a smaller batch or "
+                   "more data)")
+    optimizer = scenario.optimizer
+    bound = getattr(optimizer, "max_peak_lr", None)
+    peak = optimizer.peak_lr(workers)
+    if bound is not None and peak > bound:
+        how = f"{workers} x {optimizer.lr:g}" if optimizer.scale_lr_with_workers else "lr"
+        out.append(f"linear scaling makes the peak learning rate {peak:g} ({how}), above "
+                   f"optimizer.max_peak_lr {bound:g} (lower lr, or set "
+                   "scale_lr_with_workers: false)")
+    return out
+
+
+def learning_status(learned, chance_accuracy):
+    """``(status, reason)`` of a finished training: ``ok``, ``diverged`` or ``not_learning``.
+
+    ``diverged``: a step's loss was not finite, or the last step's train loss is
+    :data:`LOSS_GROWTH` times the first step's or more. ``not_learning``: the final test
+    accuracy (of the last common model, else of the virtual average) is at most
+    `chance_accuracy` + :data:`CHANCE_MARGIN`. `reason` is one line (None when ok).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from simulator.learning.training import TrainingResult
+    >>> run = TrainingResult(curve=[[30, 0.1, 652.0]], losses=np.array([2.3, 40.0, 652.0]),
+    ...                      steps_done=3)
+    >>> learning_status(run, 0.101)
+    ('diverged', 'train loss grew from 2.3 at step 1 to 652 at step 3 (283x); final test accuracy 0.100 is at chance level (0.101)')
+    """
+    if learned.diverged:
+        step = learned.steps_done + 1
+        return "diverged", f"the train loss of step {step} is not finite"
+    final = learned.final_test_accuracy
+    which = "final test accuracy"
+    if final is None and learned.virtual_curve:
+        final, which = learned.virtual_curve[-1][1], "final accuracy of the virtual average"
+    chance = None
+    if final is not None and final <= chance_accuracy + CHANCE_MARGIN:
+        chance = f"{which} {final:.3f} is at chance level ({chance_accuracy:.3f})"
+    losses = learned.losses
+    if losses is not None and len(losses) > 1 and losses[0] > 0 \
+            and losses[-1] >= LOSS_GROWTH * losses[0]:
+        reason = (f"train loss grew from {losses[0]:.3g} at step 1 to {losses[-1]:.3g} at step "
+                  f"{len(losses)} ({losses[-1] / losses[0]:.0f}x)")
+        return "diverged", reason + (f"; {chance}" if chance else "")
+    if chance:
+        return "not_learning", chance
+    return "ok", None
+
+
+def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, warn=None):
     """Train and time one variant; return its results record.
 
     Parameters
@@ -52,34 +175,48 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None):
         Called after every training step.
     timed : list, optional
         If given, a dict of what the engine timed is appended to it (for
-        :mod:`simulator.outputs.trace`): ``gpus``, ``blocks``, ``actions``, ``compute_s``,
-        ``message_bytes``, ``collective``, ``global_sync_delay_s`` and ``timeline``
-        (recorded with the bytes in flight). The record
-        itself is unchanged.
+        :mod:`simulator.outputs.trace`): ``gpus``, ``blocks``, ``groupings``, ``actions``,
+        ``compute_s``, ``message_bytes``, ``collective``, ``global_sync_delay_s`` and
+        ``timeline`` (recorded with the bytes in flight). The record itself is unchanged.
+    warn : callable, optional
+        Called with each line of :func:`run_warnings` (``"warning: LABEL: ..."``) before the
+        run; by default they go to this module's logger (stderr when logging is not
+        configured). They are in the record's ``warnings`` either way.
 
     Returns
     -------
     dict
-        The results record (docs/semantics.md, "Results contract"), with ``label``,
-        ``diverged``, ``wait_time_s``, ``epochs`` and the provenance of the timing numbers.
+        The results record (docs/semantics.md, "Results contract").
     """
     data, model = workload or load_workload(scenario)
     graph = scenario.topology
     gpus, blocks = cluster_gpus(graph)
+    groupings = cluster_groupings(graph, gpus)
     batch = variant.batch_size or scenario.workload.batch_size
     steps = planned_steps(scenario, variant, len(data.y_train))
-    action = schedule_for(variant)
+    action = schedule_for(variant, block_level=graph_levels(graph)[0])
     actions = [action(t) for t in range(1, steps + 1)]
+    warnings = run_warnings(scenario, variant, len(data.y_train))
+    for line in warnings:
+        text = f"warning: {variant.label}: {line}"
+        if warn is None:
+            _log.warning("%s", text)
+        else:
+            warn(text)
 
     shards = shard_indices(data.y_train, len(gpus), seed=scenario.seed,
                            non_iid_alpha=scenario.workload.non_iid_alpha)
     stream = BatchStream(shards, batch, seed=scenario.seed)
+    evaluate = getattr(scenario, "evaluate", "common")
+    eval_every = scenario.eval_every
+    if getattr(scenario, "eval_every_epochs", None) is not None:
+        eval_every = max(1, round(scenario.eval_every_epochs * stream.steps_per_epoch))
     # One BLAS thread: floating-point sums then do not depend on the machine's thread count
     # or on how many runs share it, so the same inputs give the same curve everywhere.
     with threadpool_limits(limits=1):
-        learned = train(model, data, stream, actions=actions, blocks=blocks,
-                        optimizer=scenario.optimizer, eval_every=scenario.eval_every,
-                        progress=progress)
+        learned = train(model, data, stream, actions=actions, blocks=groupings,
+                        optimizer=scenario.optimizer, eval_every=eval_every,
+                        evaluate=evaluate, progress=progress)
 
     timed_steps = learned.steps_done + (1 if learned.diverged else 0)
     costs = timing_costs(scenario.timing.cost_profile, model)
@@ -89,36 +226,54 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None):
     delay_s = variant.global_sync_delay_s
     if delay_s is None:
         delay_s = scenario.timing.global_sync_delay_s
-    timeline = simulate_timeline(graph, gpus, blocks, actions[:timed_steps], compute_s,
+    timeline = simulate_timeline(graph, gpus, groupings, actions[:timed_steps], compute_s,
                                  message_bytes=costs["message_bytes"],
                                  collective=scenario.timing.collective,
-                                 global_sync_delay_s=delay_s, record_in_flight=timed is not None)
+                                 global_sync_delay_s=delay_s, record_in_flight=timed is not None,
+                                 record_gpu_steps=evaluate == "any_gpu")
     if timed is not None:
-        timed.append({"gpus": gpus, "blocks": blocks, "actions": actions[:timed_steps],
-                      "compute_s": compute_s, "message_bytes": costs["message_bytes"],
+        timed.append({"gpus": gpus, "blocks": blocks, "groupings": groupings,
+                      "actions": actions[:timed_steps], "compute_s": compute_s,
+                      "message_bytes": costs["message_bytes"],
                       "collective": scenario.timing.collective, "global_sync_delay_s": delay_s,
                       "timeline": timeline})
 
-    curve = [[float(timeline.step_end_s[t - 1]), t, acc, loss] for t, acc, loss in learned.curve]
-    reached = [time_s for time_s, _, acc, _ in curve
-               if acc is not None and acc >= scenario.target_accuracy]
-    return {
+    def timed_curve(points):
+        return [[float(timeline.step_end_s[t - 1]), t, acc, loss] for t, acc, loss in points]
+
+    curve = timed_curve(learned.curve)
+    target = scenario.target_accuracy
+    reached = next(((time_s, t) for time_s, t, acc, _ in curve
+                    if acc is not None and acc >= target), None)
+    chance = _chance_accuracy(data.y_test)
+    status, reason = learning_status(learned, chance)
+    record = {
         "label": variant.label,
         "algorithm": variant.algorithm,
         "params": _params(variant, batch, delay_s),
+        "convention": variant.convention,
+        "evaluate": evaluate,
+        "eval_every": eval_every,
         "workers": len(gpus),
         "seed": scenario.seed,
-        "target_accuracy": scenario.target_accuracy,
-        "time_to_accuracy_s": reached[0] if reached else None,
+        "target_accuracy": target,
+        "time_to_accuracy_s": None,
+        "steps_to_accuracy": None,
         "final_test_accuracy": learned.final_test_accuracy,
-        "diverged": learned.diverged,
+        "status": status,
+        "status_reason": reason,
+        "diverged": status == "diverged",
+        "chance_accuracy": chance,
+        "warnings": warnings,
         "simulated_time_s": timeline.simulated_time_s,
         "steps": learned.steps_done,
         "epochs": learned.steps_done / stream.steps_per_epoch,
         "compute_time_s": timeline.compute_time_s,
         "comm_time_s": timeline.comm_time_s,
         "wait_time_s": timeline.wait_time_s,
+        "tiers": list(graph_tiers(graph)),
         "comm_bytes": timeline.comm_bytes,
+        "comm_time_by_tier_s": timeline.comm_time_by_tier_s,
         "syncs": timeline.syncs,
         "timing": {
             "cost_profile": costs["profile"],
@@ -129,17 +284,64 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None):
             "jitter": scenario.timing.jitter,
         },
         "curve": curve,
+        "virtual_average_curve": timed_curve(learned.virtual_curve),
     }
+    if evaluate == "any_gpu":
+        best, reached_any = _gpu_curve(learned, timeline, target)
+        record["best_gpu_curve"] = best
+        if reached_any is not None and (reached is None or reached_any[0] < reached[0]):
+            reached = reached_any
+    if reached is not None:
+        record["time_to_accuracy_s"], record["steps_to_accuracy"] = reached
+    return record
+
+
+def _chance_accuracy(y_test):
+    """Accuracy of always answering the most frequent test class."""
+    counts = np.bincount(np.asarray(y_test, dtype=np.int64))
+    return float(counts.max() / counts.sum())
+
+
+def _gpu_curve(learned, timeline, target):
+    """The best model some GPU holds at each evaluated step, and the first reaching `target`.
+
+    Returns ``([[time_s, step, accuracy, train_loss], ...], (time_s, step) or None)``: the
+    time of a point is the earliest moment a GPU holding that best model left the step.
+    """
+    end_s = timeline.gpu_step_end_s                                   # (K, T)
+    losses = learned.losses
+    best, first = [], None
+    for t, accuracy in learned.gpu_accuracy:
+        when = end_s[:, t - 1]                                        # (K,)
+        top = accuracy.max()
+        best.append([float(when[accuracy == top].min()), t, float(top),
+                     float(losses[t - 1])])
+        hit = accuracy >= target
+        if hit.any():
+            time_s = float(when[hit].min())
+            if first is None or time_s < first[0]:
+                first = (time_s, t)
+    return best, first
 
 
 def _params(variant, batch_size, delay_s):
     params = {"batch_size": batch_size}
-    if variant.algorithm in ("local", "postlocal", "hierarchical"):
+    if variant.algorithm in ("local", "postlocal") or \
+            (variant.algorithm == "hierarchical" and not variant.periods):
         params["H"] = variant.H
     if variant.algorithm == "hierarchical":
-        params["Hb"] = variant.Hb
+        if variant.periods:
+            params["periods"] = {name: period for name, period in variant.periods}
+        else:
+            params["Hb"] = variant.Hb
     if variant.algorithm == "postlocal":
         params["switch_step"] = variant.switch_step
+    if variant.warmup_steps:
+        params["warmup_steps"] = variant.warmup_steps
+    if variant.convention == "pytorch" and variant.algorithm != "minibatch":
+        grads = variant.post_local_gradient_allreduce
+        params["post_local_gradient_allreduce"] = \
+            (variant.algorithm == "postlocal") if grads is None else bool(grads)
     if delay_s:
         params["global_sync_delay_s"] = delay_s
     return params

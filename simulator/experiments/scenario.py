@@ -10,8 +10,11 @@ command line's overrides and returns a frozen :class:`Scenario` that the engine 
   problem names its option, e.g. ``--H``);
 * relative paths (the topology file, ``npz:PATH`` data) are resolved against the scenario
   file's directory; the topology is loaded and validated with ``require_compute=True``;
-* a post-local switch given in epochs is resolved to steps (:func:`steps_per_epoch`), and
-  every variant gets a unique display label.
+* a post-local switch given in epochs is resolved to steps (:func:`steps_per_epoch`), the
+  schedule convention (``paper`` or ``pytorch``) of every variant is settled, hierarchical
+  levels are resolved to the topology's groupings (``periods`` by level name,
+  ``period_group_size`` as PyTorch's period -> group size), and every variant gets a unique
+  display label.
 
 A scenario is named by a path or by the name of a shipped scenario (``large_batch``; a path
 always wins, :func:`simulator.utils.shipped.resolve`). Without either, :func:`load_scenario`
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import networkx as nx
 
+from ..cluster.levels import graph_levels, level_sizes
 from ..cluster.topology import (
     gpu_blocks,
     gpu_nodes,
@@ -36,6 +40,8 @@ from ..cluster.topology import (
 )
 from ..engine.profiles import get_profile
 from ..learning.datasets import load_dataset
+from ..learning.schedules import CONVENTIONS, GLOBAL, resolve_group_sizes
+from ..learning.training import EVALUATE
 from ..learning.workload import OptimizerConfig, optimizer_config_from_dict
 from ..utils.errors import InputError
 from ..utils.shipped import resolve, shipped_dir, shipped_files
@@ -60,11 +66,16 @@ DEFAULT_SOURCE = "<built-in default>"
 
 PARAMETER_ALGORITHMS = {  # which algorithms take each variant parameter
     "H": ("local", "postlocal", "hierarchical"), "Hb": ("hierarchical",),
-    "switch_epoch": ("postlocal",), "switch_step": ("postlocal",)}
+    "switch_epoch": ("postlocal",), "switch_step": ("postlocal",),
+    "warmup_steps": ("local", "hierarchical"), "periods": ("hierarchical",),
+    "period_group_size": ("hierarchical",),
+    "post_local_gradient_allreduce": ("local", "postlocal", "hierarchical")}
+_FILE_ONLY = ("warmup_steps", "periods", "period_group_size", "post_local_gradient_allreduce")
+"""Variant parameters with no command-line option (their applicability is checked too)."""
 
 OVERRIDE_OPTIONS = {key: "--" + key.replace("_", "-") for key in (
     "algorithm", "Hb", "switch_epoch", "switch_step", "topology", "epochs", "steps",
-    "target_accuracy", "seed", "cost_profile")}
+    "target_accuracy", "seed", "cost_profile", "convention", "evaluate")}
 OVERRIDE_OPTIONS.update(H="-H", global_sync_delay_s="--global-sync-delay")
 """Override key -> the ``sgdsim run`` option named in its errors (``"H"`` -> ``"-H"``)."""
 
@@ -81,6 +92,12 @@ class Variant:
     batch_size: int | None = None  # per-GPU batch override for this variant
     global_sync_delay_s: float | None = None  # overrides TimingSpec.global_sync_delay_s
     label: str = ""                # unique display name, e.g. "local H=4"
+    convention: str = "paper"      # "paper" | "pytorch": how steps are counted (schedules.py)
+    warmup_steps: int = 0          # pytorch: mini-batch steps before the averager starts
+    periods: tuple = ()            # hierarchical: ((grouping, period), ...) innermost first,
+                                   # the last "global"; () = the H, Hb form
+    post_local_gradient_allreduce: bool | None = None  # pytorch: gradients all-reduced in
+                                   # each block after the warm-up (None: PyTorch's default)
 
 
 @dataclass(frozen=True)
@@ -122,8 +139,12 @@ class Scenario:
     seed: int
     epochs: float | None           # exactly one of epochs / steps is set
     steps: int | None
-    eval_every: int                # evaluate the average model every N steps (and at global syncs)
+    eval_every: int                # evaluate every N steps (see training.evaluation_steps)
     timing: TimingSpec
+    convention: str = "paper"      # the variants' default schedule convention
+    evaluate: str = "common"       # "common" | "any_gpu": which models count (training.py)
+    eval_every_epochs: float | None = None  # if set: eval_every is this many epochs, in
+                                   # each variant's steps (round(e * steps_per_epoch), >= 1)
 
 
 def steps_per_epoch(n_train, workers, batch_size):
@@ -156,7 +177,8 @@ def load_scenario(path=None, overrides=None):
         parameters; without: applied to every variant they are meaningful for),
         ``topology`` (a path relative to the current directory), ``epochs`` (replaces
         steps), ``steps`` (replaces epochs), ``target_accuracy``, ``seed``,
-        ``cost_profile``, ``global_sync_delay_s`` (for every variant, replacing their own).
+        ``cost_profile``, ``global_sync_delay_s`` (for every variant, replacing their own),
+        ``convention`` (for every variant, replacing their own), ``evaluate``.
 
     Returns
     -------
@@ -233,7 +255,8 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
     epochs, steps = _length(data, at, given)
     seed = given.get("seed", data.get("seed", 0))
     n_train = _train_size(workload, seed, at, len(gpu_nodes(graph)))  # loads the dataset
-    variants = _variants(data, at, given, graph, workload, epochs, steps, n_train)
+    convention = given.get("convention", data.get("convention", "paper"))
+    variants = _variants(data, at, given, graph, workload, epochs, steps, n_train, convention)
     if name is None:
         name = os.path.splitext(os.path.basename(file))[0] if file else "scenario"
     return Scenario(
@@ -249,7 +272,10 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
         epochs=epochs,
         steps=steps,
         eval_every=int(data.get("eval_every", 1)),
+        eval_every_epochs=_eval_every_epochs(data, at),
         timing=timing,
+        convention=convention,
+        evaluate=given.get("evaluate", data.get("evaluate", "common")),
     )
 
 
@@ -302,6 +328,14 @@ def _checked_overrides(overrides):
                 get_profile(value)
             except InputError as err:
                 raise InputError(err.message, **_option(key), fix=err.fix) from None
+            continue
+        if key in ("convention", "evaluate"):
+            choices = CONVENTIONS if key == "convention" else EVALUATE
+            if value not in choices:
+                hint = did_you_mean(value, choices)
+                raise InputError(f"unknown {key} {value!r}", **_option(key),
+                                 fix=(hint + " " if hint else "") + "choose from: "
+                                 + ", ".join(choices))
             continue
         test, what, example = _OVERRIDE_RULES[key]
         if not test(value):
@@ -434,6 +468,16 @@ def _require_equal_blocks(graph, where, what, fix):
                          fix=fix) from err
 
 
+def _eval_every_epochs(data, at):
+    """``eval_every_epochs``, or None; refused beside ``eval_every``."""
+    if "eval_every_epochs" not in data:
+        return None
+    if "eval_every" in data:
+        raise InputError("eval_every and eval_every_epochs are both given",
+                         **at(("eval_every_epochs",)), fix="keep one of them")
+    return float(data["eval_every_epochs"])
+
+
 def _length(data, at, given):
     """(epochs, steps): exactly one of them set."""
     if "epochs" in given:
@@ -507,7 +551,7 @@ def _raw_variants(data, at, given):
         path = ("variants", index)
         params = {key: _Value(value, at(path + (key,))) for key, value in spec.items()}
         algorithm = spec["algorithm"]
-        for key in params_keys:
+        for key in params_keys + _FILE_ONLY:
             if key in spec and algorithm not in PARAMETER_ALGORITHMS[key]:
                 raise InputError(f"{key} does not apply to {algorithm}", **at(path + (key,)),
                                  fix=f"remove it; {key} applies to "
@@ -523,6 +567,17 @@ def _raw_variants(data, at, given):
         if "global_sync_delay_s" in given:          # the command line wins for every variant
             params.pop("global_sync_delay_s", None)
             overridden.add("global_sync_delay_s")
+        if "convention" in given:                   # likewise
+            params.pop("convention", None)
+            overridden.add("convention")
+        for key in ("H", "Hb"):
+            if key in given and algorithm == "hierarchical" and \
+                    ("periods" in spec or "period_group_size" in spec):
+                form = "periods" if "periods" in spec else "period_group_size"
+                raise InputError(f"{OVERRIDE_OPTIONS[key]} does not apply to a hierarchical "
+                                 f"variant given by {form}", **_option(key),
+                                 fix=f"leave it out, or edit {form} at line "
+                                     f"{at.line(path + (form,))}" if at.locate else "leave it out")
         raw.append((params, at(path), overridden))
     for key in params_keys:
         if key in given and not any(p["algorithm"].value in PARAMETER_ALGORITHMS[key] for p, _, _ in raw):
@@ -532,7 +587,7 @@ def _raw_variants(data, at, given):
     return raw
 
 
-def _variants(data, at, given, graph, workload, epochs, steps, n_train):
+def _variants(data, at, given, graph, workload, epochs, steps, n_train, convention):
     """The resolved, labelled, de-duplicated variants."""
     workers = len(gpu_nodes(graph))
     resolved = []
@@ -559,14 +614,22 @@ def _variants(data, at, given, graph, workload, epochs, steps, n_train):
                                   "hierarchical local SGD averages inside blocks of equal size",
                                   "give every block the same number of GPUs, or use algorithm "
                                   "local")
+        variant_convention = value("convention", convention)
+        _pytorch_only(params, variant_convention)
         variant = Variant(algorithm=algorithm, H=int(value("H", 1)), Hb=int(value("Hb", 1)),
                           switch_step=switch_step,
                           batch_size=None if batch_size is None else int(batch_size),
                           global_sync_delay_s=None if value("global_sync_delay_s") is None
-                          else float(value("global_sync_delay_s")))
+                          else float(value("global_sync_delay_s")),
+                          convention=variant_convention,
+                          warmup_steps=int(value("warmup_steps", 0)),
+                          periods=_periods(params, graph, workers) if algorithm == "hierarchical"
+                          else (),
+                          post_local_gradient_allreduce=value("post_local_gradient_allreduce"))
         label = value("label")
         if label is None or overridden:             # a label written for other values
-            label = _derived_label(variant, value("switch_epoch"))     # would mislead
+            label = _derived_label(variant, value("switch_epoch"),      # would mislead
+                                   value("period_group_size"))
         resolved.append((replace(variant, label=label), params.get("label"), where,
                          overridden))
 
@@ -608,12 +671,17 @@ def _switch_step(params, where, n_train, workers, batch_size):
     raise InputError("post-local SGD needs a switch point", **where, fix=fix)
 
 
-def _derived_label(variant, switch_epoch):
-    """``"local H=4"``, ``"postlocal H=16 after epoch 2"``, ``"minibatch B=128"``..."""
+def _derived_label(variant, switch_epoch, period_group_size=None):
+    """``"local H=4"``, ``"postlocal H=16 after epoch 2"``, ``"minibatch B=128"``,
+    ``"hierarchical node=2 rack=4 global=8"``, ``"local H=4 pytorch warmup 10"``..."""
     parts = [variant.algorithm]
-    if variant.algorithm in PARAMETER_ALGORITHMS["H"]:
+    if variant.algorithm == "hierarchical" and period_group_size:
+        parts.append(" ".join(f"{p}:{g}" for p, g in period_group_size.items()))
+    elif variant.algorithm == "hierarchical" and variant.periods:
+        parts.append(" ".join(f"{name}={p}" for name, p in variant.periods))
+    elif variant.algorithm in PARAMETER_ALGORITHMS["H"]:
         parts.append(f"H={variant.H}")
-    if variant.algorithm == "hierarchical":
+    if variant.algorithm == "hierarchical" and not variant.periods:
         parts.append(f"Hb={variant.Hb}")
     if variant.algorithm == "postlocal":
         parts.append(f"after epoch {switch_epoch:g}" if switch_epoch is not None
@@ -622,4 +690,68 @@ def _derived_label(variant, switch_epoch):
         parts.append(f"B={variant.batch_size}")
     if variant.global_sync_delay_s is not None:
         parts.append(f"delay {variant.global_sync_delay_s:g} s")
+    if variant.convention != "paper":
+        parts.append(variant.convention)
+    if variant.warmup_steps:
+        parts.append(f"warmup {variant.warmup_steps}")
+    default_grads = variant.algorithm == "postlocal"
+    if variant.post_local_gradient_allreduce is not None and \
+            variant.post_local_gradient_allreduce != default_grads:
+        parts.append("block gradients" if variant.post_local_gradient_allreduce
+                     else "no block gradients")
     return " ".join(parts)
+
+
+def _pytorch_only(params, convention):
+    """warmup_steps and post_local_gradient_allreduce belong to the pytorch convention."""
+    if convention == "pytorch":
+        return
+    for key in ("warmup_steps", "post_local_gradient_allreduce"):
+        if key in params:
+            fix = ("use algorithm postlocal with switch_step for mini-batch steps first, or "
+                   "convention: pytorch") if key == "warmup_steps" else \
+                "remove it, or write convention: pytorch"
+            raise InputError(f"{key} is a setting of the pytorch convention, and this variant "
+                             "follows the paper's", **params[key].where, fix=fix)
+
+
+def _periods(params, graph, workers):
+    """A hierarchical variant's ``((grouping, period), ...)``, innermost first; () for H, Hb."""
+    levels = graph_levels(graph)
+    given = [key for key in ("periods", "period_group_size") if key in params]
+    if not given:
+        return ()
+    if len(given) == 2 or "H" in params or "Hb" in params:
+        other = given[1] if len(given) == 2 else ("H" if "H" in params else "Hb")
+        raise InputError(f"{given[0]} and {other} are both given", **params[other].where,
+                         fix="give the levels one way: H and Hb, periods, or period_group_size")
+    key = given[0]
+    spec = params[key].value
+    where = params[key].where
+    if key == "period_group_size":
+        for period in spec:
+            if not (_is_int(period) or (isinstance(period, str) and period.isdigit())):
+                raise InputError(f"a period is a whole number of steps, got {period!r}", **where,
+                                 fix="write e.g. {2: 2, 8: 16}: period -> group size")
+        try:
+            return resolve_group_sizes(list(spec.items()), level_sizes=level_sizes(graph),
+                                       workers=workers)
+        except InputError as err:
+            raise InputError(err.message, **where, fix=err.fix) from None
+    known = list(levels) + [GLOBAL]
+    for name in spec:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            raise InputError(f"'{name}' is not a level of the topology", **where,
+                             fix=hint or "name levels of the topology: " + ", ".join(known))
+    ordered = [(name, int(spec[name])) for name in known if name in spec]
+    if ordered[-1][0] != GLOBAL:
+        raise InputError("the levels must end with global", **where,
+                         fix=f"add 'global: {ordered[-1][1] * 2}': a hierarchy averages over "
+                             "all GPUs at its top")
+    for (inner, p0), (outer, p1) in zip(ordered, ordered[1:]):
+        if not p1 > p0:
+            raise InputError(f"periods must grow outward, but {outer} ({p1}) is not longer "
+                             f"than {inner} ({p0})", **where,
+                             fix="give each level a longer period than the one inside it")
+    return tuple(ordered)

@@ -47,6 +47,7 @@ from ..utils.yamlfile import (
     load_yaml,
     validate_schema,
 )
+from ..cluster.levels import graph_levels, graph_tiers
 from .scenario import PARAMETER_ALGORITHMS, scenario_from_data
 
 __all__ = ["Point", "Run", "SweepPlan", "load_sweep", "plan_sweep", "parse_path", "run_id",
@@ -82,6 +83,8 @@ class SweepPlan:
     paths: tuple                   # swept path texts, in column order
     points: tuple                  # of Point
     runs: tuple                    # of Run, plan order
+    tiers: tuple = ("intra_block", "inter_block")  # the points' topologies' tiers, innermost first
+    levels: tuple = ("block",)     # and their levels (summary.csv's columns)
 
     def task(self, run):
         """The picklable argument of :func:`run_task` for `run` (plain data only)."""
@@ -150,6 +153,7 @@ def plan_sweep(data, *, file=None, locate=None, base_dir="."):
     paths += [text for text, _, _ in axes]
 
     points, runs, seen = [], [], {}
+    tiers, levels = [], []
     list_items = list(enumerate(listed)) if listed else [(None, {})]
     for (list_index, item), combo in itertools.product(
             list_items, itertools.product(*[values for _, _, values in axes])):
@@ -160,6 +164,12 @@ def plan_sweep(data, *, file=None, locate=None, base_dir="."):
         index = len(points)
         point, scenario = _build_point(index, base, assignments, at, base_dir, name)
         points.append(point)
+        for tier in graph_tiers(scenario.topology):
+            if tier not in tiers:
+                tiers.append(tier)
+        for level in graph_levels(scenario.topology):
+            if level not in levels:
+                levels.append(level)
         for variant in scenario.variants:
             run = Run(id=run_id(point.data, variant.label), point=index, variant=variant.label)
             if run.id in seen:
@@ -171,7 +181,7 @@ def plan_sweep(data, *, file=None, locate=None, base_dir="."):
             runs.append(run)
     return SweepPlan(name=name, source=file if file is not None else "<data>",
                      base_dir=base_dir, paths=tuple(paths), points=tuple(points),
-                     runs=tuple(runs))
+                     runs=tuple(runs), tiers=tuple(tiers), levels=tuple(levels))
 
 
 def run_id(data, label):

@@ -37,13 +37,28 @@ from . import runner
 from .scenario import scenario_from_data
 from .sweep import short_value
 
-__all__ = ["SweepDir", "SweepOutcome", "METRICS", "run_task", "run_sweep", "local_executor",
-           "dask_executor", "format_sweep_table"]
+__all__ = ["SweepDir", "SweepOutcome", "METRICS", "metric_columns", "run_task", "run_sweep",
+           "local_executor", "dask_executor", "format_sweep_table"]
 
-METRICS = ("time_to_accuracy_s", "final_test_accuracy", "simulated_time_s", "steps",
-           "compute_time_s", "comm_time_s", "comm_bytes.intra_block", "comm_bytes.inter_block",
-           "syncs.block", "syncs.global")
-"""Record fields of summary.csv's metric columns (a dot reads one level down)."""
+METRICS = ("time_to_accuracy_s", "steps_to_accuracy", "final_test_accuracy",
+           "simulated_time_s", "steps", "compute_time_s", "comm_time_s")
+"""Record fields of summary.csv's first metric columns (a dot reads one level down); then
+come ``comm_bytes.<tier>`` and ``comm_time_by_tier_s.<tier>`` for every tier of the sweep's
+topologies, ``syncs.<level>`` for every level and ``syncs.global``, and
+``status_reason`` (see :func:`metric_columns`)."""
+
+
+def metric_columns(tiers=("intra_block", "inter_block"), levels=("block",)):
+    """summary.csv's metric columns for topologies with these tiers and levels.
+
+    Examples
+    --------
+    >>> metric_columns()[-7:]
+    ('comm_bytes.intra_block', 'comm_bytes.inter_block', 'comm_time_by_tier_s.intra_block', 'comm_time_by_tier_s.inter_block', 'syncs.block', 'syncs.global', 'status_reason')
+    """
+    return (METRICS + tuple(f"comm_bytes.{t}" for t in tiers)
+            + tuple(f"comm_time_by_tier_s.{t}" for t in tiers)
+            + tuple(f"syncs.{level}" for level in levels) + ("syncs.global", "status_reason"))
 
 
 # --------------------------------------------------------------------------- one run
@@ -52,8 +67,9 @@ def run_task(task):
 
     Runs in a worker (a local process, a Dask worker, or the calling process with
     ``--jobs 1``): it builds the point's Scenario from plain data, runs the one variant with
-    BLAS limited to one thread, and never raises for a failing run: ``status`` is ``"ok"``,
-    ``"diverged"`` or ``"failed"`` with the exception's first line in ``error``.
+    BLAS limited to one thread, and never raises for a failing run: ``status`` is the
+    record's (``"ok"``, ``"diverged"`` or ``"not_learning"``), or ``"failed"`` with the
+    exception's first line in ``error``.
     """
     from threadpoolctl import threadpool_limits
 
@@ -68,8 +84,8 @@ def run_task(task):
         text = str(err).strip().splitlines()
         return {"id": task["id"], "status": "failed", "record": None,
                 "error": f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")}
-    return {"id": task["id"], "status": "diverged" if record.get("diverged") else "ok",
-            "error": None, "record": record}
+    return {"id": task["id"], "status": record.get("status") or "ok", "error": None,
+            "record": record}
 
 
 # --------------------------------------------------------------------------- the directory
@@ -150,14 +166,18 @@ class SweepDir:
                           _csv_text([self.columns()] + [self._row(e) for e in entries]), fsync=True)
 
     def columns(self):
-        return (["id", "point", *self.plan.paths, "variant", "status", *METRICS, "error"])
+        return (["id", "point", *self.plan.paths, "variant", "status", *self._metrics(), "error"])
+
+    def _metrics(self):
+        return metric_columns(getattr(self.plan, "tiers", ("intra_block", "inter_block")),
+                              getattr(self.plan, "levels", ("block",)))
 
     def _row(self, entry):
         values = entry["values"]
         cells = [entry["id"], entry["point"]]
         cells += [_cell(values[p]) if p in values else "" for p in self.plan.paths]
         cells += [entry["variant"], entry["status"]]
-        for metric in METRICS:
+        for metric in self._metrics():
             value = entry["record"]
             for key in metric.split("."):
                 value = value.get(key) if isinstance(value, dict) else None
@@ -396,8 +416,9 @@ def format_sweep_table(plan, entries):
                          for e in shown] for path in plan.paths]
     widths = [max(len(str(cell)) for cell in column) for column in columns]
     lines = []
-    for row, line in enumerate(table):
+    rows = len(shown) + 2                          # header, rule, one row per run
+    for row, line in enumerate(table[:rows]):
         cells = ["-" * w if row == 1 else str(column[row if row == 0 else row - 1]).rjust(w)
                  for column, w in zip(columns, widths)]
         lines.append("  ".join(cells + [line]))
-    return "\n".join(lines)
+    return "\n".join(lines + table[rows:])          # then why runs failed to learn

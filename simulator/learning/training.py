@@ -1,17 +1,31 @@
-"""What the cluster learns: the real numpy training a schedule replays.
+"""What the cluster learns: the real numpy training a schedule replays, and which models exist.
 
 K workers (one per GPU, in ring order) each take an SGD step on their own batch with
-their own momentum buffer; then the schedule's action for that step is applied
-(:mod:`simulator.learning.schedules`):
+their own momentum buffer; the schedule's :class:`~simulator.learning.schedules.Step` for
+that step says what is all-reduced (:mod:`simulator.learning.schedules`):
 
-- ``"gradient"``: the K gradients are averaged before the update (every worker then
-  applies the same gradient);
-- ``"global"``: after the update, parameters are averaged over all workers;
-- ``"block"``: after the update, parameters are averaged inside each block.
+- ``Step.gradient``: the K gradients are averaged inside each group of that grouping
+  before the update (``"global"``: every worker then applies the same gradient);
+- ``Step.average``: after the update, parameters are averaged inside each group.
 
-All K replicas are computed together along a leading worker axis. The test accuracy is
-that of the *average* model, evaluated every ``eval_every`` steps, after every parameter
-average over all workers, and after the last step; evaluation costs no simulated time.
+All K replicas are computed together along a leading worker axis.
+
+Which models are evaluated (docs/semantics.md, "Accuracy and time-to-accuracy")
+-------------------------------------------------------------------------------
+A model counts only once some GPU holds it. After a global sync (a gradient all-reduce or a
+parameter average over all GPUs; with one GPU, after every step) every GPU holds the same
+model, the **common model**; it is
+evaluated after the global syncs of steps ``t % eval_every == 0``, after every global
+parameter average, and after the last global sync (``TrainingResult.curve``). Between
+global syncs no GPU holds the average of the K models; that *virtual average* is still
+evaluated every ``eval_every`` steps and after the last step, as a diagnostic only
+(``TrainingResult.virtual_curve``; after a global sync it is the common model). With ``evaluate="any_gpu"`` the models the GPUs hold
+between global syncs are evaluated too: after every ``eval_every``-th step, after the
+common model's steps and after the last step, each distinct model (a block's after a block
+average, each worker's own after a local step; equal models are evaluated once) gets its
+accuracy, one per worker (``TrainingResult.gpu_accuracy``). Evaluation costs no
+simulated time.
+
 A step whose loss is not finite stops the run, which is then reported as diverged.
 """
 
@@ -19,39 +33,67 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["TrainingResult", "train", "evaluation_steps"]
+from .schedules import GLOBAL, as_step, grouping_members
+
+__all__ = ["TrainingResult", "train", "evaluation_steps", "EVALUATE"]
+
+EVALUATE = ("common", "any_gpu")
+"""Which models are evaluated: the common model only, or also every model a GPU holds."""
 
 
 @dataclass
 class TrainingResult:
-    """The learning curve of one run, by step."""
+    """The learning of one run, by step."""
 
-    curve: list = field(default_factory=list)   # [step, test_accuracy, train_loss] at evaluations
+    curve: list = field(default_factory=list)   # [step, test_accuracy, train_loss] of the
+                                                # common model, after global syncs
+    virtual_curve: list = field(default_factory=list)  # the same of the virtual average model
+    gpu_accuracy: list = field(default_factory=list)   # any_gpu: [step, (K,) accuracy of the
+                                                       # model each worker holds after it]
+    losses: np.ndarray = None                   # (steps_done,) mean train loss of each step
     diverged: bool = False
     steps_done: int = 0
     final_params: np.ndarray = None             # (P,) the average model after the last step
 
     @property
     def final_test_accuracy(self):
-        """Accuracy at the last evaluation, or None if the run diverged."""
+        """Accuracy of the last common model, or None (diverged, or no global sync)."""
         return None if self.diverged or not self.curve else self.curve[-1][1]
 
 
-def evaluation_steps(actions, eval_every):
-    """Steps (from 1) after which the average model is evaluated.
+def _is_global(step):
+    return GLOBAL in (step.gradient, step.average)
+
+
+def evaluation_steps(actions, eval_every, workers=None):
+    """Steps (from 1) after which the common model is evaluated.
+
+    Among the steps with a global sync (gradients or parameters over all GPUs; with one
+    worker, every step): the first at or after every multiple of `eval_every`, and the last.
+    With ``eval_every=1``, every global sync.
 
     Examples
     --------
     >>> evaluation_steps([None, None, "global", None, None], eval_every=2)
-    [2, 3, 4, 5]
+    [3]
+    >>> evaluation_steps(["gradient"] * 5, eval_every=2)
+    [2, 4, 5]
+    >>> evaluation_steps([None, None, "global"] * 4, eval_every=4)   # syncs 3, 6, 9, 12
+    [6, 9, 12]
     """
-    steps = len(actions)
-    return [t for t in range(1, steps + 1)
-            if t % eval_every == 0 or actions[t - 1] == "global" or t == steps]
+    steps = [as_step(a) for a in actions]
+    synced = [t for t, step in enumerate(steps, start=1) if workers == 1 or _is_global(step)]
+    out, due = [], eval_every
+    for t in synced:
+        if t >= due or t == synced[-1]:
+            out.append(t)
+            due = (t // eval_every + 1) * eval_every
+    return out
 
 
-def train(model, data, stream, *, actions, blocks, optimizer, eval_every, progress=None):
-    """Replay a schedule on real data and return the learning curve.
+def train(model, data, stream, *, actions, blocks, optimizer, eval_every, evaluate="common",
+          progress=None):
+    """Replay a schedule on real data and return the learning curves.
 
     Parameters
     ----------
@@ -60,13 +102,16 @@ def train(model, data, stream, *, actions, blocks, optimizer, eval_every, progre
         In the model's dtype.
     stream : simulator.learning.datasets.BatchStream
         One shard per worker; its worker count is K.
-    actions : sequence of str or None
-        The schedule's action after each step (``actions[t - 1]`` for step t).
-    blocks : list of list of int
-        Worker positions of each block, for ``"block"`` averages.
+    actions : sequence of Step, str or None
+        The schedule's step after each step (``actions[t - 1]`` for step t).
+    blocks : dict or list of list of int
+        The groupings, grouping name -> groups of worker positions
+        (:func:`simulator.engine.timeline.cluster_groupings`); or the blocks alone.
     optimizer : simulator.learning.workload.OptimizerConfig
     eval_every : int
-        Evaluate the average model every this many steps (and see :func:`evaluation_steps`).
+        Evaluate every this many steps (and see :func:`evaluation_steps`).
+    evaluate : {"common", "any_gpu"}
+        Also evaluate the models GPUs hold between global syncs (see the module docstring).
     progress : callable, optional
         Called with no argument after every step.
 
@@ -75,49 +120,89 @@ def train(model, data, stream, *, actions, blocks, optimizer, eval_every, progre
     TrainingResult
     """
     workers = stream.workers
+    steps = [as_step(a) for a in actions]
+    groupings = _groupings(blocks, steps, workers)
     params = model.init_params(workers)                                 # (K, P)
     momentum = np.zeros_like(params)                                    # (K, P), never averaged
-    lrs = optimizer.learning_rate(np.arange(1, len(actions) + 1), workers=workers,
+    lrs = optimizer.learning_rate(np.arange(1, len(steps) + 1), workers=workers,
                                   steps_per_epoch=stream.steps_per_epoch)
-    evaluate = set(evaluation_steps(actions, eval_every))
+    common = set(evaluation_steps(steps, eval_every, workers))
+    virtual = {t for t in range(1, len(steps) + 1) if t % eval_every == 0 or t == len(steps)}
+    per_gpu = (virtual | common) if evaluate == "any_gpu" else set()
     result = TrainingResult()
+    losses = np.zeros(len(steps))
     with np.errstate(over="ignore", invalid="ignore"):   # divergence is detected, not warned
-        _replay(model, data, stream, actions, blocks, optimizer, params, momentum, lrs,
-                evaluate, result, progress)
+        _replay(model, data, stream, steps, groupings, optimizer, params, momentum, lrs,
+                (common, virtual, per_gpu), result, losses, progress)
+    result.losses = losses[:result.steps_done]
     result.final_params = params.mean(axis=0)
     return result
 
 
-def _replay(model, data, stream, actions, blocks, optimizer, params, momentum, lrs, evaluate,
-            result, progress):
-    for t, action in enumerate(actions, start=1):
+def _groupings(blocks, steps, workers):
+    """Grouping name -> groups, for every grouping the steps use."""
+    given = blocks if isinstance(blocks, dict) else {"block": blocks}
+    out = {name: [list(g) for g in groups] for name, groups in given.items()}
+    for step in steps:
+        for name in step:
+            if name is not None and name not in out:
+                out[name] = grouping_members(name, out, workers)
+    return out
+
+
+def _replay(model, data, stream, steps, groupings, optimizer, params, momentum, lrs, plan,
+            result, losses, progress):
+    common, virtual, per_gpu = plan
+    workers = len(params)
+    for t, step in enumerate(steps, start=1):
         idx = stream.next_batch()                                       # (K, B)
         loss, grad = model.loss_and_grad(params, data.x_train[idx], data.y_train[idx])
         if not np.all(np.isfinite(loss)):
             result.diverged = True
             result.curve.append([t, None, None])
+            result.virtual_curve.append([t, None, None])
             return
-        if action == "gradient":
+        if step.gradient == GLOBAL:
             grad = grad.mean(axis=0, keepdims=True)                     # (1, P): the all-reduce
+        elif step.gradient is not None:
+            _average_groups(grad, groupings[step.gradient])             # (K, P), per group
         optimizer.step(params, momentum, grad, lrs[t - 1])
-        if action == "global":
+        if step.average == GLOBAL:
             params[:] = params.mean(axis=0)
-        elif action == "block":
-            _average_blocks(params, blocks)
+        elif step.average is not None:
+            _average_groups(params, groupings[step.average])
         result.steps_done = t
-        if t in evaluate:
-            accuracy = model.accuracy(params.mean(axis=0), data.x_test, data.y_test)
-            result.curve.append([t, float(accuracy), float(loss.mean())])
+        mean_loss = float(loss.mean())
+        losses[t - 1] = mean_loss
+        synced = workers == 1 or _is_global(step)
+        if t in common:                                  # every GPU holds this model
+            common_accuracy = float(model.accuracy(params[0], data.x_test, data.y_test))
+            result.curve.append([t, common_accuracy, mean_loss])
+        if t in virtual:                                 # after a global sync, the same model
+            accuracy = common_accuracy if synced and t in common else float(model.accuracy(
+                params[0] if synced else params.mean(axis=0), data.x_test, data.y_test))
+            result.virtual_curve.append([t, accuracy, mean_loss])
+        if t in per_gpu:
+            result.gpu_accuracy.append([t, _accuracy_per_worker(model, params, data)])
         if progress is not None:
             progress()
 
 
-def _average_blocks(params, blocks):
-    """Replace each block's rows of `params` (K, P) by their mean, in place."""
-    sizes = {len(b) for b in blocks}
-    if len(sizes) == 1 and [i for b in blocks for i in b] == list(range(len(params))):
-        per_block = params.reshape(len(blocks), sizes.pop(), -1)       # (blocks, g, P): contiguous
-        per_block[:] = per_block.mean(axis=1, keepdims=True)
+def _accuracy_per_worker(model, params, data):
+    """(K,) test accuracy of the model each worker holds; equal models evaluated once."""
+    rows = np.ascontiguousarray(params)
+    view = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(view, return_index=True, return_inverse=True)
+    accuracy = np.atleast_1d(model.accuracy(rows[first], data.x_test, data.y_test))
+    return accuracy[inverse.ravel()]
+
+
+def _average_groups(values, groups):
+    """Replace each group's rows of `values` (K, P) by their mean, in place."""
+    sizes = {len(g) for g in groups}
+    if len(sizes) == 1 and [i for g in groups for i in g] == list(range(len(values))):
+        per_group = values.reshape(len(groups), sizes.pop(), -1)       # (groups, g, P): contiguous
+        per_group[:] = per_group.mean(axis=1, keepdims=True)
     else:
-        for members in blocks:
-            params[members] = params[members].mean(axis=0)
+        for members in groups:
+            values[members] = values[members].mean(axis=0)

@@ -374,6 +374,7 @@ class OptimizerConfig:
     decay_epochs: tuple = ()            # epochs after which lr is multiplied by decay_factor
     decay_factor: float = 0.1           # in (0, 1]
     scale_lr_with_workers: bool = True  # linear scaling rule: peak lr = K * lr
+    max_peak_lr: float | None = None    # a peak above this is warned of before a run; None: no bound
 
     def __post_init__(self):
         for f in fields(self):
@@ -390,6 +391,10 @@ class OptimizerConfig:
             decay_steps=[round(e * steps_per_epoch) for e in self.decay_epochs],
             decay_factor=self.decay_factor, scale_with_workers=self.scale_lr_with_workers)
 
+    def peak_lr(self, workers):
+        """The peak learning rate on `workers` GPUs: ``workers * lr`` with linear scaling."""
+        return self.lr * workers if self.scale_lr_with_workers else self.lr
+
     def step(self, params, momentum_buf, grad, lr):
         """:func:`sgd_step` with this config's momentum, Nesterov flag and weight decay."""
         sgd_step(params, momentum_buf, grad, lr, momentum=self.momentum,
@@ -404,6 +409,8 @@ def _check_option(name, value):
     """Return `value` normalised for field `name` of OptimizerConfig, or raise InputError."""
     def bad(expected, fix=None):
         return InputError(f"must be {expected}, got {value!r}", field=name, fix=fix)
+    if name == "max_peak_lr" and value is None:
+        return None
     if name in ("nesterov", "scale_lr_with_workers"):
         if not isinstance(value, (bool, np.bool_)):
             raise bad("true or false")
@@ -418,7 +425,7 @@ def _check_option(name, value):
     if not _number(value) or not np.isfinite(value):
         raise bad("a number")
     value = float(value)
-    if name == "lr" and not value > 0:
+    if name in ("lr", "max_peak_lr") and not value > 0:
         raise bad("positive", fix="write e.g. 0.1")
     if name == "momentum" and not 0 <= value < 1:
         raise bad("in [0, 1)", fix="write e.g. 0.9, or 0 for plain SGD")

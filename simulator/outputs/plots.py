@@ -16,26 +16,30 @@ Kinds
     is ``T(K0) / T(K)``, where K0 is 1 when the line has a run on 1 GPU that reached the
     target, else its fewest GPUs whose run reached it; the ideal is ``K / K0``. Runs of a
     line at one K that differ only by seed are averaged over those that reached the
-    target. A run that never reached the target or diverged is not a speedup of 0: it is
-    drawn as an ``x`` at the top of the axes, annotated, and named in the legend; failed
-    sweep runs (no record) are counted in a footnote.
+    target. A run that never reached the target, diverged or is not learning is not a
+    speedup of 0: it is drawn as an ``x`` at the top of the axes, annotated with why, and
+    named in the legend; failed sweep runs (no record) are counted in a footnote.
 ``accuracy``
-    Test accuracy of the average model against simulated time, one line per run (a step
-    function: an accuracy holds until the next evaluation), with the target as a
-    horizontal line; the first crossing is marked with a dot, a diverged run with an
-    ``x`` at its last point. When runs' lengths differ more than 20-fold the time axis is
-    logarithmic (and says so).
+    Test accuracy against simulated time, one line per run (a step function: an accuracy
+    holds until the next evaluation): solid, the model every GPU holds after each global
+    sync (``curve``, what time-to-accuracy counts); dotted in the same colour, the virtual
+    average of the GPUs' models (``virtual_average_curve``, a diagnostic: no GPU holds it
+    between global syncs); dashed, the best model some GPU holds (``best_gpu_curve``, runs
+    evaluated with ``any_gpu``). The target is a horizontal line; the time-to-accuracy is
+    marked with a dot, a diverged or not-learning run with an ``x`` at its last point.
+    When runs' lengths differ more than 20-fold the time axis is logarithmic (and says so).
 ``comm``
-    Per run, stacked bars of the per-GPU mean compute, communication (collectives, with
-    any global sync delay) and wait time (their sum is about the simulated time, marked),
-    and a second panel of the bytes carried per tier (``intra_block``, ``inter_block``,
-    summed over links), each bar labelled with its total.
+    Per run, stacked bars of the per-GPU mean compute time, communication time per tier
+    (``comm_time_by_tier_s``: the syncs of each tier's groups, with any global sync delay)
+    and wait time (their sum is about the simulated time, marked), and a second panel of
+    the bytes carried per tier (summed over links), each bar labelled with its total.
 ``heatmap``
     Time-to-accuracy over two swept paths of a sweep (``x`` and ``y``; default the first
     two that vary, in the sweep's order; ``variant``, the variant's label, counts as one
     after them when a point runs several variants), one panel per combination of the
     other swept values. A cell never reached shows
-    hatched grey with "not reached" (or "diverged", "failed", "missing"), never as 0.
+    hatched grey with "not reached" (or "diverged", "not learning", "failed", "missing"),
+    never as 0.
 
 Time axes choose s, ms or us from the data, byte axes B, kB, MB or GB (decimal units, as
 everywhere in sgdsim); the unit is in the axis label.
@@ -57,6 +61,7 @@ VARIANT = "variant"
 """The heatmap axis (or panel key) of the variant's label, when a sweep runs several per point."""
 _RESULTS_FIX = "give a results JSON of 'sgdsim run -o', a sweep directory or its runs.jsonl"
 MISSING_COLOR = "#b0b0b0"
+_RECORDED = ("ok", "diverged", "not_learning")    # sweep statuses of runs with a record
 
 
 # --------------------------------------------------------------------------- reading
@@ -147,7 +152,7 @@ def _load_jsonl(path):
         usable = isinstance(record, dict) and "workers" in record and status != "failed"
         entries.append({"run_id": row.get("id", row.get("run_id", number)), "point": point,
                         "variant": row.get("variant"),
-                        "status": "ok" if usable else (status if status not in ("ok", "diverged")
+                        "status": "ok" if usable else (status if status not in _RECORDED
                                                        else "failed"),
                         "record": record if usable else None})
     return entries
@@ -248,9 +253,11 @@ def _ordered_values(values):
 
 
 def _outcome(record):
-    """"ok", "diverged" or "not reached" for a record."""
-    if record.get("diverged"):
+    """"ok", "diverged", "not learning" or "not reached" for a record."""
+    if record.get("diverged") or record.get("status") == "diverged":
         return "diverged"
+    if record.get("status") == "not_learning":
+        return "not learning"
     if record.get("time_to_accuracy_s") is None:
         return "not reached"
     return "ok"
@@ -278,20 +285,23 @@ def series_for(kind, runs, *, x=None, y=None):
 
         ``speedup``: ``lines``, each ``{label, baseline_workers, baseline_time_s, x
         (workers), y (speedup), time_to_accuracy_s, runs (how many runs each x averages),
-        missing: [{x, reason}]}`` with reason ``"not reached"`` or ``"diverged"``;
-        ``ideal``: ``[{baseline_workers, x, y}]``.
+        missing: [{x, reason}]}`` with reason ``"not reached"``, ``"diverged"`` or
+        ``"not learning"``; ``ideal``: ``[{baseline_workers, x, y}]``.
 
         ``accuracy``: ``target_accuracy`` and ``lines``, each ``{label, x (s), y, diverged,
-        reached: [time_s, acc] or None, last: [time_s, acc]}``.
+        status, reached: [time_s, acc] or None, last: [time_s, acc], virtual_x,
+        virtual_y, gpu_x, gpu_y}`` (the virtual average's and the best GPU model's curves;
+        empty lists when the record has none).
 
-        ``comm``: ``labels`` and per run ``compute_s``, ``comm_s``, ``wait_s``,
-        ``intra_block_bytes``, ``inter_block_bytes``, ``simulated_time_s``.
+        ``comm``: ``labels``, ``tiers`` and per run ``compute_s``, ``comm_s``, ``wait_s``,
+        ``simulated_time_s``; ``comm_by_tier_s`` and ``bytes_by_tier``: ``{tier: [per
+        run]}``; and ``{tier}_bytes`` for each tier (``intra_block_bytes``...).
 
         ``heatmap``: ``x_path``, ``y_path``, ``x_values``, ``y_values`` and ``panels``, each
         ``{title, point (the other swept values, and the variant when several), cells,
         status}``: ``cells[i][j]`` is the time-to-accuracy (s) at ``y_values[i]``,
         ``x_values[j]``, or None, and ``status[i][j]`` is ``"ok"``, ``"not reached"``,
-        ``"diverged"``, ``"failed"`` or ``"missing"`` (no such run).
+        ``"diverged"``, ``"not learning"``, ``"failed"`` or ``"missing"`` (no such run).
 
     Raises
     ------
@@ -354,7 +364,8 @@ def _speedup(ok):
                 times[k] = sum(reached) / len(reached)
             else:
                 reasons = {_outcome(e["record"]) for e in by_k[k]}
-                missing.append({"x": k, "reason": "diverged" if reasons == {"diverged"} else "not reached"})
+                missing.append({"x": k, "reason": reasons.pop() if len(reasons) == 1
+                                else "not reached"})
         line = {"label": label, "baseline_workers": None, "baseline_time_s": None, "x": [], "y": [],
                 "time_to_accuracy_s": [], "runs": [], "missing": missing}
         if times:
@@ -402,34 +413,57 @@ def _accuracy(ok):
     for entry, label in zip(ok, labels):
         record = _need(entry, "curve", "target_accuracy")
         points = [(float(p[0]), float(p[2])) for p in record["curve"] if p[2] is not None]
+        virtual = [(float(p[0]), float(p[2])) for p in record.get("virtual_average_curve") or []
+                   if p[2] is not None]
+        best = [(float(p[0]), float(p[2])) for p in record.get("best_gpu_curve") or []
+                if p[2] is not None]
         reached = None
         if record.get("time_to_accuracy_s") is not None:
-            crossing = [p for p in points if p[0] == record["time_to_accuracy_s"]]
+            crossing = [p for p in points + best if p[0] == record["time_to_accuracy_s"]
+                        and p[1] >= record["target_accuracy"]]
             reached = list(crossing[0]) if crossing else [record["time_to_accuracy_s"],
                                                           record["target_accuracy"]]
+        outcome = _outcome(record)
+        last = points or virtual
         lines.append({"label": label, "x": [p[0] for p in points], "y": [p[1] for p in points],
-                      "diverged": bool(record.get("diverged")), "reached": reached,
-                      "last": list(points[-1]) if points else None})
+                      "diverged": outcome == "diverged", "status": outcome, "reached": reached,
+                      "last": list(last[-1]) if last else None,
+                      "virtual_x": [p[0] for p in virtual], "virtual_y": [p[1] for p in virtual],
+                      "gpu_x": [p[0] for p in best], "gpu_y": [p[1] for p in best]})
         if record["target_accuracy"] not in targets:
             targets.append(record["target_accuracy"])
-    return {"xlabel": "simulated time (s)", "ylabel": "test accuracy of the average model",
+    return {"xlabel": "simulated time (s)", "ylabel": "test accuracy",
             "target_accuracy": targets[0] if len(targets) == 1 else targets, "lines": lines}
 
 
 def _comm(ok):
     labels = _run_labels(ok)
+    records = [_need(e, "compute_time_s", "comm_time_s", "comm_bytes", "simulated_time_s")
+               for e in ok]
+    tiers = []
+    for record in records:
+        for tier in record.get("tiers") or list(record["comm_bytes"]):
+            if tier not in tiers:
+                tiers.append(tier)
     out = {"xlabel": "run", "ylabel": "time per GPU, mean (s)",
-           "bytes_label": "bytes carried, summed over links (B)",
-           "labels": labels, "compute_s": [], "comm_s": [], "wait_s": [], "intra_block_bytes": [],
-           "inter_block_bytes": [], "simulated_time_s": []}
-    for entry in ok:
-        record = _need(entry, "compute_time_s", "comm_time_s", "comm_bytes", "simulated_time_s")
+           "bytes_label": "bytes carried, summed over links (B)", "labels": labels,
+           "tiers": tiers, "compute_s": [], "comm_s": [], "wait_s": [], "simulated_time_s": [],
+           "comm_by_tier_s": {tier: [] for tier in tiers},
+           "bytes_by_tier": {tier: [] for tier in tiers}}
+    for record in records:
         out["compute_s"].append(float(record["compute_time_s"]))
         out["comm_s"].append(float(record["comm_time_s"]))
         out["wait_s"].append(float(record.get("wait_time_s") or 0.0))
-        out["intra_block_bytes"].append(float(record["comm_bytes"].get("intra_block", 0.0)))
-        out["inter_block_bytes"].append(float(record["comm_bytes"].get("inter_block", 0.0)))
         out["simulated_time_s"].append(float(record["simulated_time_s"]))
+        by_tier = record.get("comm_time_by_tier_s")
+        for tier in tiers:
+            out["bytes_by_tier"][tier].append(float(record["comm_bytes"].get(tier, 0.0)))
+            # a record without times per tier (older sgdsim) shows its comm as one tier, the last
+            out["comm_by_tier_s"][tier].append(
+                float(by_tier.get(tier, 0.0)) if by_tier is not None
+                else (float(record["comm_time_s"]) if tier == tiers[-1] else 0.0))
+    for tier in tiers:
+        out[f"{tier}_bytes"] = out["bytes_by_tier"][tier]
     return out
 
 
@@ -491,7 +525,8 @@ def _cell(runs):
         return sum(reached) / len(reached), "ok"
     if not done:
         return None, "failed"
-    return None, "diverged" if all(_outcome(e["record"]) == "diverged" for e in done) else "not reached"
+    outcomes = {_outcome(e["record"]) for e in done}
+    return None, outcomes.pop() if len(outcomes) == 1 else "not reached"
 
 
 # --------------------------------------------------------------------------- drawing
@@ -648,27 +683,44 @@ def _draw_accuracy(fig, series):
 
     ax = fig.add_subplot()
     lines = series["lines"]
-    ends = [max(line["x"]) for line in lines if line["x"] and max(line["x"]) > 0]
+    ends = [max(xs) for line in lines for xs in (line["x"], line.get("virtual_x") or [])
+            if xs and max(xs) > 0]
     factor, unit = _time_unit(max(ends, default=0.0))
     log = bool(ends) and max(ends) / min(ends) > 20         # runs of very different lengths
+    status_text = {"diverged": " (diverged)", "not learning": " (not learning)"}
     for color, line in zip(_colors(len(lines)), lines):
-        label = line["label"] + (" (diverged)" if line["diverged"] else "")
-        shown = [(t, a) for t, a in zip(line["x"], line["y"]) if t > 0 or not log]
-        ax.plot([t / factor for t, _ in shown], [a for _, a in shown], color=color, lw=1.3, label=label,
-                drawstyle="steps-post")                  # an accuracy holds until the next evaluation
+        label = line["label"] + status_text.get(line.get("status"), "")
+        for xs, ys, style, width, name in ((line["x"], line["y"], "-", 1.3, label),
+                                           (line.get("virtual_x") or [], line.get("virtual_y") or [],
+                                            ":", 1.0, None),
+                                           (line.get("gpu_x") or [], line.get("gpu_y") or [],
+                                            "--", 1.0, None)):
+            shown = [(t, a) for t, a in zip(xs, ys) if t > 0 or not log]
+            if shown:                                # an accuracy holds until the next evaluation
+                ax.plot([t / factor for t, _ in shown], [a for _, a in shown], color=color,
+                        lw=width, ls=style, label=name, drawstyle="steps-post",
+                        alpha=1.0 if style == "-" else 0.7)
         if line["reached"] is not None:
             ax.plot([line["reached"][0] / factor], [line["reached"][1]], "o", color=color, ms=5)
-        if line["diverged"] and line["last"] is not None:
+        if line.get("status") in status_text and line["last"] is not None:
             ax.plot([line["last"][0] / factor], [line["last"][1]], "x", color="#c00000", ms=9, mew=2)
     targets = series["target_accuracy"]
     for target in targets if isinstance(targets, list) else [targets]:
         ax.axhline(target, color="black", ls="--", lw=1, label=f"target {target:g}")
     handles, labels = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="#555555", lw=1.3))
+    labels.append("model every GPU holds, after each global sync")
+    if any(line.get("virtual_x") for line in lines):
+        handles.append(Line2D([], [], color="#555555", lw=1.0, ls=":"))
+        labels.append("virtual average of the GPUs' models (no GPU holds it)")
+    if any(line.get("gpu_x") for line in lines):
+        handles.append(Line2D([], [], color="#555555", lw=1.0, ls="--"))
+        labels.append("best model some GPU holds")
     handles.append(Line2D([], [], ls="", marker="o", color="#555555"))
-    labels.append("first reaches the target")
-    if any(line["diverged"] for line in lines):
+    labels.append("time to accuracy")
+    if any(line.get("status") in status_text for line in lines):
         handles.append(Line2D([], [], ls="", marker="x", mew=2, color="#c00000"))
-        labels.append("diverged")
+        labels.append("diverged / not learning")
     xlabel = _with_unit(series["xlabel"], unit)
     if log:
         ax.set_xscale("log")
@@ -686,15 +738,21 @@ def _draw_comm(fig, series):
     from ..utils.units import format_bytes, format_time
 
     labels = series["labels"]
+    tiers = series.get("tiers") or ["intra_block", "inter_block"]
+    tier_colors = _tier_colors(len(tiers))
     positions = list(range(len(labels)))
     top, bottom = fig.subplots(2, 1, sharex=True)
     totals = [c + m + w for c, m, w in zip(series["compute_s"], series["comm_s"], series["wait_s"])]
     factor, unit = _time_unit(max(totals, default=0.0))
     base = [0.0] * len(labels)
-    for key, name, color in (("compute_s", "compute", "#4c72b0"),
-                             ("comm_s", "communication (with sync delays)", "#dd8452"),
-                             ("wait_s", "wait for a sync to start", "#c0c0c0")):
-        values = [v / factor for v in series[key]]
+    stacks = [(series["compute_s"], "compute", "#4c72b0")]
+    by_tier = series.get("comm_by_tier_s") or {tiers[-1]: series["comm_s"]}
+    stacks += [(by_tier.get(tier, [0.0] * len(labels)), f"comm {tier} (with sync delays)"
+                if tier == tiers[-1] else f"comm {tier}", color)
+               for tier, color in zip(tiers, tier_colors)]
+    stacks.append((series["wait_s"], "wait for a sync to start", "#c0c0c0"))
+    for values, name, color in stacks:
+        values = [v / factor for v in values]
         top.bar(positions, values, bottom=base, color=color, label=name)
         base = [b + v for b, v in zip(base, values)]
     top.plot(positions, [t / factor for t in series["simulated_time_s"]], ls="", marker="_", ms=18,
@@ -706,15 +764,19 @@ def _draw_comm(fig, series):
     top.set_ylim(0, max(totals + series["simulated_time_s"] + [0.0]) / factor * 1.12 or 1.0)
     top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     top.grid(True, axis="y", alpha=0.3)
-    sums = [a + b for a, b in zip(series["intra_block_bytes"], series["inter_block_bytes"])]
+    per_tier = series.get("bytes_by_tier") or {t: series[f"{t}_bytes"] for t in tiers}
+    sums = [sum(per_tier[t][i] for t in tiers) for i in range(len(labels))]
     bfactor, bunit = _bytes_unit(max(sums, default=0.0))
-    intra = [v / bfactor for v in series["intra_block_bytes"]]
-    inter = [v / bfactor for v in series["inter_block_bytes"]]
-    bottom.bar(positions, intra, color="#55a868", label="intra_block")
-    bottom.bar(positions, inter, bottom=intra, color="#c44e52", label="inter_block")
-    for i, (a, b) in enumerate(zip(series["intra_block_bytes"], series["inter_block_bytes"])):
-        bottom.annotate(f"{format_bytes(b)} inter", ((i), (a + b) / bfactor), xytext=(0, 3),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=7)
+    base = [0.0] * len(labels)
+    for tier, color in zip(tiers, tier_colors):
+        values = [v / bfactor for v in per_tier[tier]]
+        bottom.bar(positions, values, bottom=base, color=color, label=tier)
+        base = [b + v for b, v in zip(base, values)]
+    outer = tiers[-1]
+    for i, total in enumerate(sums):
+        bottom.annotate(f"{format_bytes(per_tier[outer][i])} {outer}", (i, total / bfactor),
+                        xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                        fontsize=7)
     bottom.set_ylim(0, max(sums + [0.0]) / bfactor * 1.12 or 1.0)
     bottom.set_ylabel(_with_unit(series["bytes_label"], bunit))
     bottom.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
@@ -722,6 +784,14 @@ def _draw_comm(fig, series):
     bottom.set_xticks(positions, labels, rotation=30 if len(labels) > 3 else 0, ha="right"
                       if len(labels) > 3 else "center", fontsize=8)
     bottom.set_xlabel(series["xlabel"])
+
+
+def _tier_colors(n):
+    """Colours of n tiers, innermost first: greens inside, reds for the outermost."""
+    palette = ["#55a868", "#dd8452", "#8172b3", "#c44e52"]
+    if n <= len(palette):
+        return palette[:n - 1] + [palette[-1]] if n > 1 else palette[:1]
+    return _colors(n)
 
 
 def _draw_heatmap(fig, series):

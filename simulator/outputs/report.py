@@ -28,35 +28,81 @@ def write_results(path, document):
     write_text_atomic(path, text)
 
 
-_COLUMNS = [
-    ("variant", lambda r: r["label"]),
-    ("time-to-acc", lambda r: "diverged" if r["diverged"] else
-        ("not reached" if r["time_to_accuracy_s"] is None else format_time(r["time_to_accuracy_s"]))),
-    ("final acc", lambda r: "-" if r["final_test_accuracy"] is None else f"{r['final_test_accuracy']:.3f}"),
-    ("steps", lambda r: str(r["steps"])),
-    ("sim time", lambda r: format_time(r["simulated_time_s"])),
-    ("compute", lambda r: format_time(r["compute_time_s"])),
-    ("comm", lambda r: format_time(r["comm_time_s"])),
-    ("intra bytes", lambda r: format_bytes(r["comm_bytes"]["intra_block"])),
-    ("inter bytes", lambda r: format_bytes(r["comm_bytes"]["inter_block"])),
-    ("syncs blk/glob", lambda r: f"{r['syncs']['block']}/{r['syncs']['global']}"),
-]
+_STATUS_TEXT = {"ok": "ok", "diverged": "diverged", "not_learning": "not learning"}
+_SHORT_SYNCS = {"block": "blk", "global": "glob"}
+
+
+def _tiers(records):
+    """The tiers of `records`, innermost first (a record's ``tiers``, else its bytes' keys)."""
+    tiers = []
+    for record in records:
+        for tier in record.get("tiers") or list(record.get("comm_bytes", {})):
+            if tier not in tiers:
+                tiers.append(tier)
+    return tiers
+
+
+def _columns(records):
+    """(header, cell function) of every column of :func:`format_table`."""
+    tiers = _tiers(records)
+    short = tiers == ["intra_block", "inter_block"]
+    sync_keys = []
+    for record in records:
+        for key in record.get("syncs", {}):
+            if key not in sync_keys:
+                sync_keys.append(key)
+    sync_keys.sort(key=lambda k: k == "global")           # global last
+
+    def tier_cells(tier):
+        name = tier.split("_")[0] if short else tier
+        time_of = (lambda r: "-" if tier not in (r.get("comm_time_by_tier_s") or {})
+                   else format_time(r["comm_time_by_tier_s"][tier]))
+        bytes_of = (lambda r: "-" if tier not in r.get("comm_bytes", {})
+                    else format_bytes(r["comm_bytes"][tier]))
+        return [(f"{name} comm", time_of), (f"{name} bytes", bytes_of)]
+
+    columns = [
+        ("variant", lambda r: r["label"]),
+        ("status", lambda r: _STATUS_TEXT.get(r.get("status"), "diverged" if r.get("diverged")
+                                              else "ok")),
+        ("time-to-acc", lambda r: "not reached" if r["time_to_accuracy_s"] is None
+            else format_time(r["time_to_accuracy_s"])),
+        ("final acc", lambda r: "-" if r["final_test_accuracy"] is None
+            else f"{r['final_test_accuracy']:.3f}"),
+        ("steps", lambda r: str(r["steps"])),
+        ("sim time", lambda r: format_time(r["simulated_time_s"])),
+        ("compute", lambda r: format_time(r["compute_time_s"])),
+        ("comm", lambda r: format_time(r["comm_time_s"])),
+    ]
+    for tier in tiers:
+        columns += tier_cells(tier)
+    columns.append(("syncs " + "/".join(_SHORT_SYNCS.get(k, k) for k in sync_keys),
+                    lambda r: "/".join(str(r.get("syncs", {}).get(k, "-")) for k in sync_keys)))
+    return columns
 
 
 def format_table(records, *, target_accuracy=None):
-    """A fixed-width comparison table of runs, one row per run.
+    """A fixed-width comparison table of runs, one row per run, and why runs failed.
 
-    Times are simulated seconds; ``compute`` and ``comm`` are means per GPU; bytes are
-    summed over the links of each tier.
+    Times are simulated seconds; ``compute``, ``comm`` and each tier's comm time are means
+    per GPU (the tiers' add up to ``comm``); bytes are summed over the links of each tier.
+    A run that ``diverged`` or is ``not learning`` gets a line below the table saying why.
     """
-    rows = [[name for name, _ in _COLUMNS]] + [[cell(r) for _, cell in _COLUMNS] for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    columns = _columns(records)
+    rows = [[name for name, _ in columns]] + [[cell(r) for _, cell in columns] for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
                        enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if target_accuracy is not None:
-        lines.insert(0, f"target test accuracy {target_accuracy:g}; times are simulated, "
-                        "compute and comm are per-GPU means")
+        which = ("a model some GPU holds" if any(r.get("evaluate") == "any_gpu" for r in records)
+                 else "the model all GPUs hold after a global sync")
+        lines.insert(0, f"target test accuracy {target_accuracy:g}, reached by {which}; times "
+                        "are simulated, compute and comm are per-GPU means")
+    for record in records:
+        if record.get("status") not in (None, "ok"):
+            lines.append(f"{record['label']}: {_STATUS_TEXT[record['status']]}: "
+                         f"{record.get('status_reason') or ''}".rstrip(": "))
     return "\n".join(lines)
 
 

@@ -14,13 +14,15 @@ What a trace holds
 - ``"X"`` (complete) events on each GPU's track, end to end from 0 to the run's end:
   ``compute`` (cat ``compute``) for each step; ``wait`` (cat ``wait``) from the GPU's
   arrival at a sync to the sync's start, when it had to wait for a slower member; and the
-  sync itself (cat ``sync``), named ``gradient all-reduce``, ``global sync`` or
-  ``block sync`` after the schedule's action, with ``args`` ``step``, ``group`` (-1: all
-  GPUs, else the block's index, as in ``sync_log``), ``group_name`` and ``bytes`` (the
-  message each GPU all-reduces), plus ``delay_s`` when a global sync delay is charged
-  (the span covers the collective and then the delay).
+  sync itself (cat ``sync``), named ``gradient all-reduce``, ``global sync``, ``block sync``
+  (``rack sync``... for the levels of a nested topology) or ``block gradient all-reduce``
+  after the sync's kind (:func:`simulator.learning.schedules.sync_kind`), with ``args``
+  ``step``, ``group`` (-1: all GPUs, else the group's index in its grouping, as in
+  ``sync_log``), ``group_name`` and ``bytes`` (the message each GPU all-reduces), plus
+  ``delay_s`` when a global sync delay is charged (the span covers the collective and then
+  the delay). A step may have two syncs: gradients before the update, then parameters.
 - ``"C"`` (counter) events named ``bytes in flight`` with one series per tier,
-  ``intra_block`` and ``inter_block``.
+  ``intra_block`` and ``inter_block`` (one per tier of a nested topology).
 
 The GPU spans are reconstructed exactly as the engine runs them
 (:func:`simulator.engine.timeline.simulate_timeline`): GPU ``k`` computes step ``t`` for
@@ -55,6 +57,7 @@ import json
 import math
 import os
 
+from ..learning.schedules import GLOBAL, as_step, sync_kind
 from ..network.flows import TIERS
 from ..utils.errors import InputError
 from ..utils.files import write_text_atomic
@@ -63,7 +66,22 @@ __all__ = ["SYNC_NAMES", "COUNTER_NAME", "gpu_spans", "bytes_in_flight", "trace_
            "write_trace", "check_trace_path"]
 
 SYNC_NAMES = {"gradient": "gradient all-reduce", "global": "global sync", "block": "block sync"}
-"""Span name of each schedule action."""
+"""Span name of each sync kind of a one-level topology (others: :func:`sync_name`)."""
+
+
+def sync_name(kind):
+    """The span name of a sync kind: ``"rack sync"``, ``"block gradient all-reduce"``...
+
+    Examples
+    --------
+    >>> sync_name("global"), sync_name("rack"), sync_name("node gradient")
+    ('global sync', 'rack sync', 'node gradient all-reduce')
+    """
+    if kind in SYNC_NAMES:
+        return SYNC_NAMES[kind]
+    if kind.endswith(" gradient"):
+        return kind + " all-reduce"
+    return kind + " sync"
 COUNTER_NAME = "bytes in flight"
 """Name of the counter events; their ``args`` are ``{tier: bytes}``."""
 
@@ -77,10 +95,11 @@ def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
     ----------
     gpus : list of str
         GPU names in ring order (:func:`simulator.engine.timeline.cluster_gpus`).
-    blocks : list of list of int
-        Positions in `gpus` of each block's members.
-    actions : sequence of str or None
-        The schedule's action after each timed step.
+    blocks : dict or list of list of int
+        The groupings (grouping name -> groups of positions in `gpus`,
+        :func:`simulator.engine.timeline.cluster_groupings`), or the blocks alone.
+    actions : sequence of Step, str or None
+        The schedule's step after each timed step.
     compute_s : array_like, shape (K, T)
         Compute time of each GPU at each step.
     sync_log : list
@@ -94,28 +113,41 @@ def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
         ``start_s``, ``end_s``, ``step``, and for syncs ``kind`` and ``group``. A wait of
         zero length is left out.
     """
-    syncs = {(step, group): (kind, start_s, end_s) for step, kind, group, start_s, end_s in sync_log}
-    block_of = {k: b for b, members in enumerate(blocks) for k in members}
+    syncs = {(step, kind, group): (start_s, end_s) for step, kind, group, start_s, end_s in sync_log}
+    groupings = blocks if isinstance(blocks, dict) else {"block": blocks}
+    group_of = {name: {k: g for g, members in enumerate(groups) for k in members}
+                for name, groups in groupings.items()}
+    steps = [as_step(a) for a in actions]
     spans = []
     for k in range(len(gpus)):
         clock_s = 0.0
-        for t, action in enumerate(actions):
+        for t, step in enumerate(steps):
             end_s = clock_s + float(compute_s[k][t])           # as SimPy adds a timeout
             spans.append({"gpu": k, "name": "compute", "cat": "compute", "start_s": clock_s,
                           "end_s": end_s, "step": t + 1})
             clock_s = end_s
-            if action is None:
-                continue
-            group = block_of[k] if action == "block" else -1
-            kind, start_s, end_s = syncs[(t + 1, group)]
-            start_s, end_s = float(start_s), float(end_s)
-            if start_s > clock_s:
-                spans.append({"gpu": k, "name": "wait", "cat": "wait", "start_s": clock_s,
-                              "end_s": start_s, "step": t + 1})
-            spans.append({"gpu": k, "name": SYNC_NAMES[kind], "cat": "sync", "start_s": start_s,
-                          "end_s": end_s, "step": t + 1, "kind": kind, "group": group})
-            clock_s = end_s
+            for what, name in (("gradient", step.gradient), ("average", step.average)):
+                if name is None:
+                    continue
+                kind = sync_kind(what, name)
+                group = -1 if name == GLOBAL else _group_of(group_of, name, k, len(gpus))
+                start_s, end_s = syncs[(t + 1, kind, group)]
+                start_s, end_s = float(start_s), float(end_s)
+                if start_s > clock_s:
+                    spans.append({"gpu": k, "name": "wait", "cat": "wait", "start_s": clock_s,
+                                  "end_s": start_s, "step": t + 1})
+                spans.append({"gpu": k, "name": sync_name(kind), "cat": "sync",
+                              "start_s": start_s, "end_s": end_s, "step": t + 1, "kind": kind,
+                              "group": group, "grouping": name})
+                clock_s = end_s
     return spans
+
+
+def _group_of(group_of, name, k, n_gpus):
+    """Index of GPU k's group in grouping `name` (``groups_of_g``: consecutive ranks)."""
+    if name not in group_of and name.startswith("groups_of_"):
+        return k // int(name[len("groups_of_"):])
+    return group_of[name][k]
 
 
 def bytes_in_flight(series):
@@ -150,7 +182,8 @@ def bytes_in_flight(series):
             current.pop(i, None)
         if n + 1 < len(changes) and changes[n + 1][0] == time_s:
             continue                              # more changes at this instant
-        totals = tuple(sum(v[tier] for v in current.values()) for tier in range(len(TIERS)))
+        width = len(series[i][j]) - 1
+        totals = tuple(sum(v[tier] for v in current.values()) for tier in range(width))
         if not merged or merged[-1][1:] != totals:
             merged.append((time_s, *[float(x) for x in totals]))
     return merged
@@ -167,10 +200,15 @@ def _duration_us(start_s, end_s):
     return dur_us
 
 
-def _group_name(group, blocks, gpus):
+def _group_name(group, grouping, groupings, gpus):
     if group == -1:
         return f"all {len(gpus)} GPUs"
-    return f"block {group} ({', '.join(gpus[k] for k in blocks[group])})"
+    if grouping in groupings:
+        members = groupings[grouping][group]
+    else:                                          # groups_of_g: consecutive ranks
+        size = int(grouping[len("groups_of_"):])
+        members = range(group * size, (group + 1) * size)
+    return f"{grouping} {group} ({', '.join(gpus[k] for k in members)})"
 
 
 def trace_document(runs):
@@ -180,8 +218,8 @@ def trace_document(runs):
     ----------
     runs : list of (str, dict)
         ``(label, timed)`` per run, where `timed` is the dict
-        ``run_variant(..., timed=[])`` appends (``gpus``, ``blocks``, ``actions``,
-        ``compute_s``, ``message_bytes``, ``global_sync_delay_s``, ``timeline``).
+        ``run_variant(..., timed=[])`` appends (``gpus``, ``blocks``, ``groupings``,
+        ``actions``, ``compute_s``, ``message_bytes``, ``global_sync_delay_s``, ``timeline``).
 
     Returns
     -------
@@ -190,7 +228,9 @@ def trace_document(runs):
     """
     events = []
     for pid, (label, timed) in enumerate(runs, start=1):
-        gpus, blocks, timeline = timed["gpus"], timed["blocks"], timed["timeline"]
+        gpus, timeline = timed["gpus"], timed["timeline"]
+        groupings = timed.get("groupings") or {"block": timed["blocks"]}
+        tiers = list((timeline.comm_time_by_tier_s or dict.fromkeys(TIERS)).keys())
         delay_s = timed.get("global_sync_delay_s") or 0.0
         events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "ts": 0.0,
                        "args": {"name": label}})
@@ -201,20 +241,22 @@ def trace_document(runs):
                            "args": {"name": gpu}})
             events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": k + 1,
                            "ts": 0.0, "args": {"sort_index": k + 1}})
-        for span in gpu_spans(gpus, blocks, timed["actions"], timed["compute_s"], timeline.sync_log):
+        for span in gpu_spans(gpus, groupings, timed["actions"], timed["compute_s"],
+                              timeline.sync_log):
             event = {"ph": "X", "name": span["name"], "cat": span["cat"], "pid": pid,
                      "tid": span["gpu"] + 1, "ts": span["start_s"] * _US,
                      "dur": _duration_us(span["start_s"], span["end_s"]), "args": {"step": span["step"]}}
             if span["cat"] == "sync":
                 event["args"].update(group=span["group"],
-                                     group_name=_group_name(span["group"], blocks, gpus),
+                                     group_name=_group_name(span["group"], span["grouping"],
+                                                            groupings, gpus),
                                      bytes=float(timed["message_bytes"]))
                 if span["group"] == -1 and delay_s:
                     event["args"]["delay_s"] = float(delay_s)
             events.append(event)
         for time_s, *values in bytes_in_flight(timeline.in_flight or []):
             events.append({"ph": "C", "name": COUNTER_NAME, "pid": pid, "tid": 0,
-                           "ts": time_s * _US, "args": dict(zip(TIERS, values))})
+                           "ts": time_s * _US, "args": dict(zip(tiers, values))})
     return {
         "traceEvents": events,
         "displayTimeUnit": "ms",
