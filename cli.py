@@ -377,17 +377,20 @@ def _progress(total, quiet):
 @sgdsim.command("plot")
 @click.argument("results", type=click.Path())
 @click.option("--kind", "-k", required=True,
-              type=click.Choice(["speedup", "accuracy", "comm", "heatmap"]),
+              type=click.Choice(["speedup", "accuracy", "comm", "heatmap", "tune", "pareto"]),
               help="speedup: time-to-accuracy speedup vs GPUs; accuracy: test accuracy vs "
                    "simulated time; comm: compute/comm/wait time and bytes per tier per run; "
-                   "heatmap: time-to-accuracy over two swept values.")
+                   "heatmap: time-to-accuracy over two swept values; tune: a search's "
+                   "objective over trials; pareto: its trials' time-to-accuracy against "
+                   "final accuracy and inter-block bytes.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
               help="Figure to write: .png, .svg or .pdf.")
 @click.option("--x", "x_path", help="heatmap: the swept point path on the x axis [first swept].")
 @click.option("--y", "y_path", help="heatmap: the swept point path on the y axis [second swept].")
 def plot(results, kind, output, x_path, y_path):
     """Draw a figure of RESULTS: a results JSON of 'sgdsim run -o', a sweep directory or
-    its runs.jsonl (docs/gallery.md shows each kind)."""
+    its runs.jsonl, or (tune, pareto) a 'sgdsim tune' directory (docs/gallery.md shows
+    each kind)."""
     from simulator.outputs.plots import plot_file
 
     series = plot_file(results, kind, output, x=x_path, y=y_path)
@@ -513,6 +516,69 @@ def sweep_command(scenario, output, jobs, scheduler, resume, quiet):
         raise _SweepStopped(f"a worker stopped ({outcome.lost_error}): {done} of "
                             f"{len(plan.runs)} runs finished and are kept in "
                             f"{output}/runs.jsonl; {rest}", 1)
+
+
+# --------------------------------------------------------------------------- tune
+@sgdsim.command("tune")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--space", "spaces", multiple=True, required=True, metavar="NAME=RANGE",
+              help="A setting to search: H=1..64:log (integers, log-uniform), lr=0.01..0.1 "
+                   "(floats), collective=ring,hierarchical (choices); a bare name is a "
+                   "setting of the tuned variant, a dotted path any scenario key. Repeat.")
+@click.option("--objective", default="time_to_accuracy_s", show_default=True,
+              help="Record metric to optimise.")
+@click.option("--direction", type=click.Choice(["minimize", "maximize"]),
+              help="[maximize for final_test_accuracy, else minimize]")
+@click.option("--constraint", "constraints", multiple=True, metavar="EXPR",
+              help="e.g. 'final_test_accuracy>=BASELINE-0.005' or "
+                   "'comm_bytes.inter_block<=1e9'. Repeat.")
+@click.option("--variant", help="Label of the variant to tune [the one the space fits].")
+@click.option("--baseline", help="Variant (label or algorithm) that BASELINE names [minibatch].")
+@click.option("--budget", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Trials (a finite space no larger than this is searched exhaustively).")
+@click.option("--rungs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Looks at each trial (prefixes of 1/3^k of its steps): a trial already no "
+                   "better than the best full run is pruned; 1: no pruning.")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Trials asked at once (it, not --jobs, decides the trials).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampler.")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="Directory for plan.json, trials.jsonl and tune.json (new or empty).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Local worker processes [CPUs].")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (docs/sweeps.md).")
+@click.option("--resume", is_flag=True, help="Continue the search in OUTPUT.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def tune(scenario, spaces, objective, direction, constraints, variant, baseline, budget, rungs,
+         batch, seed, output, jobs, scheduler, resume, quiet):
+    """Search SCENARIO's schedule settings for the best objective under constraints
+    (docs/tune.md)."""
+    import contextlib
+    import os
+
+    from tqdm import tqdm
+
+    from simulator.experiments.sweep_runner import dask_executor, local_executor
+    from simulator.experiments.tune import format_tune, load_tune, run_tune
+
+    plan = load_tune(scenario, space=list(spaces), objective=objective, direction=direction,
+                     constraints=list(constraints), variant=variant, baseline=baseline,
+                     budget=budget, seed=seed, batch=batch, rungs=rungs)
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            executor, _ = stack.enter_context(dask_executor(scheduler))
+        else:
+            executor = stack.enter_context(local_executor(min(jobs or os.cpu_count() or 1,
+                                                              batch)))
+        bar = stack.enter_context(tqdm(total=budget, unit="trial", leave=False,
+                                       disable=True if quiet else None, file=sys.stderr))
+        outcome = run_tune(plan, executor, directory=output, resume=resume,
+                           on_trial=lambda summary: bar.update())
+    click.echo(format_tune(plan, outcome))
+    click.echo(f"files in {output}: plan.json, trials.jsonl, tune.json "
+               "(sgdsim plot DIR --kind tune|pareto)")
+    if outcome.interrupted:
+        raise _SweepStopped(f"interrupted: {len(outcome.trials)} trials are kept in "
+                            f"{output}/trials.jsonl; run the same command with --resume", 130)
 
 
 def main():

@@ -162,7 +162,8 @@ def learning_status(learned, chance_accuracy):
     return "ok", None
 
 
-def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, warn=None):
+def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, warn=None,
+                stop_after=None):
     """Train and time one variant; return its results record.
 
     Parameters
@@ -182,6 +183,9 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
         Called with each line of :func:`run_warnings` (``"warning: LABEL: ..."``) before the
         run; by default they go to this module's logger (stderr when logging is not
         configured). They are in the record's ``warnings`` either way.
+    stop_after : int, optional
+        Train and time only the first this many steps of the planned run: the prefix of
+        the full run (a short look at a trial for ``sgdsim tune``'s pruning).
 
     Returns
     -------
@@ -194,6 +198,8 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
     groupings = cluster_groupings(graph, gpus)
     batch = variant.batch_size or scenario.workload.batch_size
     steps = planned_steps(scenario, variant, len(data.y_train))
+    if stop_after is not None:
+        steps = min(steps, int(stop_after))
     action = schedule_for(variant, block_level=graph_levels(graph)[0])
     actions = [action(t) for t in range(1, steps + 1)]
     warnings = run_warnings(scenario, variant, len(data.y_train))

@@ -51,7 +51,7 @@ from ..cluster.levels import graph_levels, graph_tiers
 from .scenario import PARAMETER_ALGORITHMS, scenario_from_data
 
 __all__ = ["Point", "Run", "SweepPlan", "load_sweep", "plan_sweep", "parse_path", "run_id",
-           "describe_values", "short_value"]
+           "describe_values", "short_value", "check_path", "build_point"]
 
 
 # --------------------------------------------------------------------------- the plan
@@ -431,3 +431,23 @@ def short_value(value, width=40):
 def describe_values(values):
     """``"variants[0].H=4, seed=1"``: a point's values on one line, long ones shortened."""
     return ", ".join(f"{path}={short_value(value)}" for path, value in values.items())
+
+
+def check_path(text, *, field):
+    """:func:`parse_path` of `text`, checked against the schemas; errors name `field`."""
+    try:
+        return _parse_checked(text, Places(None, None), ())
+    except InputError as err:
+        raise InputError(f"{text}: {err.message}", field=field, fix=err.fix) from None
+
+
+def build_point(base, values, *, index=0, file=None, base_dir=".", name=None):
+    """(Point, Scenario): scenario data `base` with `values` (path text -> value) set.
+
+    The same rules as a sweep point (a changed variant drops its written label; a path
+    into a topology file inlines it); `sgdsim tune` builds its trials with it.
+    """
+    at = Places(file, None)
+    assignments = [(text, parse_path(text), value, ()) for text, value in values.items()]
+    return _build_point(index, base, assignments, at, os.path.abspath(base_dir),
+                        name or base.get("name") or "scenario")

@@ -67,7 +67,8 @@ def run_task(task):
 
     Runs in a worker (a local process, a Dask worker, or the calling process with
     ``--jobs 1``): it builds the point's Scenario from plain data, runs the one variant with
-    BLAS limited to one thread, and never raises for a failing run: ``status`` is the
+    BLAS limited to one thread (only its first ``task["stop_after"]`` steps if given), and
+    never raises for a failing run: ``status`` is the
     record's (``"ok"``, ``"diverged"`` or ``"not_learning"``), or ``"failed"`` with the
     exception's first line in ``error``.
     """
@@ -78,7 +79,7 @@ def run_task(task):
                                       base_dir=task["base_dir"], name=task["name"])
         [variant] = [v for v in scenario.variants if v.label == task["variant"]]
         with threadpool_limits(limits=1):
-            record = runner.run_variant(scenario, variant)
+            record = runner.run_variant(scenario, variant, stop_after=task.get("stop_after"))
         json.dumps(record, allow_nan=False)            # fails here, not in the writer
     except Exception as err:  # noqa: BLE001 -- a failed run is a result, not a crash
         text = str(err).strip().splitlines()

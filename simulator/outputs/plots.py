@@ -856,11 +856,20 @@ def _draw_heatmap(fig, series):
 def plot_file(results, kind, output, *, x=None, y=None):
     """Read `results` (see :func:`load_runs`), draw a figure of `kind` into `output`.
 
+    The kinds ``tune`` and ``pareto`` draw a ``sgdsim tune`` directory instead
+    (:mod:`simulator.outputs.search_plots`).
+
     Returns
     -------
     dict
         The series drawn (:func:`series_for`), with ``path``: the file written.
     """
+    from . import search_plots
+
+    if kind in search_plots.KINDS:
+        series = search_plots.plot_search(results, kind, output)
+        series.setdefault("failed", [])
+        return series
     series = series_for(kind, load_runs(results), x=x, y=y)
     series["path"] = draw(kind, series, output)
     return series

@@ -8,7 +8,7 @@ write leaves neither a partial target nor the temporary file behind.
 
 import os
 
-__all__ = ["write_text_atomic"]
+__all__ = ["write_text_atomic", "write_bytes_atomic"]
 
 
 def write_text_atomic(path, text, *, fsync=False):
@@ -33,6 +33,19 @@ def write_text_atomic(path, text, *, fsync=False):
             if fsync:
                 out.flush()
                 os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_bytes_atomic(path, data):
+    """Write `data` (bytes) to `path` atomically, like :func:`write_text_atomic`."""
+    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
