@@ -554,6 +554,7 @@ def tune(scenario, spaces, objective, direction, constraints, variant, baseline,
     (docs/tune.md)."""
     import contextlib
     import os
+    from concurrent.futures import BrokenExecutor
 
     from tqdm import tqdm
 
@@ -571,8 +572,13 @@ def tune(scenario, spaces, objective, direction, constraints, variant, baseline,
                                                               batch)))
         bar = stack.enter_context(tqdm(total=budget, unit="trial", leave=False,
                                        disable=True if quiet else None, file=sys.stderr))
-        outcome = run_tune(plan, executor, directory=output, resume=resume,
-                           on_trial=lambda summary: bar.update())
+        try:
+            outcome = run_tune(plan, executor, directory=output, resume=resume,
+                               on_trial=lambda summary: bar.update())
+        except BrokenExecutor as err:
+            raise _SweepStopped(f"a worker stopped ({type(err).__name__}): the finished "
+                                f"trials are kept in {output}/trials.jsonl; run the same "
+                                "command with --resume", 1) from None
     click.echo(format_tune(plan, outcome))
     click.echo(f"files in {output}: plan.json, trials.jsonl, tune.json "
                "(sgdsim plot DIR --kind tune|pareto)")
