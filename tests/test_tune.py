@@ -160,15 +160,8 @@ def test_the_same_seed_gives_the_same_search_with_any_job_count(run_cli, scenari
     for name in ("tune.json", "trials.jsonl", "plan.json"):
         assert (tmp_path / "j1" / name).read_bytes() == (tmp_path / "j2" / name).read_bytes()
     document = json.loads((tmp_path / "j1" / "tune.json").read_text())
-    assert len(document["trials"]) == 9 and "pruned" in {t["state"] for t in document["trials"]}
-    # a trial is pruned only once its prefix is no better than the best full run of an
-    # earlier batch (batches of 3): pruning cannot lose the optimum
-    for trial in document["trials"]:
-        if trial["state"] == "pruned":
-            earlier = [t["value"] for t in document["trials"][:trial["number"] // 3 * 3]
-                       if t["state"] == "complete" and t["feasible"]]
-            assert earlier and trial["value"] >= min(earlier)
-            assert trial["rungs"][-1]["steps"] < 27
+    assert len(document["trials"]) == 9
+    assert [len(t["rungs"]) for t in document["trials"]] == [3] * 9     # 3 looks at each
     assert _tune_cli(run_cli, scenario_file, tmp_path / "s1", "--seed", "1").exit_code == 0
     assert json.loads((tmp_path / "s1" / "tune.json").read_text())["trials"] != document["trials"]
 
@@ -222,3 +215,46 @@ def test_search_figures_from_a_finished_search(run_cli, scenario_file, tmp_path)
         assert (tmp_path / f"{kind}.png").read_bytes()[:4] == b"\x89PNG"
     assert "no tune.json" in one_error_line(run_cli("plot", tmp_path, "--kind", "tune", "-o",
                                                     tmp_path / "x.png"))
+
+
+class _SyntheticExecutor:
+    """Answers run_task's tasks from a formula instead of training: a run at H averages
+    every H steps, each step costs 1 + 4/H ms, and it reaches the target after 12 + 2H
+    steps. Time-to-accuracy is then minimal at H = 2 (12 + 4 steps x 3 ms = 48 ms)."""
+
+    def __init__(self):
+        self.tasks = []
+
+    def submit(self, fn, task):
+        from concurrent.futures import Future
+
+        self.tasks.append(task)
+        H = task["data"]["variants"][0]["H"]
+        steps = task["stop_after"] or 27
+        step_s = (1 + 4 / H) * 1e-3
+        need = 12 + 2 * H
+        record = {"label": task["variant"], "status": "ok", "diverged": False,
+                  "simulated_time_s": steps * step_s, "final_test_accuracy": 0.9,
+                  "time_to_accuracy_s": need * step_s if steps >= need else None,
+                  "comm_bytes": {"inter_block": 1e6 / H}}
+        future = Future()
+        future.set_result({"id": task["id"], "status": "ok", "error": None, "record": record})
+        return future
+
+
+def test_pruning_stops_only_trials_that_cannot_win(scenario_file, tmp_path):
+    plan = load_tune(scenario_file, space=["H=1..24"], variant="local H=2", budget=12,
+                     batch=3, rungs=3)
+    executor = _SyntheticExecutor()
+    outcome = run_tune(plan, executor, directory=str(tmp_path / "out"))
+    pruned = [t for t in outcome.trials if t["state"] == "pruned"]
+    assert pruned, "the formula makes large H slow enough to prune"
+    for trial in pruned:
+        H = trial["values"]["variants[0].H"]
+        full = (12 + 2 * H) * (1 + 4 / H) * 1e-3                 # what the full run would give
+        earlier = [t["value"] for t in outcome.trials[:trial["number"] // 3 * 3]
+                   if t["state"] == "complete" and t["feasible"]]
+        assert earlier and trial["value"] >= min(earlier)        # its prefix was no better...
+        assert full >= trial["value"] and full >= min(earlier)   # ...and nor is the full run
+        assert trial["rungs"][-1]["steps"] < 27
+    assert all(t["stop_after"] in (3, 9, None) for t in executor.tasks)

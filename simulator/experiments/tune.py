@@ -28,7 +28,8 @@ How it searches
   to Optuna as pruned, with the value they were stopped at.
 * Constraints (``final_test_accuracy>=BASELINE-0.005``) are checked on full runs; BASELINE
   is the result of another variant of the scenario (default: its mini-batch variant), run
-  once as written. A run that does not reach the target, diverges or fails is infeasible.
+  once as written. A run that does not reach the target, fails, or whose status is not
+  ``ok`` (diverged, not learning) is infeasible.
   Optuna's TPE takes the constraints into account (``constraints_func``).
 
 Determinism
@@ -464,7 +465,7 @@ def _summary_record(record):
     if record is None:
         return None
     return {**{m: _metric(record, m) for m in METRICS}, "label": record.get("label"),
-            "diverged": record.get("diverged", False)}
+            "diverged": record.get("diverged", False), "status": record.get("status", "ok")}
 
 
 def _task(plan, data, label, stop_after, tag):
@@ -654,7 +655,8 @@ def _run_batch(plan, study, executor, trials, values, cached, outcome, rungs, no
         else:
             value = _metric(record, plan.objective)
             violation = tuple(c.violation(record, outcome.baseline) for c in plan.constraints)
-            reached = record.get("time_to_accuracy_s") is not None and not record.get("diverged")
+            reached = (record.get("time_to_accuracy_s") is not None
+                       and record.get("status", "ok") == "ok")
             violation = violation + ((0.0 if reached else 1.0),)
             state = "complete"
             _set_constraints(trial, violation)
