@@ -6,14 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import networkx as nx
 import pytest
+import yaml
 from helpers import one_error_line
 
 from simulator.cluster.topology import load_topology
 from simulator.experiments.scenario import load_scenario
 from simulator.utils.errors import InputError
 from simulator.utils.shipped import catalog, resolve, shipped_dir, shipped_files
+from simulator.utils.yamlfile import load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,11 +110,45 @@ def test_copying_the_suite_brings_its_baseline_and_it_passes_there(run_cli, tmp_
 
 @pytest.mark.parametrize("name", ["topology", "scenario", "regress"])
 def test_schema_prints_and_writes_the_shipped_schema(run_cli, tmp_path, name):
-    shipped = (ROOT / "schemas" / f"{name}.schema.json").read_text()
-    assert run_cli("schema", name).stdout == shipped
+    printed = run_cli("schema", name).stdout
     assert run_cli("schema", name, "-o", tmp_path / "s.json").exit_code == 0
-    assert (tmp_path / "s.json").read_text() == shipped
-    json.loads(shipped)
+    assert (tmp_path / "s.json").read_text() == printed
+    assert run_cli("schema", name, "-o", "-").stdout == printed
+    schema = json.loads(printed)
+    # It stands alone: every reference is inside the document, and it is the shipped schema
+    # with the schemas it names embedded.
+    refs = [node["$ref"] for node in _mappings(schema) if "$ref" in node]
+    assert refs and all(ref.startswith("#") for ref in refs)
+    shipped = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
+    assert shipped.get("properties", {}).keys() == schema.get("properties", {}).keys()
+    assert shipped.get("oneOf") == schema.get("oneOf")
+    embedded = {"topology": [], "scenario": ["sgdsim-topology"],
+                "regress": ["sgdsim-scenario", "sgdsim-topology"]}[name]
+    assert sorted(k for k in schema.get("$defs", {}) if k.startswith("sgdsim-")) == embedded
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def _mappings(node):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _mappings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _mappings(value)
+
+
+@pytest.mark.parametrize("kind, schema", [("topologies", "topology"), ("scenarios", None)])
+def test_every_shipped_file_is_valid_under_the_standalone_schema(kind, schema):
+    """The bundled schema (what editors get from 'sgdsim schema') accepts every shipped file:
+    inline topologies in scenarios and inline scenarios in the suite included."""
+    for name, path in shipped_files(kind).items():
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        data = yaml.safe_load(path.read_text())
+        which = schema or ("regress" if "scenarios" in data else "scenario")
+        errors = list(jsonschema.Draft202012Validator(load_schema(which)).iter_errors(data))
+        assert not errors, (name, [e.message for e in errors[:3]])
 
 
 def test_a_generated_topology_points_at_the_schema_from_where_it_is(run_cli, tmp_path,

@@ -11,7 +11,38 @@ it*, so that its one-line message reads::
     topologies/x.yaml:12: links[3].bandwidth: must be positive, got '-5 GB/s' (write e.g. '25 GB/s')
 """
 
-__all__ = ["SgdsimError", "InputError", "UnitError", "NetworkError"]
+import re
+
+__all__ = ["SgdsimError", "InputError", "UnitError", "NetworkError", "printable"]
+
+# C0 and C1 control characters (but tab and newline), and the Unicode controls that reorder
+# or hide text on a terminal (bidirectional overrides and isolates, zero-width marks).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029"
+                       "\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def printable(text, *, newlines=True):
+    r"""`text` with control characters escaped, safe to print on a terminal.
+
+    A name written in a file (a variant label, a GPU, a key) could hold an escape sequence
+    that recolours or rewrites the terminal, or a newline that splits an error line in two.
+    Such characters are shown as Python escapes (``\x1b``, ``\u202e``); with
+    ``newlines=False``, newlines and tabs are escaped too (for a message that must be one
+    line).
+
+    Examples
+    --------
+    >>> printable("a\x1b[31mred")
+    'a\\x1b[31mred'
+    >>> printable("two\nlines", newlines=False)
+    'two\\nlines'
+    >>> printable("25 µs, 1 Gbit/s")
+    '25 µs, 1 Gbit/s'
+    """
+    text = _CONTROLS.sub(lambda m: repr(m.group())[1:-1], str(text))
+    if not newlines:
+        text = text.replace("\n", "\\n").replace("\t", "\\t")
+    return text
 
 
 class SgdsimError(Exception):

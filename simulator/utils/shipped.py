@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from .errors import InputError
-from .files import write_text_atomic
+from .files import check_output, is_stdout, write_text_atomic
 
 __all__ = ["KINDS", "shipped_dir", "shipped_files", "catalog", "resolve", "copy_shipped", "is_installed_copy", "is_shipped",
            "schema_path", "schema_reference"]
@@ -84,12 +84,12 @@ def catalog(kind):
     >>> catalog("scenarios")["default"][0]
     'scenario'
     """
-    import yaml
+    from .yamlfile import parse_yaml
 
     entries = {}
     for name, path in shipped_files(kind).items():
-        with open(path, encoding="utf-8") as stream:
-            data = yaml.safe_load(stream) if path.suffix in (".yaml", ".yml") else {}
+        data = parse_yaml(path.read_text(encoding="utf-8"), file=str(path))[0] \
+            if path.suffix in (".yaml", ".yml") else {}
         data = data if isinstance(data, dict) else {}
         what = _WHAT[kind]
         if kind == "scenarios":
@@ -173,7 +173,8 @@ def copy_shipped(kind, name, dest=None, *, overwrite=False):
     name : str
         A shipped name (``large_batch``).
     dest : str or os.PathLike, optional
-        A file to write, or an existing directory to write ``NAME.yaml`` into; default: the
+        A file to write, an existing directory to write ``NAME.yaml`` into, or ``-`` to
+        print the file (not for a suite, which comes with its baseline); default: the
         current directory.
     overwrite : bool
         Replace an existing file instead of refusing to.
@@ -193,7 +194,7 @@ def copy_shipped(kind, name, dest=None, *, overwrite=False):
     ------
     InputError
         An unknown name, a destination that exists (without `overwrite`), a folder that
-        does not exist.
+        does not exist or cannot be written.
     """
     from .yamlfile import did_you_mean
 
@@ -204,6 +205,12 @@ def copy_shipped(kind, name, dest=None, *, overwrite=False):
                          fix=(hint + " " if hint else "") + "one of: " + ", ".join(names))
     source = names[name]
     target = os.fspath(dest) if dest is not None else "."
+    if is_stdout(target):
+        if kind == "scenarios" and catalog(kind)[name][0] == "suite":
+            raise InputError(f"'{name}' is a suite and comes with its baseline: two files",
+                             field="DEST", fix="give a directory to copy both into")
+        write_text_atomic(target, source.read_text(encoding="utf-8"))
+        return [target]
     if os.path.isdir(target):
         target = os.path.join(target, source.name)
     folder = os.path.dirname(os.path.abspath(target))
@@ -213,9 +220,9 @@ def copy_shipped(kind, name, dest=None, *, overwrite=False):
     copies = [(source, target)]
     text = source.read_text(encoding="utf-8")
     if kind == "scenarios" and catalog(kind)[name][0] == "suite":
-        import yaml
+        from .yamlfile import parse_yaml
 
-        baseline = yaml.safe_load(text).get("baseline", f"{name}_baseline.json")
+        baseline = parse_yaml(text)[0].get("baseline", f"{name}_baseline.json")
         if (source.parent / baseline).is_file():
             copies.append((source.parent / baseline,
                            os.path.join(os.path.dirname(target), baseline)))
@@ -223,6 +230,7 @@ def copy_shipped(kind, name, dest=None, *, overwrite=False):
         if os.path.exists(path) and not overwrite:
             raise InputError(f"'{path}' exists", field="DEST",
                              fix="choose another destination, or pass --force to replace it")
+        check_output(path, field="DEST")
     written = []
     for origin, path in copies:
         body = origin.read_text(encoding="utf-8")
@@ -231,7 +239,7 @@ def copy_shipped(kind, name, dest=None, *, overwrite=False):
             schema = first.removeprefix(_SCHEMA_COMMENT).rsplit("/", 1)[-1].removesuffix(
                 ".schema.json")
             body = _SCHEMA_COMMENT + schema_reference(schema, path) + "\n" + rest
-        write_text_atomic(path, body)
+        write_text_atomic(path, body, field="DEST")
         written.append(path)
     return written
 

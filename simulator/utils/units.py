@@ -10,6 +10,11 @@ Why not pint: pint treats bits and bytes as dimensionless, reads ``Gbps`` as gig
 and ``Gb`` as gilbert, so ``25 GHz`` would pass for a bandwidth. The grammar here is
 small and closed, and every rejection says what would be accepted.
 
+Numbers are written in ASCII digits, as :data:`NUMBER_PATTERN` (the number grammar of
+YAML 1.2 and of JSON Schema's editors): ``٣ GB/s`` or ``１ s`` is refused here exactly as
+the schemas refuse it, although Python's ``float`` would read it. A quantity must be finite
+and at most :data:`MAX_QUANTITY` in base units (``1e999 s`` is too large, not negative).
+
 Examples
 --------
 >>> parse_bandwidth("100 Gbit/s")
@@ -34,7 +39,16 @@ __all__ = [
     "format_time",
     "format_bytes",
     "format_flops",
+    "NUMBER_PATTERN",
+    "MAX_QUANTITY",
 ]
+
+NUMBER_PATTERN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+"""A decimal number in ASCII digits: YAML 1.2's float grammar (and JSON's, with a sign)."""
+
+MAX_QUANTITY = 1e30
+"""Largest quantity accepted, in base units (bytes, bytes/s, s, FLOP/s): far beyond any
+cluster, and small enough that sums over billions of steps stay finite."""
 
 _PREFIX = {
     "": 1.0,
@@ -44,7 +58,7 @@ _PREFIX = {
 # Divisors, not factors: 5 / 1e6 is exactly 5e-06 while 5 * 1e-6 is not.
 _TIME_DIVISOR = {"": 1.0, "m": 1e3, "u": 1e6, "µ": 1e6, "μ": 1e6, "n": 1e9, "p": 1e12}
 
-_NUMBER = r"(?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*"
+_NUMBER = r"(?P<num>" + NUMBER_PATTERN + r")\s*"
 _P = r"(?P<prefix>Ki|Mi|Gi|Ti|Pi|[kKMGTPE]?)"
 
 # kind -> (regex of the unit after the number, base factor per matched unit, examples)
@@ -59,7 +73,7 @@ _GRAMMAR = {
     "bytes": (re.compile(_NUMBER + _P + _BYTE_UNIT + "$"), "'100 MB', '1.5 GiB' or '4096 B'"),
     "time": (
         re.compile(_NUMBER + r"(?P<tprefix>[muµμnp]?)(?P<tunit>s|sec|seconds?)$|"
-                   + _NUMBER.replace("num", "num2") + r"(?P<long>min|h)$"),
+                   + _NUMBER.replace("(?P<num>", "(?P<num2>") + r"(?P<long>min|h)$"),
         "'2 us', '0.5 ms' or '1 s'",
     ),
     "flops": (
@@ -115,13 +129,18 @@ def parse_quantity(text, kind, *, field=None):
     groups = match.groupdict()
     if kind == "time":
         if groups.get("num2") is not None:
-            return float(groups["num2"]) * {"min": 60.0, "h": 3600.0}[groups["long"]]
-        return float(groups["num"]) / _TIME_DIVISOR[groups["tprefix"]]
-    value = float(groups["num"]) * _PREFIX[groups["prefix"]]
-    if kind in ("bandwidth", "bytes"):
-        base = groups.get("base") or groups.get("bps")
-        if base in ("b", "bit", "bits"):
-            value /= 8.0
+            value = float(groups["num2"]) * {"min": 60.0, "h": 3600.0}[groups["long"]]
+        else:
+            value = float(groups["num"]) / _TIME_DIVISOR[groups["tprefix"]]
+    else:
+        value = float(groups["num"]) * _PREFIX[groups["prefix"]]
+        if kind in ("bandwidth", "bytes"):
+            base = groups.get("base") or groups.get("bps")
+            if base in ("b", "bit", "bits"):
+                value /= 8.0
+    if not abs(value) <= MAX_QUANTITY:                       # inf, or beyond any cluster
+        raise UnitError(f"{text!r} is too large: {_WHAT[kind]} is at most 1e30 "
+                        f"{_BASE_UNIT[kind]}", field=field, fix=fix)
     return value
 
 
@@ -178,3 +197,6 @@ def format_time(seconds):
         if abs(seconds) >= factor:
             return f"{seconds / factor:.4g} {unit}"
     return f"{seconds:.4g} s"
+
+
+_BASE_UNIT = {"bandwidth": "B/s", "bytes": "B", "time": "s", "flops": "FLOP/s"}

@@ -24,15 +24,20 @@ as a missing unit.
 import difflib
 import functools
 import json
+import math
+import re
 
 import jsonschema
 import yaml
 from jsonschema.exceptions import relevance
 
 from .errors import InputError, UnitError
+from .files import read_text_input
 from .shipped import schema_path
+from .units import NUMBER_PATTERN
 
-__all__ = ["load_yaml", "validate_schema", "load_schema", "format_field", "did_you_mean", "Places"]
+__all__ = ["load_yaml", "parse_yaml", "validate_schema", "load_schema", "schema_text", "format_field",
+           "did_you_mean", "Places", "MAX_DEPTH", "MAX_ALIAS_VALUES", "MAX_NUMBER"]
 
 
 def format_field(path):
@@ -104,18 +109,180 @@ def did_you_mean(word, choices):
 
 
 # --------------------------------------------------------------------------- loading
+MAX_DEPTH = 64
+"""Deepest nesting of lists and mappings a file may have (sgdsim's own files use 6)."""
+MAX_ALIAS_VALUES = 1_000_000
+"""Values that YAML aliases may add to a file beyond those written (a "billion laughs"
+file of 700 bytes would otherwise expand to a billion)."""
+
+
+class _Refused(Exception):
+    """A file refused while composing it: ``(message, mark, fix)``."""
+
+    def __init__(self, message, mark, fix):
+        super().__init__(message)
+        self.message, self.mark, self.fix = message, mark, fix
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's core schema and bounds on what a file may hold.
+
+    * Plain scalars resolve as in YAML 1.2 (the core schema, which editors such as
+      yaml-language-server use): ``1e-3`` and ``1e30`` are numbers, ``yes``/``on`` are
+      strings, ``0777`` is 777, there are no sexagesimal numbers or timestamps. Numbers are
+      written in ASCII digits (:data:`simulator.utils.units.NUMBER_PATTERN`).
+    * Mapping keys are the text written (``1: x`` has the key ``"1"``, as in JSON); a list or
+      mapping as a key is refused.
+    * Nesting deeper than :data:`MAX_DEPTH` and an alias inside the collection it names (data
+      that would be infinite) are refused while composing, before any recursion can run deep.
+    """
+
+    yaml_implicit_resolvers = {}
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._open = set()          # anchors of the collections being composed
+        self.aliases = []           # (anchor, mark) of every alias, in order
+        self.anchored = {}          # anchor -> the node it names
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise _Refused(f"the alias *{event.anchor} is inside the collection "
+                               f"&{event.anchor} names: the data would be infinite",
+                               event.start_mark, f"refer to *{event.anchor} outside it, or "
+                                                 "write the data out")
+            self.aliases.append((event.anchor, event.start_mark))
+            return super().compose_node(parent, index)
+        collection = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
+        anchor = getattr(event, "anchor", None)
+        self._depth += collection
+        if self._depth > MAX_DEPTH:
+            raise _Refused(f"lists and mappings nested more than {MAX_DEPTH} levels deep",
+                           event.start_mark, "flatten the data; no sgdsim file needs this")
+        if anchor is not None and collection:
+            self._open.add(anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= collection
+            self._open.discard(anchor)
+        if anchor is not None:
+            self.anchored[anchor] = node
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep=deep)
+        self.flatten_mapping(node)
+        mapping = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain value, not a list or a mapping",
+                    key_node.start_mark)
+            mapping[key_node.value] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def construct_yaml_int(self, node):
+        text = self.construct_scalar(node)
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        if text.startswith("0x"):
+            return int(text[2:], 16)
+        return int(text, 10)
+
+    def construct_yaml_float(self, node):
+        text = self.construct_scalar(node).lower()
+        if text.endswith(".inf"):
+            return float("-inf") if text.startswith("-") else float("inf")
+        if text == ".nan":
+            return float("nan")
+        return float(text)
+
+
+for _tag, _pattern, _first in (   # YAML 1.2.2, 10.3 "Core Schema"
+        ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+        ("int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
+        ("float", NUMBER_PATTERN + r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+         "-+0123456789."),
+        ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+        ("merge", r"<<", "<")):
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"),
+                                  list(_first))
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+
+
+def parse_yaml(text, *, file=None):
+    """Parse YAML `text` as :func:`load_yaml` does; return ``(data, locate)``.
+
+    Raises
+    ------
+    InputError
+        A character YAML text cannot hold (a NUL byte: a binary file), a syntax error, an
+        empty document, a key written twice, nesting deeper than :data:`MAX_DEPTH`, an alias
+        inside what it names, or aliases adding more than :data:`MAX_ALIAS_VALUES` values.
+
+    Examples
+    --------
+    >>> parse_yaml("lr: 1e-3\\nnesterov: yes\\n")[0]
+    {'lr': 0.001, 'nesterov': 'yes'}
+    >>> parse_yaml("a: &x\\n  b: *x\\n", file="x.yaml")
+    Traceback (most recent call last):
+    ...
+    simulator.utils.errors.InputError: x.yaml:2: the alias *x is inside the collection &x names: the data would be infinite (refer to *x outside it, or write the data out)
+    """
+    loader = None
+    try:
+        loader = _Loader(text)
+        root = loader.get_single_node()
+        if root is None:
+            raise InputError("the file is empty", file=file,
+                             fix="write a YAML mapping, see the examples in docs/")
+        _check_expansion(root, loader.aliases, loader.anchored, file)
+        _reject_duplicate_keys(root, file)
+        data = loader.construct_document(root)
+    except _Refused as err:
+        raise InputError(err.message, file=file, line=err.mark.line + 1, fix=err.fix) from None
+    except yaml.reader.ReaderError as err:
+        raise _reader_error(err, text, file) from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = err.problem or err.context or "cannot parse"
+        context = ""
+        if err.context and err.problem:
+            context = f" {err.context}"
+            if err.context_mark is not None and mark is not None \
+                    and err.context_mark.line != mark.line:
+                context += f" started on line {err.context_mark.line + 1}"
+        raise InputError(f"YAML syntax error: {problem}{context}", file=file,
+                         line=None if mark is None else mark.line + 1,
+                         fix="check indentation, colons and brackets near this line") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"YAML syntax error: {err}", file=file) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return data, functools.partial(_locate, root)
+
+
 def load_yaml(path):
     """Read a YAML file; return its data and a function giving the line of any path in it.
 
     Parameters
     ----------
     path : str or os.PathLike
-        The file to read. It is named in every error as given.
+        The file to read (a regular file: :func:`simulator.utils.files.read_text_input`).
+        It is named in every error as given.
 
     Returns
     -------
     data : object
-        The parsed document (``yaml.safe_load`` semantics).
+        The parsed document: safe-load semantics with YAML 1.2's core schema
+        (:func:`parse_yaml`).
     locate : callable
         ``locate(path_tuple) -> int``: the 1-based line of the key (in a mapping) or item
         (in a list) that `path_tuple` leads to, e.g. ``locate(("links", 3, "bandwidth"))``.
@@ -124,8 +291,9 @@ def load_yaml(path):
     Raises
     ------
     InputError
-        If the file cannot be read, is not valid YAML, is empty, or writes one key twice
-        in a mapping.
+        If the file cannot be read, is not a regular file (a FIFO, a device), is too large,
+        is not UTF-8 YAML text, is empty, writes one key twice in a mapping, nests too deep
+        or expands too far through aliases (:func:`parse_yaml`).
 
     Examples
     --------
@@ -138,58 +306,91 @@ def load_yaml(path):
     >>> os.unlink(f.name)
     """
     file = str(path)
-    try:
-        with open(path, encoding="utf-8") as stream:
-            text = stream.read()
-    except FileNotFoundError as err:
-        raise InputError("no such file", file=file,
-                         fix="check the path") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read the file: {err}", file=file) from err
-
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            raise InputError("the file is empty", file=file,
-                             fix="write a YAML mapping, see the examples in docs/")
-        _reject_duplicate_keys(root, (), file)
-        data = loader.construct_document(root)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        problem = err.problem or err.context or "cannot parse"
-        context = ""
-        if err.context and err.problem:
-            context = f" {err.context}"
-            if err.context_mark is not None and err.context_mark.line != mark.line:
-                context += f" started on line {err.context_mark.line + 1}"
-        raise InputError(f"YAML syntax error: {problem}{context}", file=file,
-                         line=None if mark is None else mark.line + 1,
-                         fix="check indentation, colons and brackets near this line") from err
-    except yaml.YAMLError as err:
-        raise InputError(f"YAML syntax error: {err}", file=file) from err
-    finally:
-        loader.dispose()
-    return data, functools.partial(_locate, root)
+    return parse_yaml(read_text_input(path), file=file)
 
 
-def _reject_duplicate_keys(node, path, file):
-    """Raise InputError for a key written twice in one mapping of the composed tree."""
+_CHARACTER_NAMES = {0: "a NUL byte", 0x1B: "an escape character (ESC)", 0x7F: "DEL",
+                    0xFEFF: "a byte-order mark"}
+
+
+def _reader_error(err, text, file):
+    """InputError for a character that YAML text cannot hold, at its line and column."""
+    code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "?")
+    position = err.position if isinstance(err.position, int) else 0
+    before = text[:position]
+    line = before.count("\n") + 1
+    column = position - (before.rfind("\n") + 1) + 1
+    what = _CHARACTER_NAMES.get(code, f"the control character U+{code:04X}")
+    return InputError(f"{what} in column {column}: YAML files are text", file=file, line=line,
+                      fix="remove it, or escape it inside a double-quoted string; is this the "
+                          "right file?")
+
+
+def _children(node):
     if isinstance(node, yaml.MappingNode):
-        seen = {}
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value != "<<":
-                if key.value in seen:
-                    raise InputError(
-                        f"duplicate key '{key.value}', first at line {seen[key.value]}",
-                        file=file, line=key.start_mark.line + 1,
-                        field=format_field(path + (key.value,)),
-                        fix="write each key once; YAML would silently keep only the last")
-                seen[key.value] = key.start_mark.line + 1
-            _reject_duplicate_keys(value, path + (key.value,), file)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _reject_duplicate_keys(item, path + (index,), file)
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return ()
+
+
+def _check_expansion(root, aliases, anchored, file):
+    """Refuse a composed tree whose aliases expand it too far (size or depth).
+
+    Aliased nodes are shared in the composed graph, so sizes and depths are counted once
+    per distinct node (an iterative walk: no recursion, whatever the depth).
+    """
+    if not aliases:
+        return
+    size, depth = {}, {}
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = (isinstance(node, yaml.CollectionNode)
+                          + max((depth[id(c)] for c in children), default=0))
+        elif key not in size:
+            stack.append((node, True))
+            stack.extend((c, False) for c in _children(node) if id(c) not in size)
+    written = len(size)
+    worst = max(aliases, key=lambda a: size.get(id(anchored.get(a[0])), 0))
+    if size[id(root)] - written > MAX_ALIAS_VALUES:
+        raise InputError(f"aliases expand the data to {size[id(root)]:,} values, more than "
+                         f"{MAX_ALIAS_VALUES:,} beyond the {written:,} written",
+                         file=file, line=worst[1].line + 1,
+                         fix="write the data out, or use fewer levels of aliases")
+    if depth[id(root)] > MAX_DEPTH:
+        raise InputError(f"aliases nest the data more than {MAX_DEPTH} levels deep",
+                         file=file, line=worst[1].line + 1, fix="use fewer levels of aliases")
+
+
+def _reject_duplicate_keys(root, file):
+    """Raise InputError for a key written twice in one mapping of the composed tree."""
+    seen_nodes, stack = set(), [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:              # an aliased node: checked once
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    if key.value in seen:
+                        raise InputError(
+                            f"duplicate key '{key.value}', first at line {seen[key.value]}",
+                            file=file, line=key.start_mark.line + 1,
+                            field=format_field(path + (key.value,)),
+                            fix="write each key once; YAML would silently keep only the last")
+                    seen[key.value] = key.start_mark.line + 1
+            stack.extend((value, path + (getattr(key, "value", "?"),))
+                         for key, value in reversed(node.value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, path + (index,))
+                         for index, item in reversed(list(enumerate(node.value))))
 
 
 def _locate(root, path):
@@ -214,19 +415,103 @@ def _locate(root, path):
 
 # --------------------------------------------------------------------------- schemas
 @functools.lru_cache(maxsize=None)
-def _schema_text(name):
-    return schema_path(name).read_text(encoding="utf-8")
+def _bundled(name):
+    """The shipped schema `name` with every schema it refers to embedded (JSON text)."""
+    return json.dumps(_bundle(name), indent=2, ensure_ascii=False) + "\n"
+
+
+_BUNDLED = "sgdsim-{}"                     # $defs key of an embedded shipped schema
+
+
+def _bundle(name):
+    """Schema `name` as one document: a ``$ref`` to another shipped schema
+    (``topology.schema.json``, ``scenario.schema.json#/$defs/x``) becomes a local reference
+    to a copy of it under ``$defs`` (its own references rewritten to point inside the copy),
+    so the result has only ``#/...`` references and stands alone in any folder."""
+    root = json.loads(schema_path(name).read_text(encoding="utf-8"))
+    embedded, pending = {}, [name]
+    while pending:
+        current = pending.pop()
+        schema = root if current == name else embedded[current]
+        prefix = "#" if current == name else f"#/$defs/{_BUNDLED.format(current)}"
+        for node in _schema_nodes(schema):
+            ref = node.get("$ref")
+            if not isinstance(ref, str):
+                continue
+            target, _, fragment = ref.partition("#")
+            if not target:
+                node["$ref"] = prefix + fragment
+                continue
+            other = target.removesuffix(".schema.json")
+            if other != name and other not in embedded:
+                embedded[other] = json.loads(schema_path(other).read_text(encoding="utf-8"))
+                embedded[other].pop("$schema", None)
+                pending.append(other)
+            node["$ref"] = ("#" if other == name else
+                            f"#/$defs/{_BUNDLED.format(other)}") + fragment
+    if embedded:
+        root.setdefault("$defs", {}).update(
+            {_BUNDLED.format(other): schema for other, schema in sorted(embedded.items())})
+    return root
+
+
+def _schema_nodes(schema):
+    """Every mapping inside a schema document, without recursion."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def load_schema(name):
-    """Return the JSON Schema shipped as ``schemas/{name}.schema.json``.
+    """Return the JSON Schema shipped as ``schemas/{name}.schema.json``, standing alone.
+
+    The shipped files refer to one another (a scenario's inline ``topology`` is a topology,
+    a suite's inline ``scenario`` a scenario) by relative ``$ref``, which editors resolve
+    beside the file; the schema returned here has those schemas embedded (see
+    :func:`schema_text`).
 
     Examples
     --------
     >>> load_schema("topology")["$schema"]
     'https://json-schema.org/draft/2020-12/schema'
+    >>> sorted(k for k in load_schema("regress")["$defs"] if k.startswith("sgdsim-"))
+    ['sgdsim-scenario', 'sgdsim-topology']
     """
-    return json.loads(_schema_text(name))
+    return json.loads(_bundled(name))
+
+
+def schema_text(name):
+    """The JSON text of :func:`load_schema` (what ``sgdsim schema NAME`` prints)."""
+    return _bundled(name)
+
+
+MAX_NUMBER = 1e15
+"""Largest magnitude of a plain number in a file (no setting needs more; beyond it sums and
+conversions to steps could overflow)."""
+
+
+def _finite_number(checker, instance):
+    return isinstance(instance, (int, float)) and not isinstance(instance, bool) \
+        and abs(instance) <= MAX_NUMBER           # False for NaN and infinity too
+
+
+def _whole_number(checker, instance):
+    return isinstance(instance, int) and not isinstance(instance, bool) \
+        and abs(instance) <= MAX_NUMBER
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"number": _finite_number, "integer": _whole_number}))
+"""Draft 2020-12 where a number is finite and at most :data:`MAX_NUMBER` in magnitude, and
+an integer is one written as such (``2.0`` at an integer place is normalised to ``2``
+first, by :func:`validate_schema`)."""
 
 
 def validate_schema(data, schema, *, file=None, locate=None):
@@ -235,10 +520,13 @@ def validate_schema(data, schema, *, file=None, locate=None):
     Parameters
     ----------
     data : object
-        Parsed file contents.
+        Parsed file contents. A whole float (``2.0``) where the schema wants an integer is
+        replaced by the integer in place, so that code reading the value gets what the
+        schema promised (JSON Schema counts ``2.0`` as an integer, as editors do).
     schema : dict
         A draft 2020-12 JSON Schema (see the module docstring for the keywords used in
-        messages).
+        messages). Numbers must also be finite and at most :data:`MAX_NUMBER` in magnitude:
+        ``.nan``, ``.inf`` and ``1e30`` are refused wherever a number is expected.
     file : str, optional
         File name to put in the error.
     locate : callable, optional
@@ -258,14 +546,43 @@ def validate_schema(data, schema, *, file=None, locate=None):
     ... except InputError as err:
     ...     print(err)
     x.yaml: bandwith: unknown key 'bandwith' (did you mean 'bandwidth'?)
+    >>> data = {"n": 2.0}
+    >>> validate_schema(data, {"properties": {"n": {"type": "integer"}}}); data
+    {'n': 2}
     """
-    validator = jsonschema.Draft202012Validator(schema)
-    error = _most_relevant(list(validator.iter_errors(data)), schema)
+    validator = _Validator(schema)
+    errors = list(validator.iter_errors(data))
+    if _whole_floats_to_ints(data, errors):
+        errors = list(validator.iter_errors(data))
+    error = _most_relevant(errors, schema)
     if error is None:
         return
     path, message, fix = _describe(error, schema)
     line = locate(path) if locate is not None else None
     raise InputError(message, file=file, line=line, field=format_field(path), fix=fix)
+
+
+def _whole_floats_to_ints(data, errors):
+    """Replace whole floats that failed ``type: integer`` by ints in `data`; True if any."""
+    paths, stack = set(), list(errors)
+    while stack:
+        error = stack.pop()
+        stack.extend(error.context or ())
+        instance = error.instance
+        if error.validator == "type" and isinstance(instance, float) \
+                and "integer" in ([error.validator_value] if isinstance(error.validator_value, str)
+                                  else error.validator_value) \
+                and math.isfinite(instance) and instance.is_integer() \
+                and abs(instance) <= MAX_NUMBER:
+            paths.add(tuple(error.absolute_path))
+    for path in paths:
+        if not path:
+            continue
+        parent = data
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = int(parent[path[-1]])
+    return bool(paths)
 
 
 def _resolve(schema, root):
@@ -314,15 +631,32 @@ def _likely_branch(error, root):
     instance = error.instance
 
     def score(index):
+        branch = _resolve(branches[index], root)
+        fits = _type_fits(branch, instance, root)       # a string branch for a mapping: no
         if not isinstance(instance, dict):
-            return (0, -sum(1 for e in error.context if e.relative_schema_path[0] == index))
-        branch = branches[index]
-        declared = _properties(branch, root)
-        required = _resolve(branch, root).get("required", [])
-        return (sum(1 for key in instance if key in declared),
+            return (fits, 0, -sum(1 for e in error.context if e.relative_schema_path[0] == index))
+        declared = _properties(branches[index], root)
+        for sub in branch.get("oneOf", []) + branch.get("anyOf", []):   # nested forms
+            declared = {**_properties(sub, root), **declared}
+        required = branch.get("required", [])
+        return (fits, sum(1 for key in instance if key in declared),
                 -sum(1 for key in required if key not in instance))
 
     return max(sorted(failing), key=score)
+
+
+def _type_fits(schema, instance, root):
+    """1 unless `schema` (resolved) declares a ``type`` that `instance` is not, else 0."""
+    types = schema.get("type")
+    if types is None:
+        branches = schema.get("oneOf", []) + schema.get("anyOf", [])
+        return max((_type_fits(_resolve(b, root), instance, root) for b in branches), default=1)
+    types = [types] if isinstance(types, str) else types
+    kind = {dict: "object", list: "array", str: "string", bool: "boolean",
+            type(None): "null"}.get(type(instance))
+    if kind is None and isinstance(instance, (int, float)):
+        kind = "integer" if isinstance(instance, int) else "number"
+    return int(kind in types or (kind == "integer" and "number" in types))
 
 
 def _yaml_text(value):
@@ -391,7 +725,17 @@ def _describe(error, root):
     if keyword == "type":
         if "x-unit" in schema and isinstance(instance, (int, float)) \
                 and not isinstance(instance, bool):
-            return path, f"missing unit: {instance!r} is a bare number", _unit_fix(schema)
+            return path, f"missing unit: {_number_text(instance)} is a bare number", \
+                _unit_fix(schema)
+        expected = error.validator_value
+        expected = [expected] if isinstance(expected, str) else expected
+        if isinstance(instance, (int, float)) and not isinstance(instance, bool) \
+                and ("number" in expected or "integer" in expected):
+            if isinstance(instance, float) and not math.isfinite(instance):
+                return path, f"must be a finite number, got {_number_text(instance)}", fix
+            if abs(instance) > MAX_NUMBER:
+                return path, (f"{_number_text(instance)} is too large: numbers in sgdsim files "
+                              f"are at most 1e15"), fix
         expected = error.validator_value
         expected = [expected] if isinstance(expected, str) else expected
         words = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
@@ -411,6 +755,13 @@ def _describe(error, root):
     if isinstance(instance, (str, int, float)) and not isinstance(instance, bool):
         message += f", got {instance!r}"
     return path, message, fix
+
+
+def _number_text(value):
+    """A number as YAML writes it: ``.nan``, ``.inf``, ``-.inf``, else its repr."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if value != value else (".inf" if value > 0 else "-.inf")
+    return repr(value)
 
 
 def _unit_fix(schema):
