@@ -45,7 +45,8 @@ import numbers
 import networkx as nx
 
 from ..utils.errors import InputError
-from ..utils.units import parse_bandwidth, parse_flops, parse_time
+from ..utils.units import MAX_QUANTITY, parse_bandwidth, parse_flops, parse_time
+from .topology import MIN_BANDWIDTH_BPS, MIN_EFFICIENCY, MIN_PEAK_FLOPS, check_graph_size
 
 __all__ = [
     "two_tier",
@@ -79,17 +80,27 @@ def _count(value, name, *, minimum=1, example=None):
 
 
 def _real(value, name, fix):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InputError(f"must be a finite number, got {value!r}", field=name, fix=fix)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not (math.isfinite(value) and abs(value) <= MAX_QUANTITY):
+        raise InputError(f"must be a finite number at most 1e30, got {value!r}", field=name,
+                         fix=fix)
     return float(value)
 
 
+def _size(nodes, links, field):
+    """Refuse a graph too large for memory before building it (named by its option)."""
+    check_graph_size(nodes, links, what=f"a topology of {nodes:,} devices",
+                     fix="use smaller counts", field=field)
+
+
 def _bandwidth(value, name):
-    """Check a bandwidth in bytes/s (> 0); return it as float."""
+    """Check a bandwidth in bytes/s (>= 1 bit/s); return it as float."""
     fix = "give a positive bandwidth, e.g. 25 GB/s = 25e9 bytes/s"
     value = _real(value, name, fix)
     if value <= 0:
         raise InputError(f"must be positive, got {value!r}", field=name, fix=fix)
+    if value < MIN_BANDWIDTH_BPS:
+        raise InputError(f"must be at least 1 bit/s, got {value!r}", field=name, fix=fix)
     return value
 
 
@@ -111,12 +122,14 @@ def _gpu_attrs(peak_flops, efficiency, gpu_type):
     """Check the GPU keywords; return the attribute dict every GPU node gets."""
     fix = "give a positive FLOP/s, e.g. 15.7 TFLOP/s = 15.7e12 FLOP/s"
     peak_flops = _real(peak_flops, "peak_flops", fix)
-    if peak_flops <= 0:
-        raise InputError(f"must be positive, got {peak_flops!r}", field="peak_flops", fix=fix)
+    if peak_flops < MIN_PEAK_FLOPS:
+        raise InputError(f"must be {'positive' if peak_flops <= 0 else 'at least 1 FLOP/s'}, "
+                         f"got {peak_flops!r}", field="peak_flops", fix=fix)
     fix = "give a fraction in (0, 1], e.g. 0.4"
     efficiency = _real(efficiency, "efficiency", fix)
-    if not 0 < efficiency <= 1:
-        raise InputError(f"must be in (0, 1], got {efficiency!r}", field="efficiency", fix=fix)
+    if not MIN_EFFICIENCY <= efficiency <= 1:
+        raise InputError(f"must be {'in (0, 1]' if not 0 < efficiency <= 1 else 'at least 1e-6'}"
+                         f", got {efficiency!r}", field="efficiency", fix=fix)
     attrs = {"kind": "gpu", "peak_flops": peak_flops, "efficiency": efficiency}
     if gpu_type is not None:
         attrs["gpu_type"] = str(gpu_type)
@@ -200,6 +213,7 @@ def two_tier(blocks, gpus_per_block, *, intra_bandwidth=25e9, intra_latency=1e-6
     """
     blocks = _count(blocks, "blocks", example=4)
     gpus_per_block = _count(gpus_per_block, "gpus_per_block", example=4)
+    _size(blocks * (gpus_per_block + 1) + 1, blocks * (gpus_per_block + 1), "blocks")
     gpu = _gpu_attrs(peak_flops, efficiency, gpu_type)
     graph = nx.Graph(name=f"two-tier {blocks}x{gpus_per_block}")
     graph.add_node("core", kind="switch")
@@ -254,6 +268,7 @@ def fat_tree(k, *, intra_bandwidth=12.5e9, intra_latency=1e-6, inter_bandwidth=1
     k = _count(k, "k", minimum=2, example=4)
     if k % 2:
         raise InputError(f"must be even, got {k}", field="k", fix=f"use an even k, e.g. {k + 1}")
+    _size(k**3 // 4 + 5 * k**2 // 4, 3 * k**3 // 4, "k")
     gpu = _gpu_attrs(peak_flops, efficiency, gpu_type)
     intra = _link_props("intra", intra_bandwidth, intra_latency)
     inter = _link_props("inter", inter_bandwidth, inter_latency)
@@ -320,6 +335,7 @@ def ring(n, *, blocks=None, intra_bandwidth=25e9, intra_latency=1e-6, inter_band
     ['intra_block', 'inter_block', 'inter_block']
     """
     n = _count(n, "n", minimum=2, example=8)
+    _size(n, n, "n")
     blocks = n if blocks is None else _count(blocks, "blocks", example=n)
     if n % blocks:
         divisors = [d for d in range(1, n + 1) if n % d == 0]
@@ -382,6 +398,7 @@ def torus_2d(rows, cols, *, block_by="rows", intra_bandwidth=25e9, intra_latency
     """
     rows = _count(rows, "rows", minimum=2, example=4)
     cols = _count(cols, "cols", minimum=2, example=4)
+    _size(rows * cols, 2 * rows * cols, "rows")
     if block_by not in ("rows", "cols"):
         raise InputError(f"must be 'rows' or 'cols', got {block_by!r}", field="block_by",
                          fix="give 'rows' or 'cols'")
@@ -458,6 +475,8 @@ def dgx(nodes, gpus_per_node=8, nics_per_node=8, *, intra_bandwidth=300e9, intra
     nodes = _count(nodes, "nodes", example=4)
     gpus_per_node = _count(gpus_per_node, "gpus_per_node", example=8)
     nics_per_node = _count(nics_per_node, "nics_per_node", example=gpus_per_node)
+    _size(nodes * (gpus_per_node + nics_per_node + 1) + 1,
+          nodes * (2 * gpus_per_node + nics_per_node), "nodes")
     if gpus_per_node % nics_per_node:
         divisors = [d for d in range(1, gpus_per_node + 1) if gpus_per_node % d == 0]
         raise InputError(f"must divide gpus_per_node={gpus_per_node}, got {nics_per_node}",
@@ -524,6 +543,8 @@ def two_sites(blocks_per_site, gpus_per_block, *, wan_bandwidth=1.25e9, wan_late
     """
     blocks_per_site = _count(blocks_per_site, "blocks_per_site", example=4)
     gpus_per_block = _count(gpus_per_block, "gpus_per_block", example=4)
+    _size(2 * blocks_per_site * (gpus_per_block + 1) + 2,
+          2 * blocks_per_site * (gpus_per_block + 1) + 1, "blocks_per_site")
     gpu = _gpu_attrs(peak_flops, efficiency, gpu_type)
     links = (*_link_props("intra", intra_bandwidth, intra_latency),
              *_link_props("inter", inter_bandwidth, inter_latency))

@@ -37,6 +37,12 @@ groups of nested ``levels``; a link's tier, when not given, follows the tier rul
 networkx's own formats (``.graphml``, ``.gml``, node-link ``.json``) use the contract's
 attribute names with plain numbers in base units; a missing tier is inferred as above.
 
+Ranges: a bandwidth is at least :data:`MIN_BANDWIDTH_BPS` (1 bit/s), a peak rate at least
+:data:`MIN_PEAK_FLOPS` (1 FLOP/s), an efficiency at least :data:`MIN_EFFICIENCY`, and every
+quantity at most :data:`~simulator.utils.units.MAX_QUANTITY` in base units: within them every
+simulated time stays a finite number of seconds. A graph is refused before it is built when
+it would not fit in memory (:func:`check_graph_size`).
+
 GPUs may lack ``peak_flops``/``efficiency`` (graphs used for network questions only);
 ``validate_graph(..., require_compute=True)`` demands them. Every check raises one
 :class:`~simulator.utils.errors.InputError` naming the file, line and field (for graph formats,
@@ -53,8 +59,10 @@ from xml.etree.ElementTree import ParseError
 import networkx as nx
 
 from ..utils.errors import InputError
+from ..utils.files import MAX_TEXT_BYTES, check_input, read_text_input
+from ..utils.limits import check_memory
 from ..utils.shipped import resolve
-from ..utils.units import parse_bandwidth, parse_flops, parse_time
+from ..utils.units import MAX_QUANTITY, parse_bandwidth, parse_flops, parse_time
 from ..utils.yamlfile import (
     Places,
     did_you_mean,
@@ -78,6 +86,7 @@ from .levels import (
 __all__ = [
     "load_topology", "topology_from_data", "validate_graph", "summarize", "link_tier",
     "gpu_nodes", "gpu_blocks", "natural_key", "graph_levels", "graph_tiers",
+    "check_graph_size", "MIN_BANDWIDTH_BPS", "MIN_PEAK_FLOPS", "MIN_EFFICIENCY",
 ]
 
 KINDS = ("gpu", "switch", "nic")
@@ -85,6 +94,34 @@ TIERS = ("intra_block", "inter_block")
 
 YAML_EXTS = (".yaml", ".yml")
 _GRAPH_READERS = {".graphml": nx.read_graphml, ".gml": nx.read_gml}
+
+MIN_BANDWIDTH_BPS = 0.125
+"""Slowest link accepted: 1 bit/s (bytes/s)."""
+MIN_PEAK_FLOPS = 1.0
+"""Slowest GPU accepted: 1 FLOP/s."""
+MIN_EFFICIENCY = 1e-6
+"""Smallest achieved fraction of peak accepted."""
+GRAPH_BYTES_PER_ELEMENT = 1024
+"""Memory a node or link costs, with the routes and network state built on it (bytes; a
+networkx node or edge of the contract takes about 360)."""
+
+
+def check_graph_size(nodes, links, *, what="this topology", fix="use fewer GPUs", file=None,
+                     line=None, field=None):
+    """Refuse, before building it, a graph of `nodes` nodes and `links` links that would not
+    fit in memory (:func:`simulator.utils.limits.check_memory`).
+
+    Examples
+    --------
+    >>> check_graph_size(100, 100)
+    >>> try:
+    ...     check_graph_size(10**10, 10**10, what="10,000,000,000 GPUs")
+    ... except InputError as err:
+    ...     print(err.message.split(";")[0])
+    10,000,000,000 GPUs would need about 20.48 TB of memory
+    """
+    check_memory((nodes + links) * GRAPH_BYTES_PER_ELEMENT, what, fix=fix, file=file,
+                 line=line, field=field)
 
 
 def natural_key(name):
@@ -180,13 +217,18 @@ def load_topology(path):
     if ext not in _GRAPH_READERS and ext != ".json":
         raise InputError(f"unknown topology file type '{ext}'", file=file,
                          fix="use .yaml, .yml, .graphml, .gml or .json (node-link)")
+    check_input(file, max_bytes=MAX_TEXT_BYTES)      # no FIFO, no device, no huge file
     try:
         graph = _read_node_link(file, file) if ext == ".json" else _GRAPH_READERS[ext](file)
     except FileNotFoundError as err:
         raise InputError("no such file", file=file, fix="check the path") from err
     except InputError:
         raise
-    except (nx.NetworkXError, ParseError, ValueError, KeyError, TypeError, OSError) as err:
+    except RecursionError:
+        raise InputError(f"this {ext[1:]} file nests too deeply to read", file=file,
+                         fix="write it with networkx or sgdsim's write_topology") from None
+    except (nx.NetworkXError, ParseError, ValueError, KeyError, TypeError, AttributeError,
+            IndexError, OSError) as err:
         position = getattr(err, "position", None)  # XML syntax errors know their line
         raise InputError(f"cannot read this {ext[1:]} file: {err}", file=file,
                          line=position[0] if position else None,
@@ -199,16 +241,26 @@ def load_topology(path):
 
 def _read_node_link(path, file):
     """Read node-link JSON, refusing duplicate links that nx.Graph would merge silently."""
-    with open(path, encoding="utf-8") as stream:
-        try:
-            data = json.load(stream)
-        except json.JSONDecodeError as err:
-            raise InputError(f"JSON syntax error: {err.msg}", file=file, line=err.lineno,
-                             fix="check commas, quotes and brackets near this line") from err
+    text = read_text_input(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"JSON syntax error: {err.msg}", file=file, line=err.lineno,
+                         fix="check commas, quotes and brackets near this line") from err
+    fix = "write it with networkx.node_link_data(graph, edges='links')"
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
-        raise InputError("not a networkx node-link graph (no 'nodes' list)", file=file,
-                         fix="write it with networkx.node_link_data(graph, edges='links')")
+        raise InputError("not a networkx node-link graph (no 'nodes' list)", file=file, fix=fix)
     edges = "edges" if "edges" in data else "links"
+    if not isinstance(data.get(edges, []), list):
+        raise InputError(f"'{edges}' must be a list of links", file=file, field=edges, fix=fix)
+    for key in ("nodes", edges):
+        for index, item in enumerate(data.get(key, [])):
+            if not isinstance(item, dict) or "id" not in item and key == "nodes" or \
+                    key == edges and not {"source", "target"} <= set(item):
+                need = "an 'id'" if key == "nodes" else "a 'source' and a 'target'"
+                raise InputError(f"expected a mapping with {need}, got {item!r:.60}",
+                                 file=file, field=f"{key}[{index}]", fix=fix)
+    check_graph_size(len(data["nodes"]), len(data.get(edges, [])), what="this topology")
     if not data.get("multigraph", False):
         seen = {}
         for index, link in enumerate(data.get(edges, [])):
@@ -282,6 +334,11 @@ def topology_from_data(data, *, file=None, locate=None):
     """
     validate_schema(data, load_schema("topology"), file=file, locate=locate)
     at = Places(file, locate)
+    if "blocks" in data:                  # a few bytes can describe billions of GPUs
+        gpus = data["blocks"] * data["gpus_per_block"]
+        check_graph_size(gpus + data["blocks"] + 1, gpus + data["blocks"],
+                         what=f"a topology of {gpus:,} GPUs",
+                         fix="use fewer blocks or fewer GPUs per block", **at(("blocks",)))
     build = _build_compact if "blocks" in data else _build_explicit
     graph, origins = build(data, at)
     if data.get("equal_blocks"):
@@ -538,12 +595,14 @@ def _check_graph(graph, file, where, *, require_equal_blocks=False, require_comp
             fail(item, key, f"expected a number in {_BASE_UNITS[key] or 'plain units'}, "
                             f"got {value!r}",
                  f"graph files store plain numbers in base units, e.g. {_BASE_EXAMPLES[key]}")
-        if not (math.isfinite(value) and ok(value)):
-            shown = repr(written) if written is not None else \
-                f"{value!r} {_BASE_UNITS[key]}".strip()
-            fail(item, key, f"{rule}, got {shown}",
-                 f"write e.g. {_EXAMPLES[key]}" if written is not None
-                 else f"store e.g. {_BASE_EXAMPLES[key]}")
+        shown = repr(written) if written is not None else \
+            f"{value!r} {_BASE_UNITS[key]}".strip()
+        example = (f"write e.g. {_EXAMPLES[key]}" if written is not None
+                   else f"store e.g. {_BASE_EXAMPLES[key]}")
+        if not (math.isfinite(value) and abs(value) <= MAX_QUANTITY):
+            fail(item, key, f"must be a finite number at most 1e30, got {shown}", example)
+        if not ok(value):
+            fail(item, key, f"{rule(value) if callable(rule) else rule}, got {shown}", example)
 
     if graph.is_directed():
         fail(None, None, "the graph is directed", "links are full-duplex: use an undirected graph")
@@ -565,9 +624,11 @@ def _check_graph(graph, file, where, *, require_equal_blocks=False, require_comp
         if not attrs.get("block"):
             fail(node, "block", f"gpu '{node}' has no block",
                  "set block to the node or rack it sits in, e.g. 'node0'")
-        check_number(node, attrs, "peak_flops", lambda x: x > 0, "must be positive",
+        check_number(node, attrs, "peak_flops", lambda x: x >= MIN_PEAK_FLOPS,
+                     lambda x: "must be positive" if x <= 0 else "must be at least 1 FLOP/s",
                      required=require_compute)
-        check_number(node, attrs, "efficiency", lambda x: 0 < x <= 1, "must be in (0, 1]",
+        check_number(node, attrs, "efficiency", lambda x: MIN_EFFICIENCY <= x <= 1,
+                     lambda x: "must be in (0, 1]" if not 0 < x <= 1 else "must be at least 1e-6",
                      required=require_compute)
     gpus = gpu_nodes(graph)
     if not gpus:
@@ -578,7 +639,8 @@ def _check_graph(graph, file, where, *, require_equal_blocks=False, require_comp
         link = frozenset((u, v))
         if u == v:
             fail(link, None, f"link from '{u}' to itself", "join two different devices")
-        check_number(link, attrs, "bandwidth", lambda x: x > 0, "must be positive")
+        check_number(link, attrs, "bandwidth", lambda x: x >= MIN_BANDWIDTH_BPS,
+                     lambda x: "must be positive" if x <= 0 else "must be at least 1 bit/s")
         check_number(link, attrs, "latency", lambda x: x >= 0, "must not be negative")
         if attrs.get("tier") not in tiers:
             choices = ", ".join(repr(t) for t in tiers)

@@ -45,6 +45,7 @@ from ..learning.training import EVALUATE
 from ..learning.workload import OptimizerConfig, optimizer_config_from_dict
 from ..utils.errors import InputError
 from ..utils.shipped import resolve, shipped_dir, shipped_files
+from .footprint import check_run_memory
 from ..utils.yamlfile import (
     Places,
     did_you_mean,
@@ -212,12 +213,13 @@ def load_scenario(path=None, overrides=None):
     file = os.fspath(path)
     real = resolve("scenarios", file, missing_ok=True)
     data, locate = load_yaml(real)
-    if isinstance(data, dict) and "sweep" in data:    # the base scenario runs, and says so
+    scenario = scenario_from_data(data, file=file, locate=locate,
+                                  base_dir=os.path.dirname(real) or ".", overrides=overrides)
+    if "sweep" in data:             # the base scenario runs, and says so (once it is checked)
         logging.getLogger(__name__).warning(
             "note: %s:%s: this runs the scenario as written and ignores its sweep section "
             "('sgdsim sweep %s -o DIR' runs every point)", file, locate(("sweep",)), file)
-    return scenario_from_data(data, file=file, locate=locate,
-                              base_dir=os.path.dirname(real) or ".", overrides=overrides)
+    return scenario
 
 
 def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=None,
@@ -257,6 +259,7 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
     n_train = _train_size(workload, seed, at, len(gpu_nodes(graph)))  # loads the dataset
     convention = given.get("convention", data.get("convention", "paper"))
     variants = _variants(data, at, given, graph, workload, epochs, steps, n_train, convention)
+    _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants)
     if name is None:
         name = os.path.splitext(os.path.basename(file))[0] if file else "scenario"
     return Scenario(
@@ -497,18 +500,28 @@ def _length(data, at, given):
 
 
 @functools.lru_cache(maxsize=32)
-def _dataset_train_size(dataset, n_samples, seed):
-    return len(load_dataset(dataset, seed=seed, n_samples=n_samples).y_train)
+def _dataset_shape(dataset, n_samples, seed, stamp):
+    """(training samples, input width, classes) of a dataset; `stamp` tells .npz versions
+    apart (modification time and size)."""
+    data = load_dataset(dataset, seed=seed, n_samples=n_samples)
+    return len(data.y_train), data.input_dim, data.num_classes
+
+
+def _shape(workload, seed):
+    if workload.dataset.startswith("npz:"):
+        try:
+            info = os.stat(workload.dataset[len("npz:"):])
+            stamp = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = None                          # load_dataset says what is wrong
+        return _dataset_shape(workload.dataset, None, 0, stamp)
+    return _dataset_shape(workload.dataset, workload.n_samples, seed, None)
 
 
 def _train_size(workload, seed, at, workers):
     """Training samples of the workload's dataset (loading it), located errors."""
-    dataset = workload.dataset
     try:
-        if dataset.startswith("npz:"):
-            n_train = len(load_dataset(dataset).y_train)
-        else:
-            n_train = _dataset_train_size(dataset, workload.n_samples, seed)
+        n_train = _shape(workload, seed)[0]
     except InputError as err:
         if err.file is not None:                   # a problem inside the .npz file
             raise
@@ -519,6 +532,33 @@ def _train_size(workload, seed, at, workers):
                          **at(("workload", "n_samples" if workload.n_samples else "dataset")),
                          fix="use more samples or fewer GPUs")
     return n_train
+
+
+def _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants):
+    """Refuse, before anything runs, a scenario whose largest run would not fit in memory
+    (:mod:`simulator.experiments.footprint`), naming the setting that costs most."""
+    n_train, input_dim, num_classes = _shape(workload, seed)
+    workers = len(gpu_nodes(graph))
+    spec = data.get("workload", {})
+    length = next((key for key in ("steps", "epochs") if key in given), None)
+
+    def where(term):
+        if term == "steps":
+            if length is not None:
+                return _option(length)
+            return at(("steps",) if "steps" in data else ("epochs",))
+        if term == "parameters":
+            return at(("workload", "hidden" if "hidden" in spec else "dataset"))
+        return at(("workload", "batch_size" if "batch_size" in spec else "dataset"))
+
+    itemsize = 4 if workload.dtype == "float32" else 8
+    for variant in variants:
+        batch = variant.batch_size or workload.batch_size
+        total = steps if steps is not None else \
+            max(1, round(epochs * steps_per_epoch(n_train, workers, batch)))
+        check_run_memory(workers=workers, input_dim=input_dim, hidden=workload.hidden,
+                         num_classes=num_classes, batch_size=batch, steps=total,
+                         itemsize=itemsize, where=where)
 
 
 # --------------------------------------------------------------------------- variants

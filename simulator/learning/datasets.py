@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.errors import InputError
+from ..utils.files import check_input
+from ..utils.limits import check_memory
 from ..utils.yamlfile import did_you_mean
 
 __all__ = ["Dataset", "DATASETS", "load_dataset", "cache_dir", "shard_indices", "BatchStream"]
@@ -190,6 +192,8 @@ def _mnist1d(seed, n_samples):
 
 def _generate_mnist1d(seed, n_samples):
     """Generate with mnist1d's make_dataset (never its get_dataset, which downloads)."""
+    check_memory(n_samples * 2048, f"generating {n_samples:,} MNIST-1D samples",
+                 field="n_samples", fix="ask for fewer samples")
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
@@ -214,6 +218,9 @@ def _teacher(seed, n_samples, input_dim, num_classes, hidden=64):
     for what, value, least in (("input_dim", input_dim, 1), ("num_classes", num_classes, 2)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
             raise InputError(f"must be an integer >= {least}, got {value!r}", field=what)
+    check_memory(16 * n_samples * (input_dim + hidden + num_classes),
+                 f"generating {n_samples:,} teacher samples", field="n_samples",
+                 fix="ask for fewer samples")
     rng = np.random.default_rng([seed, _TAG_TEACHER])
     x = rng.standard_normal((n_samples, input_dim))                        # (N, d)
     W1 = rng.standard_normal((input_dim, hidden)) / np.sqrt(input_dim)     # (d, h)
@@ -233,6 +240,7 @@ _NPZ_FIX = "save it with np.savez(path, x=X, y=Y, x_test=X_TEST, y_test=Y_TEST)"
 
 def _npz(path):
     file = str(path)
+    check_input(file)                               # a regular file: no FIFO, no device
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError as err:
@@ -242,6 +250,12 @@ def _npz(path):
     if not hasattr(archive, "files"):
         raise InputError("holds a single array, not named arrays", file=file, fix=_NPZ_FIX)
     with archive:
+        try:                              # uncompressed sizes, before decompressing anything
+            stored = sum(info.file_size for info in archive.zip.infolist())
+        except AttributeError:
+            stored = 0
+        check_memory(3 * stored, f"reading {file}", file=file,
+                     fix="use a smaller data set (it is decompressed and converted to float64)")
         arrays = {}
         for key in ("x", "y", "x_test", "y_test"):
             if key not in archive.files:
