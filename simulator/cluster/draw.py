@@ -24,19 +24,19 @@ state, no window.
 """
 
 import math
-from pathlib import Path
 
 import networkx as nx
 
 from ..utils.errors import InputError
+from ..utils.files import FIGURE_FORMATS, check_output, write_figure
 from ..utils.units import format_bandwidth
 from .levels import graph_tiers
 from .topology import gpu_blocks, natural_key
 
 __all__ = ["drawing_data", "draw_topology", "layout_positions", "edge_width", "FORMATS"]
 
-FORMATS = (".png", ".svg", ".pdf")
-"""File name extensions :func:`draw_topology` writes."""
+FORMATS = FIGURE_FORMATS
+"""File name extensions :func:`draw_topology` writes (``-``: PNG on standard output)."""
 MAX_WIDTH_PT = 8.0
 """Widest edge line, points."""
 MAX_LEGEND_BLOCKS = 16
@@ -260,10 +260,7 @@ def draw_topology(graph, path, *, layout=None):
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise InputError(f"cannot write a drawing as {suffix or 'a file without extension'!r}",
-                         file=str(path), fix=f"name the file {', '.join(FORMATS)}")
+    check_output(path, suffixes=FORMATS, what="a drawing")
     data = drawing_data(graph, layout=layout)
     pos = data["positions"]
 
@@ -322,5 +319,5 @@ def draw_topology(graph, path, *, layout=None):
     ax.set_title(f"{name}: {gpus} GPUs in {len(data['block_colors'])} blocks", fontsize=10)
     fig.text(0.01, 0.01, "line width = 1 pt + 1 pt per doubling of bandwidth above the slowest "
              "link; line style = tier (legend)", fontsize=7, color="#555555")
-    fig.savefig(path, format=suffix[1:], dpi=150)
+    write_figure(fig, path, dpi=150)
     return {**data, "path": str(path)}

@@ -13,6 +13,7 @@ import networkx as nx
 import yaml
 
 from ..utils.errors import InputError
+from ..utils.files import is_stdout, write_text_atomic
 from ..utils.shipped import schema_reference
 from ..utils.units import parse_bandwidth, parse_flops, parse_time
 from .levels import DEFAULT_LEVELS, graph_levels
@@ -197,12 +198,15 @@ def write_topology(graph, path):
     path : str or os.PathLike
         ``.yaml``/``.yml``: explicit YAML form (:func:`topology_to_yaml`) whose schema
         comment points at the package's schema, relative to the file; ``.graphml``,
-        ``.gml``, ``.json`` (node-link, edges under ``links``): networkx's writers.
+        ``.gml``, ``.json`` (node-link, edges under ``links``): networkx's writers. ``-``:
+        YAML on standard output. The file is written whole or not at all
+        (:func:`simulator.utils.files.write_text_atomic`).
 
     Raises
     ------
     InputError
-        If `graph` fails :func:`validate_graph` or the extension is unknown.
+        If `graph` fails :func:`validate_graph`, the extension is unknown or the file
+        cannot be written.
 
     Examples
     --------
@@ -210,25 +214,18 @@ def write_topology(graph, path):
     >>> write_topology(graph, "seed.graphml")  # doctest: +SKIP
     """
     file = str(path)
-    ext = os.path.splitext(file)[1].lower()
-    validate_graph(graph)
-    if ext in YAML_EXTS:
-        text = topology_to_yaml(graph, schema=_schema_ref(file))
-        with open(path, "w", encoding="utf-8") as stream:
-            stream.write(text)
-    elif ext == ".graphml":
-        nx.write_graphml(graph, path)
-    elif ext == ".gml":
-        nx.write_gml(graph, path)
-    elif ext == ".json":
-        with open(path, "w", encoding="utf-8") as stream:
-            json.dump(nx.node_link_data(graph, edges="links"), stream, indent=1)
-            stream.write("\n")
-    else:
+    ext = ".yaml" if is_stdout(file) else os.path.splitext(file)[1].lower()
+    if ext not in YAML_EXTS + (".graphml", ".gml", ".json"):
         raise InputError(f"unknown topology file type '{ext}'", file=file,
                          fix="use .yaml, .yml, .graphml, .gml or .json (node-link)")
-
-
-def _schema_ref(file):
-    """Path of the shipped topology schema relative to the directory of `file`."""
-    return schema_reference("topology", file)
+    validate_graph(graph)
+    if ext in YAML_EXTS:
+        schema = schema_reference("topology", "stdout.yaml" if is_stdout(file) else file)
+        text = topology_to_yaml(graph, schema=schema)
+    elif ext == ".graphml":
+        text = "\n".join(nx.generate_graphml(graph)) + "\n"
+    elif ext == ".gml":
+        text = "\n".join(nx.generate_gml(graph)) + "\n"
+    else:
+        text = json.dumps(nx.node_link_data(graph, edges="links"), indent=1) + "\n"
+    write_text_atomic(path, text)

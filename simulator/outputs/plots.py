@@ -49,13 +49,14 @@ import json
 from pathlib import Path
 
 from ..utils.errors import InputError
+from ..utils.files import FIGURE_FORMATS, check_output, write_figure
 
 __all__ = ["KINDS", "FORMATS", "VARIANT", "load_runs", "series_for", "draw", "plot_file", "variant_label"]
 
 KINDS = ("speedup", "accuracy", "comm", "heatmap")
 """Figure kinds :func:`series_for` and :func:`draw` know."""
-FORMATS = (".png", ".svg", ".pdf")
-"""File name extensions :func:`draw` writes."""
+FORMATS = FIGURE_FORMATS
+"""File name extensions :func:`draw` writes (``-``: PNG on standard output)."""
 
 VARIANT = "variant"
 """The heatmap axis (or panel key) of the variant's label, when a sweep runs several per point."""
@@ -569,12 +570,7 @@ def draw(kind, series, path):
 
     if kind not in KINDS:
         raise InputError(f"unknown kind {kind!r}", field="--kind", fix="use one of " + ", ".join(KINDS))
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise InputError(f"cannot write a figure as {suffix or 'a file without extension'!r}",
-                         file=str(path), fix=f"name the file {', '.join(FORMATS)}")
-    if not Path(path).resolve().parent.is_dir():
-        raise InputError("no such directory", file=str(path), fix="create it first, or write elsewhere")
+    check_output(path, suffixes=FORMATS, what="a figure")
     drawer = {"speedup": _draw_speedup, "accuracy": _draw_accuracy, "comm": _draw_comm,
               "heatmap": _draw_heatmap}[kind]
     fig = Figure(figsize=_figure_size(kind, series), layout="constrained")
@@ -584,7 +580,7 @@ def draw(kind, series, path):
         fig.text(0.01, 0.005, f"{len(series['failed'])} run(s) failed and are not shown: "
                  + ", ".join(map(str, series["failed"][:8])) + (" ..." if len(series["failed"]) > 8 else ""),
                  fontsize=7, color="#a00000")
-    fig.savefig(path, format=suffix[1:], dpi=150)
+    write_figure(fig, path, dpi=150)
     return str(path)
 
 
@@ -864,6 +860,7 @@ def plot_file(results, kind, output, *, x=None, y=None):
     dict
         The series drawn (:func:`series_for`), with ``path``: the file written.
     """
+    check_output(output, suffixes=FORMATS, what="a figure")     # before reading anything
     from . import search_plots
 
     if kind in search_plots.KINDS:

@@ -55,12 +55,10 @@ Examples
 
 import json
 import math
-import os
 
 from ..learning.schedules import GLOBAL, as_step, sync_kind
 from ..network.flows import TIERS
-from ..utils.errors import InputError
-from ..utils.files import write_text_atomic
+from ..utils.files import check_output, write_text_atomic
 
 __all__ = ["SYNC_NAMES", "COUNTER_NAME", "gpu_spans", "bytes_in_flight", "trace_document",
            "write_trace", "check_trace_path"]
@@ -270,10 +268,8 @@ def trace_document(runs):
 
 
 def check_trace_path(path):
-    """Raise InputError unless `path`'s directory exists (checked before a long run)."""
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise InputError("no such directory", file=str(path), field="--trace",
-                         fix="create it first, or write elsewhere")
+    """Raise InputError unless `path` can be written (checked before a long run)."""
+    check_output(path, field="--trace", what="a trace")
 
 
 def write_trace(path, document):
@@ -285,11 +281,10 @@ def write_trace(path, document):
     Raises
     ------
     InputError
-        If the file's directory does not exist.
+        If the file cannot be written (:func:`simulator.utils.files.write_text_atomic`).
     """
-    check_trace_path(path)
     head = {key: value for key, value in document.items() if key != "traceEvents"}
     lines = [json.dumps(event, sort_keys=True, allow_nan=False) for event in document["traceEvents"]]
     text = ("{" + json.dumps(head, sort_keys=True, allow_nan=False)[1:-1] + ',\n"traceEvents": [\n'
             + ",\n".join(lines) + "\n]}\n")
-    write_text_atomic(path, text)
+    write_text_atomic(path, text, field="--trace")
