@@ -205,6 +205,62 @@ def test_a_variant_removed_from_the_baseline_is_new(suite, run_cli, tmp_path):
     assert "1 run not in the baseline" in result.stdout
 
 
+@pytest.mark.parametrize("factor, code", [(1 + 3e-15, 0), (1 + 1e-13, 0), (1 + 1e-10, 1)])
+def test_float_noise_is_not_a_regression_but_a_real_change_is(suite, run_cli, tmp_path,
+                                                              factor, code):
+    """A wait_time_s that moved by a few units in the last place (another summation order)
+    passes unreported; a change a million times larger than that fails."""
+    path = suite()
+    assert run_cli("regress", path, "--update", "-q").exit_code == 0
+    baseline = tmp_path / "base.json"
+    doc = json.loads(baseline.read_text())
+    metrics = doc["scenarios"]["inline-2x2"]["runs"]["minibatch"]
+    assert metrics["simulated_time_s"] > 0
+    metrics["simulated_time_s"] *= factor
+    baseline.write_text(json.dumps(doc))
+    result = run_cli("regress", path, "-q")
+    assert result.exit_code == code, result.output
+    listed = [line for line in result.stdout.splitlines() if "simulated_time_s" in line]
+    assert (listed == []) if code == 0 else listed[0].endswith("FAIL")
+
+
+@pytest.mark.parametrize("name", ["UP/victim/notes.txt", "ABSOLUTE", "results.json"])
+def test_update_never_replaces_a_file_that_is_not_a_baseline(suite, run_cli, tmp_path, name):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    notes = victim / "notes.txt"
+    notes.write_text("precious notes\n")
+    (tmp_path / "results.json").write_text('{"runs": []}\n')
+    target = {"ABSOLUTE": str(notes)}.get(name, name.replace("UP", f"../{tmp_path.name}"))
+    path = suite()
+    path.write_text(path.read_text().replace("baseline: base.json", f"baseline: {target}"))
+    line = one_error_line(run_cli("regress", path, "--update", "-q"))
+    assert "is not an sgdsim regress baseline" in line and "--update replaces only" in line
+    assert notes.read_text() == "precious notes\n"
+    assert (tmp_path / "results.json").read_text() == '{"runs": []}\n'
+    # A baseline of an older format is still a baseline: --update regenerates it.
+    (tmp_path / "old.json").write_text('{"format": "sgdsim-regress-baseline", '
+                                       '"format_version": 0}\n')
+    path.write_text(path.read_text().replace(f"baseline: {target}", "baseline: old.json"))
+    result = run_cli("regress", path, "--update", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "old.json").read_text())["format_version"] == 1
+
+
+def test_reports_go_where_asked_or_fail_before_anything_runs(suite, run_cli, tmp_path):
+    path = suite()
+    assert run_cli("regress", path, "--update", "-q").exit_code == 0
+    for option in ("--junit", "--markdown"):
+        line = one_error_line(run_cli("regress", path, option, tmp_path / "no" / "r.out"))
+        assert f"{option}: no such directory" in line
+    assert not (tmp_path / "no").exists()
+    result = run_cli("regress", path, "--markdown", "-", "-q")   # the summary on stdout
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("### ✅ sgdsim regress") and "PASS:" in result.stderr
+    line = one_error_line(run_cli("regress", path, "--markdown", "-", "--junit", "-"))
+    assert "cannot both be '-'" in line
+
+
 @pytest.mark.parametrize("shift, code", [(0.01, 0), (0.05, 1)])
 def test_accuracy_tolerance_is_honoured(suite, run_cli, tmp_path, shift, code):
     path = suite()
@@ -274,7 +330,9 @@ def test_the_shipped_suite_validates_and_its_baseline_covers_exactly_its_runs():
 
 # --------------------------------------------------------------------------- units
 def test_tolerance_is_abs_plus_rel_of_the_baseline():
-    assert EXACT.allows(1.0, 1.0) and not EXACT.allows(1.0, 1.0 + 1e-15)
+    assert EXACT.allows(1.0, 1.0) and not EXACT.allows(1.0, 1.0 + 1e-11)
+    assert EXACT.allows(1.0, 1.0 + 1e-15)                 # float noise (FLOAT_NOISE_REL)
+    assert not EXACT.allows(3, 4) and not EXACT.allows(10**15, 10**15 + 1)   # counts: exact
     assert Tolerance(abs=0.02).allows(0.90, 0.88) and not Tolerance(abs=0.02).allows(0.90, 0.87)
     assert Tolerance(rel=0.1).allows(10.0, 11.0) and not Tolerance(rel=0.1).allows(10.0, 11.5)
     assert Tolerance(abs=1, rel=0.1).allows(10.0, 12.0)

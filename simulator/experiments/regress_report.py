@@ -10,9 +10,10 @@ import os
 import xml.etree.ElementTree as ET
 
 from ..utils.errors import InputError
-from ..utils.files import write_text_atomic
+from ..utils.files import check_output, write_text_atomic
 from ..utils.shipped import is_installed_copy, is_shipped
 from .regress import (
+    BASELINE_FORMAT,
     DEFAULT_SUITE,
     STATUSES,
     baseline_document,
@@ -235,6 +236,9 @@ def check_suite(suite_path=None, *, baseline=None, update=False, junit=None, mar
     InputError
         Bad suite, scenario or baseline, or no baseline yet (exit status 2 from the CLI).
     """
+    for path, option in ((junit, "--junit"), (markdown, "--markdown")):
+        if path is not None:
+            check_output(path, field=option, what="a report")     # before running anything
     suite = load_suite(DEFAULT_SUITE if suite_path is None else suite_path, baseline)
     command = update_command(suite_path, baseline)
     if update and is_installed_copy() and is_shipped(suite.baseline_path):
@@ -245,11 +249,10 @@ def check_suite(suite_path=None, *, baseline=None, update=False, junit=None, mar
     old = None
     if not update:
         old = read_baseline(suite.baseline_path, command=command)   # before running anything
-    elif os.path.exists(suite.baseline_path):
-        try:
-            old = read_baseline(suite.baseline_path, command=command)
-        except InputError as err:
-            echo(f"not comparing with the old baseline ({err.message}): replacing it")
+    else:
+        old = _replaceable_baseline(suite, command, echo)
+        check_output(suite.baseline_path, field="baseline", what="a baseline",
+                     stdout_ok=False)
 
     def progress(entry, runs):
         if note is not None:
@@ -273,7 +276,45 @@ def check_suite(suite_path=None, *, baseline=None, update=False, junit=None, mar
     echo(format_rows(comparison.rows) or "nothing moved: every metric equals the baseline")
     echo(verdict(comparison, command))
     if junit:
-        write_text_atomic(junit, junit_xml(comparison))
+        write_text_atomic(junit, junit_xml(comparison), field="--junit")
     if markdown:
-        write_text_atomic(markdown, markdown_summary(comparison, suite=suite.path, command=command))
+        write_text_atomic(markdown, markdown_summary(comparison, suite=suite.path, command=command),
+                          field="--markdown")
     return 0 if comparison.passed else 1
+
+
+def _replaceable_baseline(suite, command, echo):
+    """The old baseline that ``--update`` will replace (None if there is none).
+
+    ``--update`` replaces only a file that is a baseline: one that does not exist yet, or
+    one marked as an sgdsim regress baseline (of any format version, so an old one can be
+    regenerated). Any other file at the suite's ``baseline`` path (``../notes.txt``, a
+    results file, an absolute path to something else) is refused, not overwritten.
+    """
+    path = suite.baseline_path
+    if not os.path.lexists(path):
+        return None
+    try:
+        return read_baseline(path, command=command)
+    except InputError as err:
+        if not _is_marked_baseline(path):
+            raise InputError(f"is not an sgdsim regress baseline ({err.message}); --update "
+                             "replaces only a baseline", file=path, field="baseline",
+                             fix=f"point the suite's 'baseline' at a new file (or pass "
+                                 f"--baseline NEW.json), or delete {path} yourself if it "
+                                 "may go") from None
+        echo(f"not comparing with the old baseline ({err.message}): replacing it")
+        return None
+
+
+def _is_marked_baseline(path):
+    """True if `path` is a regular JSON file with ``"format": "sgdsim-regress-baseline"``."""
+    import json
+
+    from ..utils.files import read_text_input
+
+    try:
+        doc = json.loads(read_text_input(path))
+    except (InputError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == BASELINE_FORMAT
