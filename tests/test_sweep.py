@@ -16,7 +16,7 @@ from cli import sgdsim
 from simulator.experiments import runner
 from simulator.experiments.scenario import scenario_from_data
 from simulator.experiments.sweep import load_sweep, parse_path, plan_sweep
-from simulator.experiments.sweep_runner import SweepDir, run_sweep
+from simulator.experiments.sweep_runner import SweepDir, local_executor, run_sweep
 from simulator.utils.errors import InputError
 from simulator.utils.yamlfile import load_yaml
 
@@ -213,13 +213,21 @@ def test_plan_sweep_without_a_sweep_section_says_what_to_add():
 def test_sgdsim_run_runs_the_base_scenario_and_notes_the_sweep(scenario, caplog, tmp_path):
     path = scenario(GRID)
     with caplog.at_level(logging.WARNING):
-        result = CliRunner().invoke(sgdsim, ["run", "-q", str(path), "-o",
-                                             str(tmp_path / "r.json")])
+        result = CliRunner().invoke(sgdsim, ["run", str(path), "-o", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     assert f"note: {path}:{SWEEP_LINE}: this runs the scenario as written and ignores its " \
            "sweep section" in caplog.text
     runs = json.loads((tmp_path / "r.json").read_text())["runs"]
     assert [r["label"] for r in runs] == ["minibatch", "mine"]
+
+
+def test_the_sweep_note_keeps_quiet_with_q_and_never_comes_before_an_error(scenario, tmp_path):
+    path = scenario(GRID)
+    quiet = CliRunner().invoke(sgdsim, ["run", "-q", str(path), "--steps", "2"])
+    assert quiet.exit_code == 0 and "note:" not in quiet.stderr
+    bad = scenario(GRID + "sed: 1\n", name="bad.yaml")           # a typo after the sweep
+    result = CliRunner().invoke(sgdsim, ["run", str(bad)])
+    assert one_error_line(result).startswith("error: ") and "note:" not in result.stderr
 
 
 # --------------------------------------------------------------------------- running
@@ -232,7 +240,8 @@ def test_serial_and_parallel_sweeps_give_identical_records(scenario, tmp_path):
     assert second.exit_code == 0, second.output
     assert entries(serial) == entries(parallel)
     assert len(entries(serial)) == 8
-    assert (serial / "summary.csv").read_bytes() == (parallel / "summary.csv").read_bytes()
+    for name in ("sweep.json", "runs.jsonl", "summary.csv"):     # every file, byte for byte
+        assert (serial / name).read_bytes() == (parallel / name).read_bytes(), name
     assert "8 of 8 runs in" in first.stdout and "local H=3" in first.stdout
 
     # The same run outside a sweep gives the same record.
@@ -254,12 +263,19 @@ def test_output_files(scenario, tmp_path):
     rows = (out / "summary.csv").read_text().splitlines()
     assert rows[0] == ("id,point,variants[1].H,topology.inter_block.bandwidth,variant,status,"
                        "time_to_accuracy_s,steps_to_accuracy,final_test_accuracy,"
-                       "simulated_time_s,steps,compute_time_s,comm_time_s,"
+                       "simulated_time_s,steps,epochs,compute_time_s,comm_time_s,wait_time_s,"
                        "comm_bytes.intra_block,comm_bytes.inter_block,"
                        "comm_time_by_tier_s.intra_block,comm_time_by_tier_s.inter_block,"
                        "syncs.block,syncs.global,status_reason,error")
     assert [row.split(",")[0] for row in rows[1:]] == [r["id"] for r in plan["runs"]]
-    entry = json.loads((out / "runs.jsonl").read_text().splitlines()[0])
+    assert all(row.endswith(",-") for row in rows[1:])       # no error: text, not empty
+    import pandas as pd
+    table = pd.read_csv(out / "summary.csv")
+    assert not pd.api.types.is_numeric_dtype(table["error"]) and (table["error"] == "-").all()
+    assert table["wait_time_s"].dtype == float and table["epochs"].dtype == float
+    lines = (out / "runs.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [r["id"] for r in plan["runs"]]
+    entry = json.loads(lines[0])
     assert set(entry) == {"id", "point", "values", "variant", "status", "error", "record"}
     assert entry["status"] == "ok" and entry["record"]["steps"] == 6
 
@@ -341,14 +357,27 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(scenario, tmp_path, mon
 
 
 def test_a_run_failing_in_a_worker_process_is_recorded(scenario, tmp_path):
-    # A layer of 10**12 units passes every check but cannot be allocated (546 TiB).
-    path = scenario("sweep:\n  grid:\n    workload.hidden: [[8], [1000000000000]]\n",
+    # Point 1 reads an .npz file that is there when the plan is checked and gone when its
+    # run starts in a worker process: the run fails there, is recorded, and the sweep goes on.
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(40, 3)), y=np.arange(40) % 2,
+             x_test=rng.normal(size=(8, 3)), y_test=np.arange(8) % 2)
+    path = scenario("sweep:\n  grid:\n    workload.dataset: [digits, 'npz:d.npz']\n",
                     base=BASE.replace("  - {algorithm: minibatch}\n", ""))
-    result = sweep(path, "-o", tmp_path / "out", "-j", "2", "-q")
-    assert result.exit_code == 0, result.output
+    plan = load_sweep(path)
+    (tmp_path / "d.npz").unlink()
+    directory = SweepDir.open(tmp_path / "out", plan)
+    try:
+        with local_executor(2) as executor:
+            outcome = run_sweep(directory, executor)
+    finally:
+        directory.close()
+    assert (outcome.ran, outcome.failed, outcome.lost) == (2, 1, 0)
     by_point = {json.loads(e)["point"]: json.loads(e) for e in entries(tmp_path / "out").values()}
     assert by_point[0]["status"] == "ok"
-    assert by_point[1]["status"] == "failed" and "MemoryError" in by_point[1]["error"]
+    assert by_point[1]["status"] == "failed" and "no such file" in by_point[1]["error"]
 
 
 def test_a_diverged_run_is_recorded_as_diverged(scenario, tmp_path):

@@ -6,7 +6,9 @@ A :class:`~simulator.experiments.sweep.SweepPlan` (:mod:`simulator.experiments.s
   calling process — from plain, picklable data, and never raises for a failing run;
 * :class:`SweepDir` owns the output directory: ``sweep.json`` (the plan), ``runs.jsonl``
   (one JSON object per finished run) and ``summary.csv`` (one row per run), each line
-  appended with one write and an fsync, and reads ``runs.jsonl`` back to resume;
+  appended with one write and an fsync while the sweep runs, both rewritten in plan order
+  when it ends (so every file a sweep writes is the same, byte for byte, whatever the job
+  count or executor), and reads ``runs.jsonl`` back to resume;
 * :func:`run_sweep` submits the pending runs to a :class:`concurrent.futures.Executor` —
   :func:`local_executor` (processes, or the calling process for one job) or
   :func:`dask_executor` (``Client.get_executor()``): one code path — and hands each outcome
@@ -20,7 +22,10 @@ import io
 import json
 import multiprocessing
 import os
+import select
 import signal
+import threading
+import time
 from concurrent.futures import (
     FIRST_COMPLETED,
     Executor,
@@ -32,7 +37,7 @@ from dataclasses import dataclass
 
 from ..outputs.report import format_table
 from ..utils.errors import InputError
-from ..utils.files import write_text_atomic
+from ..utils.files import is_stdout, write_text_atomic
 from . import runner
 from .scenario import scenario_from_data
 from .sweep import short_value
@@ -41,11 +46,14 @@ __all__ = ["SweepDir", "SweepOutcome", "METRICS", "metric_columns", "run_task", 
            "local_executor", "dask_executor", "format_sweep_table"]
 
 METRICS = ("time_to_accuracy_s", "steps_to_accuracy", "final_test_accuracy",
-           "simulated_time_s", "steps", "compute_time_s", "comm_time_s")
+           "simulated_time_s", "steps", "epochs", "compute_time_s", "comm_time_s", "wait_time_s")
 """Record fields of summary.csv's first metric columns (a dot reads one level down); then
 come ``comm_bytes.<tier>`` and ``comm_time_by_tier_s.<tier>`` for every tier of the sweep's
 topologies, ``syncs.<level>`` for every level and ``syncs.global``, and
 ``status_reason`` (see :func:`metric_columns`)."""
+NO_ERROR = "-"
+"""summary.csv's ``error`` cell for a run that did not fail (text, so the column reads as
+text in pandas and spreadsheets even when no run failed)."""
 
 
 def metric_columns(tiers=("intra_block", "inter_block"), levels=("block",)):
@@ -96,8 +104,10 @@ class SweepDir:
     ``runs.jsonl`` gets one JSON object per finished run; ``summary.csv`` one row per run.
     Each line is appended with one ``os.write``, then ``fsync``, so a sweep killed at any
     moment leaves complete lines, except perhaps a torn last line of ``runs.jsonl``, which
-    :meth:`open` with ``resume=True`` cuts off. ``summary.csv`` is rewritten in plan order
-    from ``runs.jsonl`` when a sweep resumes and when it ends.
+    :meth:`open` with ``resume=True`` cuts off; a write that fails (a full disk) is undone
+    (the file is cut back to its last complete line) and raised as InputError. While the
+    sweep runs, lines are in order of completion; :meth:`finish` rewrites both files in plan
+    order (runs no longer in the plan last, by id), as does a resume for ``summary.csv``.
     """
 
     def __init__(self, path, plan, finished, stale):
@@ -115,7 +125,12 @@ class SweepDir:
         """
         path = str(path)
         cls.check(path, resume=resume)
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as err:
+            raise InputError(f"cannot create the directory: {err.strerror}", file=path,
+                             field="--output", fix="check the path and its permissions, or "
+                                                   "give another directory") from None
         entries = _read_jsonl(os.path.join(path, "runs.jsonl")) if resume else []
         known = {run.id for run in plan.runs}
         finished = {e["id"]: e for e in entries if e["id"] in known}
@@ -124,16 +139,29 @@ class SweepDir:
         write_text_atomic(directory.file("sweep.json"),
                           json.dumps(plan.document(), indent=1, sort_keys=True) + "\n", fsync=True)
         directory.rewrite_summary()
-        directory._jsonl = os.open(directory.file("runs.jsonl"),
-                                   os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        directory._csv = os.open(directory.file("summary.csv"), os.O_WRONLY | os.O_APPEND)
+        try:
+            directory._jsonl = os.open(directory.file("runs.jsonl"),
+                                       os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            directory._csv = os.open(directory.file("summary.csv"), os.O_WRONLY | os.O_APPEND)
+        except OSError as err:
+            directory.close()
+            raise _write_failed(err, directory.file("runs.jsonl")) from None
         return directory
 
     @staticmethod
     def check(path, *, resume=False):
         """Raise InputError (field ``--output``) unless `path` can take a sweep's files."""
+        if is_stdout(path):
+            raise InputError("a sweep writes a directory of files, not standard output",
+                             field="--output", fix="give a directory, e.g. -o out/sweep")
         if os.path.exists(path) and not os.path.isdir(path):
             raise InputError(f"'{path}' is a file", field="--output",
+                             fix="give a directory for the sweep's files")
+        parent = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(parent):        # the folders os.makedirs will create
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise InputError(f"'{parent}' is a file, not a directory", field="--output",
                              fix="give a directory for the sweep's files")
         if os.path.isdir(path) and os.listdir(path) and not resume:
             raise InputError(f"'{path}' is not empty", field="--output",
@@ -155,16 +183,33 @@ class SweepDir:
                 "error": outcome["error"], "record": outcome["record"]}
 
     def append(self, entry):
-        """Add a finished run to runs.jsonl and summary.csv (each one write + fsync)."""
-        _append(self._jsonl, json.dumps(entry, sort_keys=True, allow_nan=False) + "\n")
-        _append(self._csv, _csv_text([self._row(entry)]))
+        """Add a finished run to runs.jsonl and summary.csv (each one write + fsync).
+
+        Raises InputError if a write fails; the file is then cut back to where it was.
+        """
+        _append(self._jsonl, json.dumps(entry, sort_keys=True, allow_nan=False) + "\n",
+                self.file("runs.jsonl"))
         self.finished[entry["id"]] = entry
+        _append(self._csv, _csv_text([self._row(entry)]), self.file("summary.csv"))
 
     def rewrite_summary(self):
         """summary.csv from the finished runs, in plan order."""
         entries = sorted(self.finished.values(), key=lambda e: self._order[e["id"]])
         write_text_atomic(self.file("summary.csv"),
                           _csv_text([self.columns()] + [self._row(e) for e in entries]), fsync=True)
+
+    def finish(self):
+        """Close the files, then rewrite runs.jsonl and summary.csv in plan order.
+
+        runs.jsonl keeps every entry it had (runs no longer in the plan come last, by id),
+        so the files of a finished sweep do not depend on which runs finished first.
+        """
+        self.close()
+        entries = sorted(self.finished.values(), key=lambda e: self._order[e["id"]])
+        entries += sorted(self.stale, key=lambda e: str(e["id"]))
+        write_text_atomic(self.file("runs.jsonl"), "".join(
+            json.dumps(e, sort_keys=True, allow_nan=False) + "\n" for e in entries), fsync=True)
+        self.rewrite_summary()
 
     def columns(self):
         return (["id", "point", *self.plan.paths, "variant", "status", *self._metrics(), "error"])
@@ -183,7 +228,7 @@ class SweepDir:
             for key in metric.split("."):
                 value = value.get(key) if isinstance(value, dict) else None
             cells.append(_cell(value))
-        return cells + [entry["error"] or ""]
+        return cells + [entry["error"] or NO_ERROR]
 
     def close(self):
         for fd in (self._jsonl, self._csv):
@@ -206,11 +251,26 @@ def _csv_text(rows):
     return buffer.getvalue()
 
 
-def _append(fd, text):
+def _append(fd, text, file):
+    """Append `text` with one write and an fsync; on failure, cut the file back."""
     data = text.encode("utf-8")
-    while data:
-        data = data[os.write(fd, data):]
-    os.fsync(fd)
+    size = os.fstat(fd).st_size
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    except OSError as err:
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            pass
+        raise _write_failed(err, file) from None
+
+
+def _write_failed(err, file):
+    return InputError(f"cannot write: {err.strerror or err}", file=file,
+                      fix="free some space (or fix the permissions) and run the same command "
+                          "with --resume: the runs that finished are kept")
 
 
 def _read_jsonl(path):
@@ -304,7 +364,7 @@ def run_sweep(directory, executor, *, window=None, on_result=None):
                     broken = broken or _is_broken(err)
                     continue
                 entry = directory.entry(run, result)
-                directory.append(entry)
+                directory.append(entry)       # InputError if the disk is full: stop
                 outcome.ran += 1
                 outcome.failed += entry["status"] == "failed"
                 if on_result is not None:
@@ -314,9 +374,10 @@ def run_sweep(directory, executor, *, window=None, on_result=None):
             outcome.lost += sum(1 for _ in todo)
     except KeyboardInterrupt:
         outcome.interrupted = True
-        for future in running:
-            future.cancel()
-        _stop(executor)
+        _stop(executor, running)
+    except BaseException:
+        _stop(executor, running)
+        raise
     return outcome
 
 
@@ -333,14 +394,38 @@ def _is_broken(err):
     return isinstance(err, BrokenExecutor)
 
 
-def _stop(executor):
-    """Stop `executor` now: kill local worker processes, cancel what is queued."""
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
-        process.terminate()           # ProcessPoolExecutor has no public way before 3.14
-    if isinstance(executor, ProcessPoolExecutor):
-        executor.shutdown(wait=False, cancel_futures=True)
-    else:
+def _stop(executor, running=()):
+    """Stop `executor` now: cancel what is queued, kill local workers, wait for its thread.
+
+    The executor is shut down first and its worker processes killed after, then its
+    management thread is joined (again if a second Ctrl-C interrupts the join), so that no
+    thread of the executor outlives the sweep (one left running at exit can race the
+    interpreter's own shutdown of the executor and print a traceback).
+    """
+    for future in running:
+        future.cancel()
+    if not isinstance(executor, ProcessPoolExecutor):
         executor.shutdown(wait=False)
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:        # ProcessPoolExecutor has no public way before 3.14
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.kill()
+    _uninterrupted(lambda: executor.shutdown(wait=True))
+
+
+def _uninterrupted(call):
+    """``call()``, repeated if KeyboardInterrupt cuts it short; then the interrupt is raised."""
+    interrupted = False
+    while True:
+        try:
+            call()
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 class _InlineExecutor(Executor):
@@ -355,9 +440,38 @@ class _InlineExecutor(Executor):
         return future
 
 
-def _ignore_sigint():
-    """Worker initializer: Ctrl-C is the parent's to handle (it stops the workers)."""
+def _worker_init(parent_pid):
+    """Worker initializer: Ctrl-C is the parent's to handle (it stops the workers), and the
+    worker ends as soon as the sweep's process does, however that ends (even ``kill -9``).
+
+    A daemon thread waits for the parent to exit (on a pidfd where the platform has one,
+    else by checking once a second) and then ends the worker; with no workers left the
+    forkserver and multiprocessing's resource tracker exit too, so a killed sweep leaves no
+    process behind.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent_pid,), name="sgdsim-parent-watch",
+                     daemon=True).start()
+
+
+def _exit_with(pid):
+    """Block until process `pid` has exited, then end this process at once."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])                # readable once the process has exited
+    else:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            except OSError:
+                pass
+    os._exit(1)
 
 
 @contextlib.contextmanager
@@ -367,6 +481,7 @@ def local_executor(jobs):
     Processes start with the ``forkserver`` method where the platform has it (Linux,
     macOS), else ``spawn``: never ``fork``, which would copy a parent that already runs
     threads (tqdm's monitor, BLAS pools) with their locks in whatever state they were.
+    Each worker ends when this process does (:func:`_worker_init`).
     """
     if jobs == 1:
         yield _InlineExecutor()
@@ -374,11 +489,11 @@ def local_executor(jobs):
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
         else "spawn"
     executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                                   initializer=_ignore_sigint)
+                                   initializer=_worker_init, initargs=(os.getpid(),))
     try:
         yield executor
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        _uninterrupted(lambda: executor.shutdown(wait=True, cancel_futures=True))
 
 
 @contextlib.contextmanager
