@@ -402,11 +402,13 @@ def _stop(executor, running=()):
     thread of the executor outlives the sweep (one left running at exit can race the
     interpreter's own shutdown of the executor and print a traceback).
     """
-    for future in running:
-        future.cancel()
     if not isinstance(executor, ProcessPoolExecutor):
+        for future in running:
+            future.cancel()
         executor.shutdown(wait=False)
         return
+    # A process pool cancels its queued futures itself (shutdown's cancel_futures): one
+    # cancelled here could then be failed by its management thread (InvalidStateError).
     processes = list((getattr(executor, "_processes", None) or {}).values())
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:        # ProcessPoolExecutor has no public way before 3.14
