@@ -3,53 +3,126 @@
 Each command parses its options, calls one library function and prints the result. Bad
 input raised by the library as :class:`simulator.utils.errors.InputError` is printed as one
 line on stderr (``error: FILE:LINE: field: what is wrong (how to fix it)``) with exit
-status 2, like click's own usage errors.
+status 2, like click's own usage errors; Ctrl-C is one line and status 130. Every output
+location is checked before the work starts, and ``-`` as an output means standard output
+(the report then goes to stderr). Text from users' files is printed with its control
+characters escaped.
 """
 
+import contextlib
 import json
+import logging
+import math
+import re
 import sys
 
 import click
 
 import simulator
-from simulator.utils.errors import InputError
+from simulator.utils.errors import InputError, printable
+from simulator.utils.units import NUMBER_PATTERN
+
+_NO_ARGS = tuple(e for e in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if e)
 
 
-class _InputErrorExit(click.ClickException):
-    """Shows an InputError as ``error: ...`` on one line and exits with status 2."""
+def echo(text="", *, err=False, nl=True):
+    """``click.echo`` with control characters escaped: names come from users' files, and
+    an escape sequence in a label must not reach the terminal."""
+    click.echo(printable(text), err=err, nl=nl)
 
-    exit_code = 2
+
+class _OneLine(click.ClickException):
+    """``error: ...`` on one line of stderr, and an exit status (2: bad input)."""
+
+    def __init__(self, message, exit_code=2):
+        super().__init__(message)
+        self.exit_code = exit_code
 
     def show(self, file=None):
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"error: {printable(self.message, newlines=False)}", err=True)
 
 
 class _Group(click.Group):
-    """A click group that turns the library's InputError into exit status 2, and prints
-    every usage error (bad option, bad choice) as one line too."""
+    """A click group that turns the library's InputError into exit status 2 and Ctrl-C
+    into status 130, each as one line, and prints every usage error (bad option, bad
+    choice) as one line too. Without a command it prints its help (stdout, status 0)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except InputError as err:
-            raise _InputErrorExit(str(err)) from err
+            raise _OneLine(str(err)) from err
+        except KeyboardInterrupt as err:
+            raise _OneLine("interrupted", 130) from err
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS as err:
+            click.echo(err.ctx.get_help())
+            sys.exit(0)
         except click.UsageError as err:
             hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
-            click.echo(f"error: {err.format_message()}{hint}", err=True)
+            click.echo(f"error: {printable(err.format_message(), newlines=False)}{hint}",
+                       err=True)
             sys.exit(2)
         except click.ClickException as err:
             err.show()
             sys.exit(err.exit_code)
-        except click.Abort:
-            click.echo("aborted", err=True)
-            sys.exit(1)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+class _Number(click.ParamType):
+    """A number on the command line as the files write it: ASCII digits (``٣`` and ``1_000``
+    are not numbers here, as they are not in YAML or the schemas), finite, in a range."""
+
+    def __init__(self, integer=False, minimum=None, maximum=None, min_open=False):
+        self.integer, self.minimum, self.maximum, self.min_open = \
+            integer, minimum, maximum, min_open
+        self.name = "integer" if integer else "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            if not re.fullmatch(r"[-+]?[0-9]+" if self.integer else NUMBER_PATTERN, text):
+                what = "a whole number" if self.integer else "a number"
+                self.fail(f"{value!r} is not {what} (write it in the digits 0-9)", param, ctx)
+            number = int(text) if self.integer else float(text)
+        if not (math.isfinite(number) and abs(number) <= 1e15):
+            self.fail(f"{value!r} is too large", param, ctx)
+        low, high = self.minimum, self.maximum
+        if low is not None and (number < low or (self.min_open and number == low)):
+            self.fail(f"{value!r} must be {'>' if self.min_open else '>='} {low}", param, ctx)
+        if high is not None and number > high:
+            self.fail(f"{value!r} must be <= {high}", param, ctx)
+        return number
+
+
+def _count(minimum=1):
+    return _Number(integer=True, minimum=minimum)
+
+
+SEED = _Number(integer=True, minimum=0, maximum=2**32 - 1)
+
+
+@contextlib.contextmanager
+def _notes(quiet):
+    """Let the library's notes (warnings on the ``simulator`` logger) through, or not."""
+    logger = logging.getLogger("simulator")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @click.group(cls=_Group)
@@ -73,8 +146,8 @@ def _list_shipped(kind):
     width = max(len(name) for name in entries) + 2
     typed = kind == "scenarios"
     for name, (what, description) in entries.items():
-        click.echo(f"{name:<{width}}" + (f"{what:<10}" if typed else "") + description)
-    click.echo(f"({len(entries)} in {shipped_dir(kind)}; name one wherever a file goes, "
+        echo(f"{name:<{width}}" + (f"{what:<10}" if typed else "") + description)
+    echo(f"({len(entries)} in {shipped_dir(kind)}; name one wherever a file goes, "
                "or copy it out to edit)", err=True)
 
 
@@ -82,7 +155,7 @@ def _copy_shipped(kind, name, dest, force):
     from simulator.utils.shipped import copy_shipped
 
     for path in copy_shipped(kind, name, dest, overwrite=force):
-        click.echo(f"{path}: copied {name}")
+        echo(f"{path}: copied {name}")
 
 
 @topology.command("list")
@@ -96,7 +169,8 @@ def topology_list():
 @click.argument("dest", required=False, type=click.Path())
 @click.option("--force", is_flag=True, help="Replace DEST if it exists.")
 def topology_copy(name, dest, force):
-    """Copy the shipped topology NAME to DEST (a file or a directory [.]) to edit it."""
+    """Copy the shipped topology NAME to DEST (a file or a directory [.]; - prints it) to
+    edit it."""
     _copy_shipped("topologies", name, dest, force)
 
 
@@ -107,7 +181,7 @@ def topology_validate(file):
     from simulator.cluster.topology import load_topology, summarize
 
     graph = load_topology(file)
-    click.echo(f"{file}: ok ({summarize(graph)})")
+    echo(f"{file}: ok ({summarize(graph)})")
 
 
 @topology.command("show")
@@ -120,7 +194,7 @@ def topology_show(file, as_json):
     from simulator.outputs.summary import format_summary, topology_summary
 
     summary = topology_summary(load_topology(file))
-    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+    echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
 
 
 def _family_names():
@@ -139,15 +213,15 @@ def _generate_flag(name):
 
 @topology.command("generate")
 @click.argument("family", type=click.Choice(_family_names()))
-@click.option("--blocks", type=int, help="two-tier, ring: blocks; two-sites: blocks per site.")
-@click.option("--gpus-per-block", type=int, help="two-tier, two-sites: GPUs per block.")
-@click.option("--k", type=int, help="fat-tree: switch radix (even).")
-@click.option("--n", type=int, help="ring: number of GPUs.")
-@click.option("--rows", type=int, help="torus: rows.")
-@click.option("--cols", type=int, help="torus: columns.")
-@click.option("--nodes", type=int, help="dgx: number of nodes.")
-@click.option("--gpus-per-node", type=int, help="dgx: GPUs per node [8].")
-@click.option("--nics-per-node", type=int, help="dgx: NICs per node [8].")
+@click.option("--blocks", type=_count(0), help="two-tier, ring: blocks; two-sites: blocks per site.")
+@click.option("--gpus-per-block", type=_count(0), help="two-tier, two-sites: GPUs per block.")
+@click.option("--k", type=_count(0), help="fat-tree: switch radix (even).")
+@click.option("--n", type=_count(0), help="ring: number of GPUs.")
+@click.option("--rows", type=_count(0), help="torus: rows.")
+@click.option("--cols", type=_count(0), help="torus: columns.")
+@click.option("--nodes", type=_count(0), help="dgx: number of nodes.")
+@click.option("--gpus-per-node", type=_count(0), help="dgx: GPUs per node [8].")
+@click.option("--nics-per-node", type=_count(0), help="dgx: NICs per node [8].")
 @click.option("--intra-bandwidth", help="Links inside a block, e.g. '25 GB/s'.")
 @click.option("--intra-latency", help="Links inside a block, e.g. '1 us'.")
 @click.option("--inter-bandwidth", help="Links between blocks / up the tree, e.g. '100 Gbit/s'.")
@@ -157,10 +231,11 @@ def _generate_flag(name):
 @click.option("--wan-bandwidth", help="two-sites: the WAN link, e.g. '10 Gbit/s'.")
 @click.option("--wan-latency", help="two-sites: the WAN link, e.g. '5 ms'.")
 @click.option("--gpu-flops", help="Peak compute rate of every GPU, e.g. '15.7 TFLOP/s'.")
-@click.option("--efficiency", type=float, help="Achieved fraction of peak, e.g. 0.4.")
+@click.option("--efficiency", type=_Number(), help="Achieved fraction of peak, e.g. 0.4.")
 @click.option("--gpu-type", help="GPU name stored in the file, e.g. V100.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
-              help="Topology file to write (YAML); without it, YAML goes to stdout.")
+@click.option("--output", "-o", type=click.Path(),
+              help="Topology file to write: .yaml, .graphml, .gml or .json (node-link); "
+                   "without it, or with -, YAML goes to stdout.")
 def topology_generate(family, output, **options):
     """Generate a topology of FAMILY and write it as YAML.
 
@@ -170,9 +245,12 @@ def topology_generate(family, output, **options):
     """
     from simulator.cluster.generators import family_parameters, generate
     from simulator.cluster.topology import summarize
-    from simulator.cluster.writer import topology_to_yaml, write_topology
-    from simulator.utils.shipped import schema_reference
+    from simulator.cluster.writer import write_topology
+    from simulator.utils.files import check_output, is_stdout
 
+    if output is not None:
+        check_output(output, field="--output", what="a topology",
+                     suffixes=(".yaml", ".yml", ".graphml", ".gml", ".json"))
     params = {("peak_flops" if k == "gpu_flops" else k): v for k, v in options.items() if v is not None}
     try:
         graph = generate(family, **params)
@@ -182,28 +260,27 @@ def topology_generate(family, output, **options):
         if "needs it" in err.message:
             fix = f"add {_generate_flag(err.field)} N"
         raise InputError(err.message, field=_generate_flag(err.field), fix=fix) from err
-    if output is None:
-        # the schema comment reaches the schema from the current directory
-        click.echo(topology_to_yaml(graph, schema=schema_reference("topology", "stdout.yaml")),
-                   nl=False)
-    else:
-        write_topology(graph, output)
-        click.echo(f"{output}: wrote {summarize(graph)}")
+    # On stdout, the schema comment reaches the schema from the current directory.
+    write_topology(graph, "-" if output is None else output)
+    if output is not None and not is_stdout(output):
+        echo(f"{output}: wrote {summarize(graph)}")
 
 
 @topology.command("draw")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
-              help="Figure to write: .png, .svg or .pdf.")
+@click.option("--output", "-o", type=click.Path(), required=True,
+              help="Figure to write: .png, .svg or .pdf; - writes a PNG to stdout.")
 @click.option("--layout", type=click.Choice(["layered", "circular", "spring"]), default=None,
               help="Node placement [layered for switched networks, else circular/spring].")
 def topology_draw(file, output, layout):
     """Draw topology FILE: GPUs coloured by block, line width by bandwidth."""
-    from simulator.cluster.draw import draw_topology
+    from simulator.cluster.draw import FORMATS, draw_topology
     from simulator.cluster.topology import load_topology
+    from simulator.utils.files import check_output, is_stdout
 
+    check_output(output, field="--output", suffixes=FORMATS, what="a drawing")
     drawn = draw_topology(load_topology(file), output, layout=layout)
-    click.echo(f"{drawn['path']}: drew {file}")
+    echo(f"{drawn['path']}: drew {file}", err=is_stdout(output))
 
 
 @sgdsim.command("collective")
@@ -215,11 +292,13 @@ def topology_draw(file, output, layout):
 @click.option("--group", "-g", default="all", show_default=True,
               help="'all' GPUs, 'block' (every block at once, each its own all-reduce), "
                    "or a comma-separated list of GPU names.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (time_s, algbw_Bps, busbw_Bps, bytes per tier).")
 def collective(topology_file, algorithm, size, group, as_json):
     """Time one all-reduce on TOPOLOGY under the flow-level network model."""
     from simulator.cluster.topology import load_topology
     from simulator.network.collectives import simulate_allreduce
+    from simulator.outputs.summary import collective_summary
     from simulator.utils.units import (
         format_bandwidth,
         format_bytes,
@@ -232,17 +311,19 @@ def collective(topology_file, algorithm, size, group, as_json):
     if nbytes < 0:
         raise InputError(f"must not be negative, got {size!r}", field="--size",
                          fix="give a size such as '100 MB'")
-    result = simulate_allreduce(graph, nbytes, algorithm=algorithm, group=group)
+    result = collective_summary(simulate_allreduce(graph, nbytes, algorithm=algorithm,
+                                                   group=group))
     if as_json:
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        echo(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return
-    click.echo(f"{algorithm} all-reduce of {format_bytes(nbytes)} over {result['groups']} "
+    echo(f"{algorithm} all-reduce of {format_bytes(nbytes)} over {result['groups']} "
                f"group(s) of {result['gpus_per_group']} GPUs on {topology_file}")
-    click.echo(f"  time         {format_time(result['time_s'])}")
-    click.echo(f"  algbw        {format_bandwidth(result['algbw'])}")
-    click.echo(f"  busbw        {format_bandwidth(result['busbw'])}")
+    echo(f"  time         {format_time(result['time_s'])}")
+    for name in ("algbw", "busbw"):      # undefined for an all-reduce that takes no time
+        value = result[f"{name}_Bps"]
+        echo(f"  {name:<12} {'-' if value is None else format_bandwidth(value)}")
     for tier, nb in sorted(result["bytes"].items()):
-        click.echo(f"  bytes {tier:<12} {format_bytes(nb)}")
+        echo(f"  bytes {tier:<12} {format_bytes(nb)}")
 
 
 # --------------------------------------------------------------------------- scenario
@@ -262,27 +343,27 @@ def scenario_list():
 @click.argument("dest", required=False, type=click.Path())
 @click.option("--force", is_flag=True, help="Replace DEST if it exists.")
 def scenario_copy(name, dest, force):
-    """Copy the shipped scenario NAME to DEST (a file or a directory [.]) to edit it; a
-    suite comes with its baseline."""
+    """Copy the shipped scenario NAME to DEST (a file or a directory [.]; - prints it) to
+    edit it; a suite comes with its baseline."""
     _copy_shipped("scenarios", name, dest, force)
 
 
 @sgdsim.command("schema")
 @click.argument("name", type=click.Choice(["topology", "scenario", "regress"]))
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
-              help="Write the schema here instead of printing it.")
+@click.option("--output", "-o", type=click.Path(),
+              help="Write the schema here instead of printing it (- prints it).")
 def schema(name, output):
     """Print (or write) the JSON Schema of topology, scenario or regress-suite files, for
-    editors: '# yaml-language-server: $schema=PATH' atop a YAML file."""
-    from simulator.utils.files import write_text_atomic
-    from simulator.utils.shipped import schema_path
+    editors: '# yaml-language-server: $schema=PATH' atop a YAML file. The schema is whole
+    (the topology schema inside the scenario schema...), so it works from any folder."""
+    from simulator.utils.files import check_output, is_stdout, write_text_atomic
+    from simulator.utils.yamlfile import schema_text
 
-    text = schema_path(name).read_text(encoding="utf-8")
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        write_text_atomic(output, text)
-        click.echo(f"{output}: wrote the {name} schema", err=True)
+    if output is not None:
+        check_output(output, field="--output", what="a schema")
+    write_text_atomic("-" if output is None else output, schema_text(name), field="--output")
+    if output is not None and not is_stdout(output):
+        echo(f"{output}: wrote the {name} schema", err=True)
 
 
 # --------------------------------------------------------------------------- run
@@ -291,21 +372,23 @@ ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
 
 @sgdsim.command("run")
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False))
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
-              help="Write the results JSON here.")
+@click.option("--output", "-o", type=click.Path(),
+              help="Write the results JSON here (- prints it; the table then goes to stderr).")
 @click.option("--algorithm", type=click.Choice(ALGORITHM_NAMES),
               help="Run only this variant (replaces the scenario's list).")
-@click.option("-H", "H", type=click.IntRange(min=1), help="Local steps between averages.")
-@click.option("--Hb", "Hb", type=click.IntRange(min=1), help="Block averages per global average.")
-@click.option("--switch-epoch", type=click.FloatRange(min=0), help="Post-local SGD: switch after this epoch.")
-@click.option("--switch-step", type=click.IntRange(min=0), help="Post-local SGD: switch after this step.")
+@click.option("-H", "H", type=_count(1), help="Local steps between averages.")
+@click.option("--Hb", "Hb", type=_count(1), help="Block averages per global average.")
+@click.option("--switch-epoch", type=_Number(minimum=0),
+              help="Post-local SGD: switch after this epoch.")
+@click.option("--switch-step", type=_count(0), help="Post-local SGD: switch after this step.")
 @click.option("--topology", "topology_file", type=click.Path(dir_okay=False),
               help="Topology file (or shipped name) replacing the scenario's.")
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="Training length in epochs.")
-@click.option("--steps", type=click.IntRange(min=1), help="Training length in steps.")
-@click.option("--target-accuracy", type=click.FloatRange(min=0, max=1, min_open=True),
+@click.option("--epochs", type=_Number(minimum=0, min_open=True), help="Training length in epochs.")
+@click.option("--steps", type=_count(1), help="Training length in steps.")
+@click.option("--target-accuracy", type=_Number(minimum=0, maximum=1, min_open=True),
               help="Test accuracy whose first crossing is the time-to-accuracy.")
-@click.option("--seed", type=int, help="Seed of data order, initialisation and jitter.")
+@click.option("--seed", type=SEED, help="Seed of data order, initialisation and jitter "
+                                        "(0 to 4294967295).")
 @click.option("--cost-profile", help="Time compute and messages as this model (e.g. resnet20-cifar10).")
 @click.option("--global-sync-delay", help="Extra time per global sync, with a unit (e.g. '1 s').")
 @click.option("--convention", type=click.Choice(["paper", "pytorch"]),
@@ -314,8 +397,10 @@ ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
 @click.option("--evaluate", type=click.Choice(["common", "any_gpu"]),
               help="Which models count for time-to-accuracy: the model all GPUs hold after "
                    "a global sync [common], or also each GPU's own (any_gpu).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--trace", "trace_file", type=click.Path(dir_okay=False),
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print only the table (and errors and warnings): no progress bar, no "
+                   "header naming the scenario and cluster, no notes, no 'written to' lines.")
+@click.option("--trace", "trace_file", type=click.Path(),
               help="Write a Chrome trace (JSON) of every GPU's compute, waits and syncs and the "
                    "bytes in flight per tier; open it in Perfetto or chrome://tracing.")
 def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=None, **overrides):
@@ -328,41 +413,48 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=No
     from simulator.experiments.runner import load_workload, planned_steps, run_variant
     from simulator.experiments.scenario import load_scenario
     from simulator.outputs.report import format_table, results_document, write_results
+    from simulator.utils.files import check_output, is_stdout
     from simulator.utils.units import parse_time
 
+    if is_stdout(output) and is_stdout(trace_file):
+        raise InputError("--output and --trace cannot both be '-' (standard output)",
+                         field="--trace", fix="write one of them to a file")
+    for path, option, what in ((output, "--output", "results"), (trace_file, "--trace", "a trace")):
+        if path is not None:
+            check_output(path, field=option, what=what)       # before the runs, not after
+    report = is_stdout(output) or is_stdout(trace_file)       # the table goes to stderr
     overrides["topology"] = topology_file
     overrides["global_sync_delay_s"] = (None if global_sync_delay is None else
                                         parse_time(global_sync_delay, field="--global-sync-delay"))
-    spec = load_scenario(scenario, overrides)
+    with _notes(quiet):
+        spec = load_scenario(scenario, overrides)
     workload = load_workload(spec)
     total = sum(planned_steps(spec, v, len(workload[0].y_train)) for v in spec.variants)
     records = []
     timed = [] if trace_file else None           # what the engine timed, for --trace
-    if trace_file:
-        from simulator.outputs.trace import check_trace_path
-
-        check_trace_path(trace_file)             # before the runs, not after
     with _progress(total, quiet) as bar:
         for variant in spec.variants:
-            bar.set_description(variant.label)
+            bar.set_description(printable(variant.label, newlines=False))
             records.append(run_variant(spec, variant, workload=workload, progress=bar.update,
-                                       timed=timed, warn=lambda line: bar.write(line, file=sys.stderr)))
+                                       timed=timed,
+                                       warn=lambda line: bar.write(printable(line),
+                                                                   file=sys.stderr)))
     if not quiet:
         cluster = spec.topology.graph.get("name") or spec.topology_source
-        click.echo(f"{spec.name}: {records[0]['workers']} GPUs on {cluster} ({spec.topology_source}), "
-                   f"{spec.workload.model} on {spec.workload.dataset}, "
-                   f"timed as {records[0]['timing']['cost_profile']}")
-    click.echo(format_table(records, target_accuracy=spec.target_accuracy))
+        echo(f"{spec.name}: {records[0]['workers']} GPUs on {cluster} ({spec.topology_source}), "
+             f"{spec.workload.model} on {spec.workload.dataset}, "
+             f"timed as {records[0]['timing']['cost_profile']}", err=report)
+    echo(format_table(records, target_accuracy=spec.target_accuracy), err=report)
     if output:
         write_results(output, results_document(spec, records))
-        if not quiet:
-            click.echo(f"results written to {output}")
+        if not quiet and not is_stdout(output):
+            echo(f"results written to {output}", err=True)
     if trace_file:
         from simulator.outputs.trace import trace_document, write_trace
 
         write_trace(trace_file, trace_document([(r["label"], t) for r, t in zip(records, timed)]))
-        if not quiet:
-            click.echo(f"trace written to {trace_file} (open in https://ui.perfetto.dev)")
+        if not quiet and not is_stdout(trace_file):
+            echo(f"trace written to {trace_file} (open in https://ui.perfetto.dev)", err=True)
 
 
 def _progress(total, quiet):
@@ -383,8 +475,8 @@ def _progress(total, quiet):
                    "heatmap: time-to-accuracy over two swept values; tune: a search's "
                    "objective over trials; pareto: its trials' time-to-accuracy against "
                    "final accuracy and inter-block bytes.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
-              help="Figure to write: .png, .svg or .pdf.")
+@click.option("--output", "-o", type=click.Path(), required=True,
+              help="Figure to write: .png, .svg or .pdf; - writes a PNG to stdout.")
 @click.option("--x", "x_path", help="heatmap: the swept point path on the x axis [first swept].")
 @click.option("--y", "y_path", help="heatmap: the swept point path on the y axis [second swept].")
 def plot(results, kind, output, x_path, y_path):
@@ -392,10 +484,11 @@ def plot(results, kind, output, x_path, y_path):
     its runs.jsonl, or (tune, pareto) a 'sgdsim tune' directory (docs/gallery.md shows
     each kind)."""
     from simulator.outputs.plots import plot_file
+    from simulator.utils.files import is_stdout
 
     series = plot_file(results, kind, output, x=x_path, y=y_path)
     failed = f" ({len(series['failed'])} run(s) failed)" if series["failed"] else ""
-    click.echo(f"{series['path']}: drew {kind} of {results}{failed}")
+    echo(f"{series['path']}: drew {kind} of {results}{failed}", err=is_stdout(output))
 
 
 # --------------------------------------------------------------------------- regress
@@ -404,10 +497,12 @@ def plot(results, kind, output, x_path, y_path):
 @click.option("--baseline", type=click.Path(dir_okay=False),
               help="Baseline JSON in place of the suite's (relative to the current directory).")
 @click.option("--update", is_flag=True, help="Run the suite and rewrite the baseline.")
-@click.option("--junit", type=click.Path(dir_okay=False),
-              help="Write JUnit XML here: a testsuite per scenario, a testcase per run.")
-@click.option("--markdown", type=click.Path(dir_okay=False),
-              help="Write a Markdown summary here: the verdict and the regressions.")
+@click.option("--junit", type=click.Path(),
+              help="Write JUnit XML here: a testsuite per scenario, a testcase per run (- "
+                   "prints it; the report then goes to stderr).")
+@click.option("--markdown", type=click.Path(),
+              help="Write a Markdown summary here: the verdict and the regressions (- prints "
+                   "it, e.g. '>> $GITHUB_STEP_SUMMARY'; the report then goes to stderr).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @click.pass_context
 def regress(ctx, suite, baseline, update, junit, markdown, quiet):
@@ -415,32 +510,26 @@ def regress(ctx, suite, baseline, update, junit, markdown, quiet):
     run with the baseline. Exit status: 0 within tolerance, 1 anything moved or the suite
     changed, 2 bad input or no baseline (see docs/regress.md)."""
     from simulator.experiments.regress_report import check_suite
+    from simulator.utils.files import is_stdout
 
     if update and (junit or markdown):
         raise click.UsageError("--junit and --markdown report a check; they do not apply "
                                "with --update")
+    if is_stdout(junit) and is_stdout(markdown):
+        raise InputError("--junit and --markdown cannot both be '-' (standard output)",
+                         field="--markdown", fix="write one of them to a file")
+    report = is_stdout(junit) or is_stdout(markdown)
     ctx.exit(check_suite(suite, baseline=baseline, update=update, junit=junit,
-                         markdown=markdown, echo=click.echo,
-                         note=None if quiet else lambda line: click.echo(line, err=True)))
+                         markdown=markdown, echo=lambda line: echo(line, err=report),
+                         note=None if quiet else lambda line: echo(line, err=True)))
 
 
 # --------------------------------------------------------------------------- sweep
-class _SweepStopped(click.ClickException):
-    """A sweep that did not finish: one line on stderr, and a non-zero status."""
-
-    def __init__(self, message, exit_code):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file=None):
-        click.echo(f"error: {self.message}", err=True)
-
-
 @sgdsim.command("sweep")
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+@click.option("--output", "-o", required=True, type=click.Path(),
               help="Directory for sweep.json, runs.jsonl and summary.csv (new or empty).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1),
+@click.option("--jobs", "-j", type=_count(1),
               help="Local worker processes [CPUs]; 1 runs in this process. With --scheduler: "
                    "runs submitted at once [all].")
 @click.option("--scheduler", metavar="ADDRESS",
@@ -450,7 +539,6 @@ class _SweepStopped(click.ClickException):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes.")
 def sweep_command(scenario, output, jobs, scheduler, resume, quiet):
     """Run every point of SCENARIO's sweep section, each variant a run (docs/sweeps.md)."""
-    import contextlib
     import os
     import time
 
@@ -465,9 +553,9 @@ def sweep_command(scenario, output, jobs, scheduler, resume, quiet):
         run_sweep,
     )
 
+    SweepDir.check(output, resume=resume)             # before checking every point
     plan = load_sweep(scenario)
-    SweepDir.check(output, resume=resume)
-    note = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
+    note = (lambda text: None) if quiet else (lambda text: echo(text, err=True))
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         if scheduler:
@@ -497,25 +585,25 @@ def sweep_command(scenario, output, jobs, scheduler, resume, quiet):
             bar.update()
 
         outcome = run_sweep(directory, executor, window=window, on_result=advance)
-        directory.rewrite_summary()
+        directory.finish()                 # runs.jsonl and summary.csv in plan order
     entries = list(directory.finished.values())
-    click.echo(format_sweep_table(plan, entries))
+    echo(format_sweep_table(plan, entries))
     for entry in sorted(entries, key=lambda e: e["point"]):
         if entry["status"] == "failed":
-            click.echo(f"failed: {entry['id']} point {entry['point']} {entry['variant']}: "
-                       f"{entry['error']}")
+            echo(f"failed: {entry['id']} point {entry['point']} {entry['variant']}: "
+                 f"{entry['error']}")
     done = len(directory.finished)
     seconds = time.monotonic() - started
-    click.echo(f"{done} of {len(plan.runs)} runs in {output}: sweep.json, runs.jsonl, "
-               f"summary.csv ({outcome.ran} of them run now, in {seconds:.1f} s)")
+    echo(f"{done} of {len(plan.runs)} runs in {output}: sweep.json, runs.jsonl, "
+         f"summary.csv ({outcome.ran} of them run now, in {seconds:.1f} s)")
     rest = f"run the same command with --resume to run the other {len(plan.runs) - done}"
     if outcome.interrupted:
-        raise _SweepStopped(f"interrupted: {done} of {len(plan.runs)} runs finished and are "
-                            f"kept in {output}/runs.jsonl; {rest}", 130)
+        raise _OneLine(f"interrupted: {done} of {len(plan.runs)} runs finished and are "
+                       f"kept in {output}/runs.jsonl; {rest}", 130)
     if outcome.lost:
-        raise _SweepStopped(f"a worker stopped ({outcome.lost_error}): {done} of "
-                            f"{len(plan.runs)} runs finished and are kept in "
-                            f"{output}/runs.jsonl; {rest}", 1)
+        raise _OneLine(f"a worker stopped ({outcome.lost_error}): {done} of "
+                       f"{len(plan.runs)} runs finished and are kept in "
+                       f"{output}/runs.jsonl; {rest}", 1)
 
 
 # --------------------------------------------------------------------------- tune
@@ -576,15 +664,15 @@ def tune(scenario, spaces, objective, direction, constraints, variant, baseline,
             outcome = run_tune(plan, executor, directory=output, resume=resume,
                                on_trial=lambda summary: bar.update())
         except BrokenExecutor as err:
-            raise _SweepStopped(f"a worker stopped ({type(err).__name__}): the finished "
-                                f"trials are kept in {output}/trials.jsonl; run the same "
-                                "command with --resume", 1) from None
-    click.echo(format_tune(plan, outcome))
-    click.echo(f"files in {output}: plan.json, trials.jsonl, tune.json "
-               "(sgdsim plot DIR --kind tune|pareto)")
+            raise _OneLine(f"a worker stopped ({type(err).__name__}): the finished "
+                           f"trials are kept in {output}/trials.jsonl; run the same "
+                           "command with --resume", 1) from None
+    echo(format_tune(plan, outcome))
+    echo(f"files in {output}: plan.json, trials.jsonl, tune.json "
+         "(sgdsim plot DIR --kind tune|pareto)")
     if outcome.interrupted:
-        raise _SweepStopped(f"interrupted: {len(outcome.trials)} trials are kept in "
-                            f"{output}/trials.jsonl; run the same command with --resume", 130)
+        raise _OneLine(f"interrupted: {len(outcome.trials)} trials are kept in "
+                       f"{output}/trials.jsonl; run the same command with --resume", 130)
 
 
 def main():

@@ -57,10 +57,11 @@ def test_text_output_has_time_bandwidths_and_bytes_with_units(run_cli):
 def test_json_equals_simulate_allreduce(run_cli, algorithm):
     out = ok_json(run_cli, SEED, "--algorithm", algorithm, "--size", "64 MiB")
     expected = simulate_allreduce(load_topology(SEED), 64 * 2**20, algorithm=algorithm)
-    assert {"time_s", "algbw", "busbw", "bytes"} <= set(out)
+    assert {"time_s", "algbw_Bps", "busbw_Bps", "bytes"} <= set(out)   # every unit named
     assert set(out["bytes"]) == {"intra_block", "inter_block"}
-    for key in ("time_s", "algbw", "busbw", "bytes", "groups", "gpus_per_group", "size_bytes"):
+    for key in ("time_s", "bytes", "groups", "gpus_per_group", "size_bytes"):
         assert out[key] == expected[key], key
+    assert (out["algbw_Bps"], out["busbw_Bps"]) == (expected["algbw"], expected["busbw"])
     if algorithm == "ring":
         assert ok_json(run_cli, SEED)["time_s"] == pytest.approx(SEED_RING_S, rel=1e-12)
 
@@ -128,3 +129,18 @@ def test_unknown_algorithm_and_option_are_one_line_usage_errors(run_cli):
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         "error: No such option '--algoritm'. Did you mean '--algorithm'? (see 'sgdsim collective --help')"]
+
+
+def test_an_allreduce_that_takes_no_time_has_no_bandwidth_and_the_json_is_json(
+        run_cli, write_file):
+    path = write_file("zero.yaml", "blocks: 2\ngpus_per_block: 2\n"
+                      "gpu: {peak_flops: 10 TFLOP/s, efficiency: 0.5}\n"
+                      "intra_block: {bandwidth: 25 GB/s, latency: 0 s}\n"
+                      "inter_block: {bandwidth: 10 Gbit/s, latency: 0 s}\n")
+    result = run_cli("collective", path, "--size", "0B", "--json")
+    assert result.exit_code == 0, result.output
+    assert "Infinity" not in result.stdout and "NaN" not in result.stdout
+    out = json.loads(result.stdout)                       # strict JSON
+    assert out["time_s"] == 0.0 and out["algbw_Bps"] is None and out["busbw_Bps"] is None
+    text = run_cli("collective", path, "--size", "0B")
+    assert text.exit_code == 0 and "algbw        -" in text.stdout

@@ -8,12 +8,14 @@ outputs, above both the cluster description and the network, so that the cluster
 never depends on the network model.
 """
 
+import math
+
 from ..cluster.stats import bisection_bandwidth, injection_bandwidth
 from ..cluster.topology import gpu_blocks
 from ..network.collectives import simulate_allreduce
 from ..utils.units import format_bandwidth, format_bytes, format_time
 
-__all__ = ["topology_summary", "format_summary", "RING_ALLREDUCE_BYTES"]
+__all__ = ["topology_summary", "format_summary", "collective_summary", "RING_ALLREDUCE_BYTES"]
 
 RING_ALLREDUCE_BYTES = 1e9
 """Message size (bytes) of the ring all-reduce whose bus bandwidth the summary reports."""
@@ -144,3 +146,36 @@ def format_summary(summary):
                  f"{format_bytes(RING_ALLREDUCE_BYTES)}, simulated)"))
     width = max(len(label) for label, _ in rows) + 2
     return "\n".join(f"{label:<{width}}{value}" for label, value in rows)
+
+
+def collective_summary(result):
+    """What ``sgdsim collective --json`` prints: one all-reduce, every key with its unit.
+
+    Parameters
+    ----------
+    result : dict
+        From :func:`simulator.network.collectives.simulate_allreduce`.
+
+    Returns
+    -------
+    dict
+        ``algorithm``, ``groups``, ``gpus_per_group``, ``size_bytes``, ``time_s``,
+        ``algbw_Bps`` and ``busbw_Bps`` (bytes/s, nccl-tests' definitions), ``bytes``
+        (``{tier: bytes}``, summed over links). A bandwidth that is not a finite number (an
+        all-reduce that takes no time: 0 bytes on links without latency) is None, so the
+        JSON has no ``Infinity``.
+
+    Examples
+    --------
+    >>> collective_summary({"algorithm": "ring", "size_bytes": 0.0, "groups": 1,
+    ...                     "gpus_per_group": 4, "time_s": 0.0, "algbw": float("inf"),
+    ...                     "busbw": float("inf"), "bytes": {"intra_block": 0.0}})["algbw_Bps"] is None
+    True
+    """
+    def finite(value):
+        return float(value) if value is not None and math.isfinite(value) else None
+
+    return {"algorithm": result["algorithm"], "groups": result["groups"],
+            "gpus_per_group": result["gpus_per_group"], "size_bytes": result["size_bytes"],
+            "time_s": result["time_s"], "algbw_Bps": finite(result["algbw"]),
+            "busbw_Bps": finite(result["busbw"]), "bytes": dict(result["bytes"])}
