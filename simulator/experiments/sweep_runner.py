@@ -207,9 +207,15 @@ class SweepDir:
         self.close()
         entries = sorted(self.finished.values(), key=lambda e: self._order[e["id"]])
         entries += sorted(self.stale, key=lambda e: str(e["id"]))
-        write_text_atomic(self.file("runs.jsonl"), "".join(
-            json.dumps(e, sort_keys=True, allow_nan=False) + "\n" for e in entries), fsync=True)
-        self.rewrite_summary()
+        try:
+            write_text_atomic(self.file("runs.jsonl"), "".join(
+                json.dumps(e, sort_keys=True, allow_nan=False) + "\n" for e in entries),
+                fsync=True)
+            self.rewrite_summary()
+        except InputError as err:              # the appended lines are all still there
+            raise InputError(err.message, file=err.file,
+                             fix=f"{err.fix}; the {len(self.finished)} finished runs are kept "
+                                 "in runs.jsonl, and --resume puts the files in order") from None
 
     def columns(self):
         return (["id", "point", *self.plan.paths, "variant", "status", *self._metrics(), "error"])
