@@ -607,7 +607,11 @@ def _check_graph(graph, file, where, *, require_equal_blocks=False, require_comp
     if graph.is_directed():
         fail(None, None, "the graph is directed", "links are full-duplex: use an undirected graph")
     if graph.is_multigraph():
-        u, v = next((u, v) for u, v in graph.edges() if graph.number_of_edges(u, v) > 1)
+        pair = next(((u, v) for u, v in graph.edges() if graph.number_of_edges(u, v) > 1), None)
+        if pair is None:
+            fail(None, None, "the graph is a multigraph", "store a simple graph (one link per "
+                             "pair of devices; node-link JSON: \"multigraph\": false)")
+        u, v = pair
         fail(frozenset((u, v)), None, f"duplicate link between '{u}' and '{v}'",
              "keep one link per pair of devices")
     for node, attrs in graph.nodes(data=True):
