@@ -72,7 +72,8 @@ def check(*args):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     if currently_in_test_context():
-        event(f"exit {result.exit_code} " + re.sub(r"^error: \S+?:(\d+:)? ", "", result.stderr.strip())[:50])
+        message = re.sub(r"^error: \S+?:(\d+:)? ", "", result.stderr.strip())[:50]
+        event(f"exit {result.exit_code} {message}")   # --hypothesis-show-statistics
     return result
 
 
@@ -280,7 +281,9 @@ def variant(draw):
                                                   "switch_epoch: 1e30", "switch_step: 99999999",
                                                   ""]))))
     if draw(st.booleans()):
-        parts.append(f"batch_size: {draw(mostly(st.sampled_from(['1', '8', '16']), st.sampled_from(['1e15', '0', '2.0', '9223372036854775807'])))}")
+        batch = draw(mostly(st.sampled_from(["1", "8", "16"]),
+                            st.sampled_from(["1e15", "0", "2.0", "9223372036854775807"])))
+        parts.append(f"batch_size: {batch}")
     if draw(st.booleans()):
         delay = draw(mostly(st.sampled_from(["0", "0.5", "1"]), plain_numbers))
         parts.append(f"global_sync_delay_s: {delay}")

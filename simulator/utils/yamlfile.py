@@ -36,8 +36,9 @@ from .files import read_text_input
 from .shipped import schema_path
 from .units import NUMBER_PATTERN
 
-__all__ = ["load_yaml", "parse_yaml", "validate_schema", "load_schema", "schema_text", "format_field",
-           "did_you_mean", "Places", "MAX_DEPTH", "MAX_ALIAS_VALUES", "MAX_NUMBER"]
+__all__ = ["load_yaml", "parse_yaml", "validate_schema", "load_schema", "schema_text",
+           "format_field", "did_you_mean", "Places", "MAX_DEPTH", "MAX_ALIAS_VALUES",
+           "MAX_NUMBER"]
 
 
 def format_field(path):
@@ -738,6 +739,11 @@ def _describe(error, root):
                               f"are at most 1e15"), fix
         expected = error.validator_value
         expected = [expected] if isinstance(expected, str) else expected
+        if "boolean" in expected and isinstance(instance, str) \
+                and instance.lower() in ("yes", "no", "on", "off", "y", "n"):
+            return path, f"expected true or false, got {instance!r}", \
+                "write true or false: YAML 1.2 (what sgdsim and editors read) takes yes, no, " \
+                "on and off as text"
         words = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
         got = _json_type(instance)
         if isinstance(instance, (str, int, float)) and not isinstance(instance, bool):
