@@ -128,6 +128,19 @@ def test_what_editors_accept_sgdsim_accepts(write_file, run_cli, tmp_path):
     assert "optimizer.nesterov: expected true or false, got 'yes' (write true or false" in line
 
 
+def test_a_lone_surrogate_is_refused_in_yaml_and_escaped_from_json(write_file, run_cli):
+    # Found by tests/test_fuzz.py: a label "\ud800\udc00" crashed printing the table.
+    text = scenario(variants='variants: [{algorithm: local, H: 2, label: "\\ud800\\udc00"}]\n')
+    assert ":7: a string holds the lone surrogate \\ud800, which is not a character" in \
+        one_error_line(run_cli("run", write_file("s.yaml", text), "-q"))
+    graph = {"nodes": [{"id": "\ud800", "kind": "gpu", "block": "b"},
+                       {"id": "g1", "kind": "gpu", "block": "b"}],
+             "links": [{"source": "\ud800", "target": "g1", "bandwidth": 1e9, "latency": 0}]}
+    path = write_file("t.json", json.dumps(graph))
+    result = run_cli("topology", "show", path)
+    assert result.exit_code == 0, result.output
+
+
 def test_control_characters_in_names_are_escaped_on_the_terminal(write_file, run_cli):
     text = scenario(variants='variants: [{algorithm: local, H: 2, label: "a\\x1b[31mred"}]\n')
     result = run_cli("run", write_file("s.yaml", text), "-q")

@@ -17,8 +17,9 @@ __all__ = ["SgdsimError", "InputError", "UnitError", "NetworkError", "printable"
 
 # C0 and C1 control characters (but tab and newline), and the Unicode controls that reorder
 # or hide text on a terminal (bidirectional overrides and isolates, zero-width marks).
+# Lone surrogates (from a "\\ud800" escape) cannot even be encoded: escape them too.
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029"
-                       "\u202a-\u202e\u2060-\u2069\ufeff]")
+                       "\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 def printable(text, *, newlines=True):

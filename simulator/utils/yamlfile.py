@@ -184,8 +184,12 @@ class _Loader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None, None, "a key must be a plain value, not a list or a mapping",
                     key_node.start_mark)
-            mapping[key_node.value] = self.construct_object(value_node, deep=deep)
+            mapping[_text(key_node, key_node.value)] = self.construct_object(value_node,
+                                                                             deep=deep)
         return mapping
+
+    def construct_yaml_str(self, node):
+        return _text(node, self.construct_scalar(node))
 
     def construct_yaml_int(self, node):
         text = self.construct_scalar(node)
@@ -213,8 +217,23 @@ for _tag, _pattern, _first in (   # YAML 1.2.2, 10.3 "Core Schema"
         ("merge", r"<<", "<")):
     _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"),
                                   list(_first))
+_Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_yaml_str)
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(node, value):
+    """`value` unless it holds a lone surrogate (a ``"\\ud800"`` escape): not Unicode text,
+    it could be neither printed nor written."""
+    found = _SURROGATE.search(value)
+    if found:
+        raise _Refused(f"a string holds the lone surrogate \\u{ord(found.group()):04x}, "
+                       "which is not a character", node.start_mark,
+                       "write the character itself, or one \\U escape for it")
+    return value
 
 
 def parse_yaml(text, *, file=None):
