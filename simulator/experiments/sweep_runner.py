@@ -296,7 +296,7 @@ def _read_jsonl(path):
             continue
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             entry = None
         if not isinstance(entry, dict) or "id" not in entry:
             raise InputError("not a run of a sweep", file=path, line=number,

@@ -49,7 +49,7 @@ import json
 from pathlib import Path
 
 from ..utils.errors import InputError
-from ..utils.files import FIGURE_FORMATS, check_output, write_figure
+from ..utils.files import FIGURE_FORMATS, check_output, read_text_input, write_figure
 
 __all__ = ["KINDS", "FORMATS", "VARIANT", "load_runs", "series_for", "draw", "plot_file", "variant_label"]
 
@@ -105,8 +105,8 @@ def load_runs(path):
     if path.suffix == ".jsonl":
         return _in_plan_order(_load_jsonl(path), path.parent / "sweep.json")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        document = json.loads(read_text_input(path, max_bytes=None))   # any size sgdsim wrote
+    except (json.JSONDecodeError, RecursionError) as err:
         line = getattr(err, "lineno", None)
         raise InputError("not a JSON file", file=str(path), line=line, fix=_RESULTS_FIX) from err
     runs = document.get("runs") if isinstance(document, dict) else None
@@ -131,7 +131,7 @@ def _in_plan_order(entries, plan_file):
 
 
 def _load_jsonl(path):
-    text = path.read_text(encoding="utf-8")
+    text = read_text_input(path, max_bytes=None)          # regular UTF-8 text, any size
     lines = text.split("\n")
     entries = []
     for number, line in enumerate(lines, start=1):
@@ -139,10 +139,11 @@ def _load_jsonl(path):
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, RecursionError) as err:
             if number == len(lines):             # no newline yet: a run being written
                 continue
-            raise InputError(f"line is not JSON ({err.msg})", file=str(path), line=number,
+            raise InputError(f"line is not JSON ({getattr(err, 'msg', 'nested too deeply')})",
+                             file=str(path), line=number,
                              fix=_RESULTS_FIX) from err
         if not isinstance(row, dict):
             raise InputError("a line is not a JSON object", file=str(path), line=number,
