@@ -20,7 +20,7 @@ import click
 
 import simulator
 from simulator.utils.errors import InputError, printable
-from simulator.utils.units import NUMBER_PATTERN
+from simulator.utils.units import MAX_NUMBER, NUMBER_PATTERN
 
 _NO_ARGS = tuple(e for e in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if e)
 
@@ -95,8 +95,8 @@ class _Number(click.ParamType):
                 what = "a whole number" if self.integer else "a number"
                 self.fail(f"{value!r} is not {what} (write it in the digits 0-9)", param, ctx)
             number = int(text) if self.integer else float(text)
-        if not (math.isfinite(number) and abs(number) <= 1e15):
-            self.fail(f"{value!r} is too large", param, ctx)
+        if not (math.isfinite(number) and abs(number) <= MAX_NUMBER):
+            self.fail(f"{value!r} is too large (numbers are at most 1e15)", param, ctx)
         low, high = self.minimum, self.maximum
         if low is not None and (number < low or (self.min_open and number == low)):
             self.fail(f"{value!r} must be {'>' if self.min_open else '>='} {low}", param, ctx)

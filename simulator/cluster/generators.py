@@ -46,7 +46,7 @@ import networkx as nx
 
 from ..utils.errors import InputError
 from ..utils.units import MAX_QUANTITY, parse_bandwidth, parse_flops, parse_time
-from .topology import MIN_BANDWIDTH_BPS, MIN_EFFICIENCY, MIN_PEAK_FLOPS, check_graph_size
+from .ranges import MIN_BANDWIDTH_BPS, MIN_EFFICIENCY, MIN_PEAK_FLOPS, check_graph_size
 
 __all__ = [
     "two_tier",

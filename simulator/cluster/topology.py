@@ -41,7 +41,7 @@ Ranges: a bandwidth is at least :data:`MIN_BANDWIDTH_BPS` (1 bit/s), a peak rate
 :data:`MIN_PEAK_FLOPS` (1 FLOP/s), an efficiency at least :data:`MIN_EFFICIENCY`, and every
 quantity at most :data:`~simulator.utils.units.MAX_QUANTITY` in base units: within them every
 simulated time stays a finite number of seconds. A graph is refused before it is built when
-it would not fit in memory (:func:`check_graph_size`).
+it would not fit in memory (:func:`check_graph_size`). Both live in :mod:`.ranges`.
 
 GPUs may lack ``peak_flops``/``efficiency`` (graphs used for network questions only);
 ``validate_graph(..., require_compute=True)`` demands them. Every check raises one
@@ -60,7 +60,6 @@ import networkx as nx
 
 from ..utils.errors import InputError
 from ..utils.files import MAX_TEXT_BYTES, check_input, read_text_input
-from ..utils.limits import check_memory
 from ..utils.shipped import resolve
 from ..utils.units import MAX_QUANTITY, parse_bandwidth, parse_flops, parse_time
 from ..utils.yamlfile import (
@@ -82,6 +81,7 @@ from .levels import (
     nest_explicit,
     tier_between,
 )
+from .ranges import MIN_BANDWIDTH_BPS, MIN_EFFICIENCY, MIN_PEAK_FLOPS, check_graph_size
 
 __all__ = [
     "load_topology", "topology_from_data", "validate_graph", "summarize", "link_tier",
@@ -94,34 +94,6 @@ TIERS = ("intra_block", "inter_block")
 
 YAML_EXTS = (".yaml", ".yml")
 _GRAPH_READERS = {".graphml": nx.read_graphml, ".gml": nx.read_gml}
-
-MIN_BANDWIDTH_BPS = 0.125
-"""Slowest link accepted: 1 bit/s (bytes/s)."""
-MIN_PEAK_FLOPS = 1.0
-"""Slowest GPU accepted: 1 FLOP/s."""
-MIN_EFFICIENCY = 1e-6
-"""Smallest achieved fraction of peak accepted."""
-GRAPH_BYTES_PER_ELEMENT = 1024
-"""Memory a node or link costs, with the routes and network state built on it (bytes; a
-networkx node or edge of the contract takes about 360)."""
-
-
-def check_graph_size(nodes, links, *, what="this topology", fix="use fewer GPUs", file=None,
-                     line=None, field=None):
-    """Refuse, before building it, a graph of `nodes` nodes and `links` links that would not
-    fit in memory (:func:`simulator.utils.limits.check_memory`).
-
-    Examples
-    --------
-    >>> check_graph_size(100, 100)
-    >>> try:
-    ...     check_graph_size(10**10, 10**10, what="10,000,000,000 GPUs")
-    ... except InputError as err:
-    ...     print(err.message.split(";")[0])
-    10,000,000,000 GPUs would need about 20.48 TB of memory
-    """
-    check_memory((nodes + links) * GRAPH_BYTES_PER_ELEMENT, what, fix=fix, file=file,
-                 line=line, field=field)
 
 
 def natural_key(name):

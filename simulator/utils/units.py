@@ -41,10 +41,15 @@ __all__ = [
     "format_flops",
     "NUMBER_PATTERN",
     "MAX_QUANTITY",
+    "MAX_NUMBER",
 ]
 
 NUMBER_PATTERN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 """A decimal number in ASCII digits: YAML 1.2's float grammar (and JSON's, with a sign)."""
+
+MAX_NUMBER = 1e15
+"""Largest magnitude of a plain number in a file or on the command line (no setting needs
+more; beyond it sums and conversions to steps could overflow)."""
 
 MAX_QUANTITY = 1e30
 """Largest quantity accepted, in base units (bytes, bytes/s, s, FLOP/s): far beyond any

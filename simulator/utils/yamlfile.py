@@ -34,7 +34,7 @@ from jsonschema.exceptions import relevance
 from .errors import InputError, UnitError
 from .files import read_text_input
 from .shipped import schema_path
-from .units import NUMBER_PATTERN
+from .units import MAX_NUMBER, NUMBER_PATTERN
 
 __all__ = ["load_yaml", "parse_yaml", "validate_schema", "load_schema", "schema_text",
            "format_field", "did_you_mean", "Places", "MAX_DEPTH", "MAX_ALIAS_VALUES",
@@ -508,11 +508,6 @@ def load_schema(name):
 def schema_text(name):
     """The JSON text of :func:`load_schema` (what ``sgdsim schema NAME`` prints)."""
     return _bundled(name)
-
-
-MAX_NUMBER = 1e15
-"""Largest magnitude of a plain number in a file (no setting needs more; beyond it sums and
-conversions to steps could overflow)."""
 
 
 def _finite_number(checker, instance):
