@@ -770,7 +770,8 @@ def _periods(params, graph, workers):
     where = params[key].where
     if key == "period_group_size":
         for period in spec:
-            if not (_is_int(period) or (isinstance(period, str) and period.isdigit())):
+            if not (_is_int(period) or (isinstance(period, str) and period.isascii()
+                                        and period.isdigit())):   # "2": a YAML or JSON key
                 raise InputError(f"a period is a whole number of steps, got {period!r}", **where,
                                  fix="write e.g. {2: 2, 8: 16}: period -> group size")
         try:
