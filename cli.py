@@ -648,7 +648,9 @@ def tune(scenario, spaces, objective, direction, constraints, variant, baseline,
 
     from simulator.experiments.sweep_runner import dask_executor, local_executor
     from simulator.experiments.tune import format_tune, load_tune, run_tune
+    from simulator.utils.files import check_output_dir
 
+    check_output_dir(output, resume=resume, field="--output", what="a search")   # first
     plan = load_tune(scenario, space=list(spaces), objective=objective, direction=direction,
                      constraints=list(constraints), variant=variant, baseline=baseline,
                      budget=budget, seed=seed, batch=batch, rungs=rungs)

@@ -13,7 +13,7 @@ import types
 import pytest
 from helpers import one_error_line
 
-from simulator.experiments import runner, sweep_runner
+from simulator.experiments import runner
 from simulator.utils import files
 
 SCENARIO = """\
@@ -140,7 +140,7 @@ def test_a_sweep_on_a_full_disk_stops_with_whole_lines_and_resumes(work, run_cli
     (work / "sw.yaml").write_text(SCENARIO + "sweep: {grid: {seed: [0, 1, 2]}}\n")
     out = work / "out"
     disk = FullDisk(room=10**9)
-    monkeypatch.setattr(sweep_runner, "os", disk.module)
+    monkeypatch.setattr(files, "os", disk.module)           # append_whole writes the lines
     real, calls = runner.run_variant, []
 
     def fill_the_disk(*args, **kwargs):        # the disk fills up while the third run runs
@@ -155,7 +155,7 @@ def test_a_sweep_on_a_full_disk_stops_with_whole_lines_and_resumes(work, run_cli
     lines = (out / "runs.jsonl").read_bytes().split(b"\n")
     assert lines[-1] == b"" and len(lines) == 3            # two whole runs, nothing torn
     assert all(json.loads(line)["status"] == "ok" for line in lines[:-1])
-    monkeypatch.setattr(sweep_runner, "os", os)
+    monkeypatch.setattr(files, "os", os)
     monkeypatch.setattr(runner, "run_variant", real)
     result = run_cli("sweep", work / "sw.yaml", "-o", out, "-j", "1", "-q", "--resume")
     assert result.exit_code == 0, result.output
@@ -181,3 +181,33 @@ def test_dash_means_standard_output(work, run_cli):
     assert "name: default" in run_cli("scenario", "copy", "default", "-").stdout
     both = run_cli("run", work / "s.yaml", "-o", "-", "--trace", "-")
     assert "cannot both be '-'" in one_error_line(both)
+
+
+def test_a_search_checks_its_directory_first_and_survives_a_full_disk(work, run_cli,
+                                                                      monkeypatch):
+    tune = ["tune", work / "s.yaml", "--space", "H=1..2", "--variant", "local H=2",
+            "--budget", "2", "-j", "1", "-q", "-o"]
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the search started before its directory was checked")
+
+    monkeypatch.setattr(runner, "run_variant", no_work)
+    assert "not standard output" in one_error_line(run_cli(*tune, "-"))
+    assert "is a file" in one_error_line(run_cli(*tune, work / "s.yaml"))
+    assert "not a directory" in one_error_line(run_cli(*tune, work / "s.yaml" / "out"))
+    monkeypatch.undo()
+    disk = FullDisk(room=10**9)
+    monkeypatch.setattr(files, "os", disk.module)
+    real, calls = runner.run_variant, []
+
+    def fill_the_disk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:                                  # during the second trial
+            disk.room = 50
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_variant", fill_the_disk)
+    line = one_error_line(run_cli(*tune, work / "search"))
+    assert "trials.jsonl: cannot write: No space left on device" in line and "--resume" in line
+    raw = (work / "search" / "trials.jsonl").read_bytes()
+    assert raw == b"" or raw.endswith(b"\n")                  # whole lines only

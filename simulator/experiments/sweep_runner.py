@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from ..outputs.report import format_table
 from ..utils.errors import InputError
-from ..utils.files import is_stdout, write_text_atomic
+from ..utils.files import append_whole, check_output_dir, write_text_atomic
 from . import runner
 from .scenario import scenario_from_data
 from .sweep import short_value
@@ -151,22 +151,7 @@ class SweepDir:
     @staticmethod
     def check(path, *, resume=False):
         """Raise InputError (field ``--output``) unless `path` can take a sweep's files."""
-        if is_stdout(path):
-            raise InputError("a sweep writes a directory of files, not standard output",
-                             field="--output", fix="give a directory, e.g. -o out/sweep")
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise InputError(f"'{path}' is a file", field="--output",
-                             fix="give a directory for the sweep's files")
-        parent = os.path.dirname(os.path.abspath(path))
-        while not os.path.exists(parent):        # the folders os.makedirs will create
-            parent = os.path.dirname(parent)
-        if not os.path.isdir(parent):
-            raise InputError(f"'{parent}' is a file, not a directory", field="--output",
-                             fix="give a directory for the sweep's files")
-        if os.path.isdir(path) and os.listdir(path) and not resume:
-            raise InputError(f"'{path}' is not empty", field="--output",
-                             fix="add --resume to continue the sweep in it, or give "
-                                 "another directory")
+        check_output_dir(path, resume=resume, field="--output", what="a sweep")
 
     def file(self, name):
         return os.path.join(self.path, name)
@@ -258,19 +243,7 @@ def _csv_text(rows):
 
 
 def _append(fd, text, file):
-    """Append `text` with one write and an fsync; on failure, cut the file back."""
-    data = text.encode("utf-8")
-    size = os.fstat(fd).st_size
-    try:
-        while data:
-            data = data[os.write(fd, data):]
-        os.fsync(fd)
-    except OSError as err:
-        try:
-            os.ftruncate(fd, size)
-        except OSError:
-            pass
-        raise _write_failed(err, file) from None
+    append_whole(fd, text, file)
 
 
 def _write_failed(err, file):

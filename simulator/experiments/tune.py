@@ -57,7 +57,13 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..utils.errors import InputError
-from ..utils.files import write_text_atomic
+from ..utils.files import (
+    append_whole,
+    check_output_dir,
+    read_input,
+    read_text_input,
+    write_text_atomic,
+)
 from ..utils.shipped import resolve
 from ..utils.yamlfile import did_you_mean, load_yaml
 from .runner import planned_steps
@@ -559,7 +565,8 @@ def run_tune(plan, executor, *, directory, resume=False, on_trial=None):
                 if summary.pop("_replayed", False):
                     outcome.replayed += 1
                 else:
-                    _append(jsonl, json.dumps(summary, sort_keys=True, allow_nan=False) + "\n")
+                    _append(jsonl, json.dumps(summary, sort_keys=True, allow_nan=False) + "\n",
+                            os.path.join(directory, "trials.jsonl"))
                 outcome.trials.append(summary)
                 if on_trial is not None:
                     on_trial(summary)
@@ -567,6 +574,9 @@ def run_tune(plan, executor, *, directory, resume=False, on_trial=None):
     except KeyboardInterrupt:
         outcome.interrupted = True
         _stop(executor)
+    except BaseException:
+        _stop(executor)                       # a full disk, a bad trial: stop the workers
+        raise
     finally:
         os.close(jsonl)
     feasible = [t for t in outcome.trials if t["state"] == "complete" and t["feasible"]]
@@ -679,28 +689,22 @@ def _set_constraints(trial, violation):
         trial.set_constraint(f"c{number}", float(value))
 
 
-def _append(fd, text):
-    data = text.encode("utf-8")
-    while data:
-        data = data[os.write(fd, data):]
-    os.fsync(fd)
+def _append(fd, text, file):
+    append_whole(fd, text, file)              # whole lines only, even on a full disk
 
 
 def _open_directory(directory, plan, resume):
     """Create or check the output directory; with `resume`, the finished trials by number."""
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise InputError(f"'{directory}' is a file", field="--output",
-                         fix="give a directory for the search's files")
-    if os.path.isdir(directory) and os.listdir(directory) and not resume:
-        raise InputError(f"'{directory}' is not empty", field="--output",
-                         fix="add --resume to continue the search in it, or give another "
-                             "directory")
-    os.makedirs(directory, exist_ok=True)
+    check_output_dir(directory, resume=resume, field="--output", what="a search")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create the directory: {err.strerror}", file=str(directory),
+                         field="--output", fix="check the path and its permissions") from None
     cached = {}
     path = os.path.join(directory, "trials.jsonl")
     if resume and os.path.exists(path):
-        with open(path, "rb") as stream:
-            raw = stream.read()
+        raw = read_input(path, max_bytes=None)
         *lines, tail = raw.split(b"\n")
         if tail:                                   # a torn last line: cut it off
             with open(path, "r+b") as stream:
@@ -711,18 +715,17 @@ def _open_directory(directory, plan, resume):
             try:
                 entry = json.loads(line)
                 cached[int(entry["number"])] = entry
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 raise InputError("not a trial of a search", file=path, line=number,
                                  fix="remove the line, or use another directory") from None
     text = json.dumps(plan.document(), indent=1, sort_keys=True) + "\n"
     written = os.path.join(directory, "plan.json")
     if resume and os.path.exists(written):
-        with open(written, encoding="utf-8") as stream:
-            if stream.read() != text:
-                raise InputError("this directory holds another search (plan.json differs)",
-                                 field="--resume", fix="resume with the same scenario, space, "
-                                 "objective, constraints, seed, budget and batch, or use a "
-                                 "new directory")
+        if read_text_input(written, max_bytes=None) != text:
+            raise InputError("this directory holds another search (plan.json differs)",
+                             field="--resume", fix="resume with the same scenario, space, "
+                             "objective, constraints, seed, budget and batch, or use a "
+                             "new directory")
     write_text_atomic(written, text)
     return cached
 
@@ -763,8 +766,11 @@ def read_tune_dir(path):
     if not os.path.isfile(file):
         raise InputError("no tune.json here (the search did not finish?)", file=str(path),
                          fix="run 'sgdsim tune ... -o DIR' (or --resume it) to the end")
-    with open(file, encoding="utf-8") as stream:
-        return json.load(stream)
+    try:
+        return json.loads(read_text_input(file, max_bytes=None))
+    except (ValueError, RecursionError) as err:
+        raise InputError(f"not a search's tune.json ({err})", file=file,
+                         fix="run the search again into a new directory") from None
 
 
 def format_tune(plan, outcome):

@@ -16,12 +16,11 @@ Both read the search directory's ``tune.json`` (written by
     trial starred, the baseline as a square.
 """
 
-import io
 import json
 import os
 
 from ..utils.errors import InputError
-from ..utils.files import write_bytes_atomic
+from ..utils.files import FIGURE_FORMATS, check_output, read_text_input, write_figure
 
 __all__ = ["KINDS", "load_search", "series_for", "draw", "plot_search"]
 
@@ -43,9 +42,8 @@ def load_search(path):
                          fix="give the directory of 'sgdsim tune -o DIR' once it has ended "
                              "(or --resume it to the end)")
     try:
-        with open(file, encoding="utf-8") as stream:
-            document = json.load(stream)
-    except (OSError, ValueError) as err:
+        document = json.loads(read_text_input(file, max_bytes=None))
+    except (ValueError, RecursionError) as err:
         raise InputError(f"cannot read it: {err}", file=file,
                          fix="give the tune.json that sgdsim tune wrote") from None
     if not isinstance(document, dict) or "trials" not in document:
@@ -124,18 +122,11 @@ def draw(kind, series, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .plots import FORMATS
-
-    suffix = os.path.splitext(str(path))[1].lower()
-    if suffix not in FORMATS:
-        raise InputError(f"cannot write a figure as {suffix or 'a file without extension'!r}",
-                         file=str(path), fix=f"name the file {', '.join(FORMATS)}")
+    check_output(path, suffixes=FIGURE_FORMATS, what="a figure")
     fig = Figure(figsize=(8.0, 5.0), layout="constrained")
     FigureCanvasAgg(fig)
     (_draw_tune if kind == "tune" else _draw_pareto)(fig, series)
-    buffer = io.BytesIO()                          # drawn whole, then written atomically
-    fig.savefig(buffer, format=suffix[1:], dpi=150)
-    write_bytes_atomic(path, buffer.getvalue())
+    write_figure(fig, path, dpi=150)               # drawn whole, then written atomically
     return str(path)
 
 

@@ -23,7 +23,12 @@ failed write (a full disk, a read-only directory, Ctrl-C) leaves neither a parti
 nor the temporary file behind. A failed write is bad input, not a crash: it raises
 :class:`~simulator.utils.errors.InputError` (exit status 2 from the command line).
 
-Commands check every output location with :func:`check_output` **before** the work starts,
+Files that grow while a command runs (a sweep's ``runs.jsonl``, a search's ``trials.jsonl``)
+are appended line by line with :func:`append_whole`: one write and an fsync per line, and a
+write that fails is cut back off, so the file keeps only whole lines.
+
+Commands check every output location with :func:`check_output` (a directory of files:
+:func:`check_output_dir`) **before** the work starts,
 so that a long run never ends in "no such directory". The path ``-`` means standard output
 (:data:`STDOUT`), as users expect: the writers then write to ``sys.stdout``.
 """
@@ -37,8 +42,8 @@ import sys
 from .errors import InputError
 
 __all__ = ["STDOUT", "MAX_TEXT_BYTES", "check_input", "read_input", "read_text_input",
-           "check_output", "write_text_atomic", "write_bytes_atomic", "write_figure",
-           "is_stdout", "FIGURE_FORMATS"]
+           "check_output", "check_output_dir", "write_text_atomic", "write_bytes_atomic",
+           "write_figure", "append_whole", "is_stdout", "FIGURE_FORMATS"]
 
 STDOUT = "-"
 """The output path that means standard output."""
@@ -357,3 +362,62 @@ def write_figure(fig, path, *, dpi=150, field=None):
     buffer = io.BytesIO()
     fig.savefig(buffer, format=suffix[1:], dpi=dpi)
     write_bytes_atomic(file, buffer.getvalue(), field=field)
+
+
+def check_output_dir(path, *, resume=False, field="--output", what="a sweep"):
+    """Raise InputError unless `path` can take a directory of output files.
+
+    `path` may not exist yet (it is created with its parents), may be an empty directory,
+    or, with `resume`, a directory holding the files of an earlier run to continue. ``-``
+    is refused: a directory of files cannot go to standard output.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_output_dir("-", what="a sweep")
+    ... except InputError as err:
+    ...     print(err)
+    --output: a sweep writes a directory of files, not standard output (give a directory, e.g. -o out/run1)
+    """
+    file = os.fspath(path)
+    fix = f"give a directory for {what}'s files"
+    if file == STDOUT:
+        raise InputError(f"{what} writes a directory of files, not standard output",
+                         field=field, fix="give a directory, e.g. -o out/run1")
+    if os.path.exists(file) and not os.path.isdir(file):
+        raise InputError(f"'{file}' is a file", field=field, fix=fix)
+    parent = os.path.dirname(os.path.abspath(file))
+    while not os.path.exists(parent):          # the folders that will be created
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise InputError(f"'{parent}' is a file, not a directory", field=field, fix=fix)
+    if os.path.isdir(file) and os.listdir(file) and not resume:
+        raise InputError(f"'{file}' is not empty", field=field,
+                         fix=f"add --resume to continue {what} in it, or give another "
+                             "directory")
+
+
+def append_whole(fd, text, file):
+    """Append `text` (whole lines) to the open file `fd` with one write and an fsync.
+
+    Raises
+    ------
+    InputError
+        The write failed (a full disk): the file is cut back to its size before, so it
+        holds only whole lines, and the message says that what finished is kept.
+    """
+    data = text.encode("utf-8")
+    size = os.fstat(fd).st_size
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    except OSError as err:
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            pass
+        raise InputError(f"cannot write: {err.strerror or err}", file=os.fspath(file),
+                         fix=_WRITE_FIXES.get(err.errno, "check the path")
+                         + "; what finished is kept: run the same command with --resume") \
+            from None
