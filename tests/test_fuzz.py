@@ -294,6 +294,14 @@ def variant(draw):
         parts.append(f"global_sync_delay_s: {delay}")
     if draw(st.booleans()):
         parts.append(f"label: {quoted(draw(names))}")
+    if draw(st.integers(0, 3)) == 0:          # the schedule settings of nested clusters
+        parts.append(draw(st.sampled_from([
+            "convention: pytorch", "convention: paper", "convention: nope",
+            "warmup_steps: 2", "warmup_steps: .nan", "warmup_steps: 1e30",
+            "periods: {block: 2, global: 4}", "periods: {global: 2}", "periods: {rack: 2}",
+            "periods: {block: 4, global: 2}", "period_group_size: {2: 2, 4: 4}",
+            "period_group_size: {'٣': 2}", "period_group_size: {2: 1000000000000}",
+            "post_local_gradient_allreduce: true", "post_local_gradient_allreduce: yes"])))
     return "{" + ", ".join(p for p in parts if p) + "}"
 
 
@@ -303,14 +311,16 @@ sections = st.lists(st.sampled_from([
     "optimizer: {decay_factor: %s}\n", "timing: {jitter: %s}\n",
     "timing: {global_sync_delay_s: %s}\n", "timing: {slow_gpus: {gpu0_0: %s}}\n",
     "workload: {batch_size: %s}\n", "workload: {hidden: [%s]}\n", "seed: %s\n",
-    "eval_every: %s\n", "workload: {non_iid_alpha: %s}\n", "workload: {n_samples: %s}\n"]),
+    "eval_every: %s\n", "workload: {non_iid_alpha: %s}\n", "workload: {n_samples: %s}\n",
+    "optimizer: {max_peak_lr: %s}\n", "eval_every_epochs: %s\n"]),
     max_size=2, unique=True)
 extras = st.lists(st.sampled_from([
     "workload: {dataset: teacher, n_samples: 100}\n", "workload: {dataset: mnist1d, "
     "n_samples: 60}\n", "workload: {model: softmax}\n", "workload: {dtype: float32}\n",
     "timing: {cost_profile: resnet20-cifar10}\n", "timing: {collective: hierarchical}\n",
     "timing: {collective: halving-doubling}\n",
-    "sweep: {grid: {seed: [0, 1]}}\n", "description: 'x'\n"]), max_size=2, unique=True)
+    "sweep: {grid: {seed: [0, 1]}}\n", "description: 'x'\n", "convention: pytorch\n",
+    "evaluate: any_gpu\n", "evaluate: common\n"]), max_size=2, unique=True)
 bad_extras = st.lists(st.sampled_from([
     "workload: {dataset: 'npz:missing.npz'}\n", "name: ''\n", "timing: {cost_profile: nope}\n",
     "workload: {dataset: mnist1d, n_samples: 1e15}\n", "sweep: {grid: {seed: 1}}\n",
