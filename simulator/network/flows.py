@@ -71,6 +71,14 @@ class _Batch:
         self.left = size
 
 
+def _tier_factor(capacity_factor, tier):
+    """The factor of `tier` in `capacity_factor` (see :class:`Network`)."""
+    if tier in capacity_factor:
+        return capacity_factor[tier]
+    kind = "intra_block" if tier.startswith("intra_") else "inter_block"
+    return capacity_factor.get(kind, 1.0)
+
+
 class Network:
     """Carries transfers over a topology graph inside a SimPy environment.
 
@@ -89,6 +97,15 @@ class Network:
         and byte phases alike), each transfer counted in full on every tier its route
         crosses. One entry per instant (a later one at the same instant replaces it); the
         value holds until the next entry. Off (None) by default; it only observes.
+    capacity_factor : mapping, optional
+        ``{tier: factor}``: every link of that tier carries at most ``factor`` times its
+        bandwidth (a protocol's bandwidth efficiency, :mod:`simulator.network.protocols`);
+        on a nested topology ``intra_block`` stands for its innermost tier and
+        ``inter_block`` for every ``inter_`` tier not named itself; tiers not named keep
+        factor 1. Byte counts are unchanged: a link still counts the bytes that crossed it.
+    with_latency : bool, default True
+        False skips every transfer's latency phase (a collective that charges its
+        latencies separately, :mod:`simulator.network.collectives`).
 
     Attributes
     ----------
@@ -113,7 +130,8 @@ class Network:
     0.001001
     """
 
-    def __init__(self, env, graph, router=None, *, in_flight_log=None):
+    def __init__(self, env, graph, router=None, *, in_flight_log=None, capacity_factor=None,
+                 with_latency=True):
         self.env = env
         self.in_flight_log = in_flight_log
         self._in_flight = {}                             # batch number -> (n, tiers) bytes not yet finished
@@ -126,6 +144,11 @@ class Network:
         self.tiers = graph_tiers(graph)
         tier_names = [graph.edges[l]["tier"] for l in links]
         self.tier_of_link = np.array([self.tiers.index(t) for t in tier_names] + [len(self.tiers)])
+        if capacity_factor:
+            factor = np.array([_tier_factor(capacity_factor, t) for t in self.tiers] + [1.0])
+            self.capacity_Bps = self.capacity_Bps * factor[self.tier_of_link]
+        if not with_latency:
+            self.latency_s = np.zeros_like(self.latency_s)
         self.link_bytes = np.zeros(n_links + 1)
         self.rate_updates = 0
 
@@ -169,7 +192,7 @@ class Network:
         pairs = tuple((src, dst) for src, dst, _ in transfers)
         return self.send_pairs(pairs, [n for _, _, n in transfers])
 
-    def send_pairs(self, pairs, nbytes):
+    def send_pairs(self, pairs, nbytes, delay_s=0.0):
         """Start transfers between `pairs` now: the fast form of :meth:`send_all`.
 
         Parameters
@@ -179,6 +202,9 @@ class Network:
             of pairs step after step pays for routing once.
         nbytes : float or array_like
             Bytes of every transfer, or of each.
+        delay_s : float, default 0
+            Extra time before the transfers' latency phase ends (a collective's own
+            latency): they are submitted, and in flight, from now.
 
         Returns
         -------
@@ -186,7 +212,7 @@ class Network:
             As for :meth:`send_all`.
         """
         nbytes = np.broadcast_to(np.asarray(nbytes, dtype=float), (len(pairs),))
-        return self._submit(pairs, nbytes, np.full(len(pairs), self.env.now))
+        return self._submit(pairs, nbytes, np.full(len(pairs), self.env.now + delay_s))
 
     def bytes_by_tier(self):
         """Bytes carried so far, summed over the links of each tier: ``{tier: bytes}``."""
