@@ -53,6 +53,7 @@ __all__ = [
     "fat_tree",
     "ring",
     "torus_2d",
+    "torus_rings",
     "dgx",
     "two_sites",
     "FAMILIES",
@@ -416,12 +417,73 @@ def torus_2d(rows, cols, *, block_by="rows", intra_bandwidth=25e9, intra_latency
                 if not graph.has_edge(u, v):
                     same = graph.nodes[u]["block"] == graph.nodes[v]["block"]
                     _link(graph, u, v, *(intra if same else inter))
+    rings = torus_rings(rows, cols)
+    if rings:
+        graph.graph["collectives"] = {"rings": [[f"gpu{r}_{c}" for r, c in ring] for ring in rings]}
     return graph
+
+
+def torus_rings(rows, cols):
+    """Edge-disjoint Hamiltonian cycles of the `rows` x `cols` torus, as lists of (r, c).
+
+    The staircase cycle goes along a row and steps down one row at column ``-r mod cols``
+    of row ``r``; it visits every GPU when ``cols`` divides ``rows`` (else the same with
+    rows and columns swapped, when ``rows`` divides ``cols``). When the torus links it does
+    not use form one cycle too (square tori), that is the second cycle: together they use
+    every link once, and a ring all-reduce running each both ways (four channels) uses
+    every link once per direction.
+
+    Returns
+    -------
+    list of list of (int, int)
+        Two cycles, one, or none (no divisibility: the collectives search for one).
+
+    Examples
+    --------
+    >>> [len(r) for r in torus_rings(4, 4)], torus_rings(3, 4)
+    ([16, 16], [])
+    """
+    def staircase(R, C, swap):
+        order, (r, c) = [], (0, 0)
+        for _ in range(R * C):
+            order.append((c, r) if swap else (r, c))
+            r, c = ((r + 1) % R, c) if c == (-r) % C else (r, (c + 1) % C)
+        return order if (r, c) == (0, 0) and len(set(order)) == R * C else None
+
+    first = staircase(rows, cols, False) if rows % cols == 0 else \
+        staircase(cols, rows, True) if cols % rows == 0 else None
+    if first is None:
+        return []
+    edges = {frozenset(((r, c), (r, (c + 1) % cols))) for r in range(rows) for c in range(cols)}
+    edges |= {frozenset(((r, c), ((r + 1) % rows, c))) for r in range(rows) for c in range(cols)}
+    edges = {e for e in edges if len(e) == 2}
+    used = {frozenset((first[i], first[(i + 1) % len(first)])) for i in range(len(first))}
+    rest = edges - used
+    if len(used) != len(first) or len(rest) != len(first):
+        return [first]
+    neighbours = {}
+    for e in rest:
+        a, b = tuple(e)
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    if any(len(n) != 2 for n in neighbours.values()) or len(neighbours) != len(first):
+        return [first]
+    second, prev = [(0, 0)], None
+    while len(second) < len(first):
+        here = second[-1]
+        step = min(n for n in neighbours[here] if n != prev) if prev is None else \
+            next(n for n in neighbours[here] if n != prev)
+        if step == (0, 0):
+            return [first]
+        prev = here
+        second.append(step)
+    return [first, second]
 
 
 def dgx(nodes, gpus_per_node=8, nics_per_node=8, *, intra_bandwidth=300e9, intra_latency=1e-6,
         nic_bandwidth=32e9, nic_latency=1e-6, inter_bandwidth=25e9, inter_latency=5e-6,
-        peak_flops=V100_PEAK_FLOPS, efficiency=V100_EFFICIENCY, gpu_type="V100"):
+        peak_flops=V100_PEAK_FLOPS, efficiency=V100_EFFICIENCY, gpu_type="V100",
+        switch_reduction=False):
     """Return DGX-style nodes: NVSwitch inside a node, NICs to one network switch between.
 
     Parameters
@@ -441,6 +503,9 @@ def dgx(nodes, gpus_per_node=8, nics_per_node=8, *, intra_bandwidth=300e9, intra
         NIC—network-switch link: bytes/s (25 GB/s = 200 Gbit/s HDR InfiniBand) and s.
     peak_flops, efficiency, gpu_type
         As in :func:`two_tier`.
+    switch_reduction : bool, default False
+        The NVSwitches reduce in the switch (NVLink SHARP, from the H100 generation):
+        ``reduction: true`` on every ``nvswitch{n}``.
 
     Returns
     -------
@@ -490,7 +555,8 @@ def dgx(nodes, gpus_per_node=8, nics_per_node=8, *, intra_bandwidth=300e9, intra
     graph.add_node("spine", kind="switch")
     for n in range(nodes):
         block, nvswitch = f"node{n}", f"nvswitch{n}"
-        graph.add_node(nvswitch, kind="switch", block=block)
+        graph.add_node(nvswitch, kind="switch", block=block,
+                       **({"reduction": True} if switch_reduction else {}))
         for j in range(nics_per_node):
             graph.add_node(f"nic{n}_{j}", kind="nic", block=block)
             _link(graph, f"nic{n}_{j}", "spine", *network)

@@ -14,6 +14,8 @@ Node attributes
     ``peak_flops``  GPUs: peak FLOP/s (float).
     ``efficiency``  GPUs: achieved fraction of peak, 0 < e <= 1.
     ``gpu_type``    GPUs, optional: a name such as ``"V100"``.
+    ``reduction``   switches, optional, True: the switch can reduce in the network (the
+                    in-switch all-reduce algorithm).
 Edge attributes
     ``bandwidth``   bytes/s, > 0.
     ``latency``     seconds, >= 0.
@@ -25,6 +27,8 @@ Graph attributes
     ``levels``      optional: the level names, innermost first (``"node rack site"``);
                     absent: the one level ``block``.
     ``equal_blocks`` optional, True: every block must hold the same number of GPUs.
+    ``collectives`` optional: how collectives run (protocol, channels, rails, rings, costs),
+                    base units; see :mod:`.collectives_spec`.
 
 Files (docs/topology.md)
 ------------------------
@@ -62,6 +66,7 @@ from ..utils.errors import InputError
 from ..utils.files import MAX_TEXT_BYTES, check_input, read_text_input
 from ..utils.shipped import resolve
 from ..utils.units import MAX_QUANTITY, parse_bandwidth, parse_flops, parse_time
+from .collectives_spec import check_collectives, collectives_from_yaml
 from ..utils.yamlfile import (
     Places,
     did_you_mean,
@@ -252,6 +257,8 @@ def _normalized(graph):
         graph = nx.relabel_nodes(graph, {node: str(node) for node in graph})
     for _, attrs in graph.nodes(data=True):
         _floats(attrs, ("peak_flops", "efficiency"))
+        if isinstance(attrs.get("reduction"), int):  # GML stores booleans as 0/1
+            attrs["reduction"] = bool(attrs["reduction"])
     for u, v, attrs in graph.edges(data=True):
         _floats(attrs, ("bandwidth", "latency"))
         if "tier" not in attrs:
@@ -260,6 +267,12 @@ def _normalized(graph):
         graph.graph.pop(key, None)
     if "equal_blocks" in graph.graph:  # GML stores booleans as 0/1
         graph.graph["equal_blocks"] = bool(graph.graph["equal_blocks"])
+    if isinstance(graph.graph.get("collectives"), str):  # GraphML and GML hold it as JSON text
+        try:
+            graph.graph["collectives"] = json.loads(graph.graph["collectives"])
+        except json.JSONDecodeError as err:
+            raise InputError(f"not JSON: {err.msg}", field="graph.collectives",
+                             fix="store the collectives section as JSON text") from err
     return graph
 
 
@@ -316,8 +329,19 @@ def topology_from_data(data, *, file=None, locate=None):
     if data.get("equal_blocks"):
         graph.graph["equal_blocks"] = True
         origins[(None, "equal_blocks")] = ("equal_blocks",)
+    if "collectives" in data:
+        spec = collectives_from_yaml(data["collectives"], at)
+        check_collectives(spec, gpu_nodes(graph), _yaml_fail(at))
+        graph.graph["collectives"] = spec
     _check_graph(graph, file, _yaml_where(origins, data, locate))
     return graph
+
+
+def _yaml_fail(at):
+    """A `fail` for :func:`check_collectives` that names the line of the section's key."""
+    def fail(path, message, fix):
+        raise InputError(message, fix=fix, **at(("collectives",) + tuple(path)))
+    return fail
 
 
 def _build_compact(data, at):
@@ -379,7 +403,8 @@ def _build_compact(data, at):
     for b in range(data["blocks"]):
         block, switch = f"{names[0]}{b}", f"sw{b}"
         outer = groups_of(b)
-        graph.add_node(switch, kind="switch", block=block, **outer)
+        graph.add_node(switch, kind="switch", block=block, **outer,
+                       **({"reduction": True} if data.get("switch_reduction") else {}))
         for i in range(data["gpus_per_block"]):
             name = f"gpu{b}_{i}"
             graph.add_node(name, block=block, **gpu_attrs, **outer)
@@ -440,7 +465,8 @@ def _build_explicit(data, at):
                                  "device inside a block, group for one above the blocks",
                                  **at((section, index, "group")))
             graph.add_node(item["name"], kind=kind, **{key: item[key] for key in ("block", "group")
-                                                       if key in item})
+                                                       if key in item},
+                           **({"reduction": True} if item.get("reduction") else {}))
     nest_explicit(graph, data, at, where)
 
     link_defaults = data.get("link_defaults", {})
@@ -595,6 +621,10 @@ def _check_graph(graph, file, where, *, require_equal_blocks=False, require_comp
         if kind not in KINDS:
             fail(node, "kind", f"kind must be gpu, switch or nic, got {kind!r}",
                  did_you_mean(kind, KINDS) or "set kind to gpu, switch or nic")
+        if "reduction" in attrs and (kind != "switch" or not isinstance(attrs["reduction"], bool)):
+            fail(node, "reduction", f"reduction is a true/false property of switches, got "
+                                    f"{attrs['reduction']!r} on a {kind}",
+                 "set reduction: true on a switch that reduces in the network, or remove it")
         if kind != "gpu":
             continue
         if not attrs.get("block"):
@@ -610,6 +640,10 @@ def _check_graph(graph, file, where, *, require_equal_blocks=False, require_comp
     if not gpus:
         fail(None, None, "the topology has no GPUs", "add at least one node of kind 'gpu'")
     check_nesting(graph, fail)
+    if "collectives" in graph.graph and where is _graph_where:
+        check_collectives(graph.graph["collectives"], gpus,
+                          lambda path, message, fix: fail(None, "collectives" + (
+                              "." + format_field(path) if path else ""), message, fix))
     tiers = graph_tiers(graph)
     for u, v, attrs in graph.edges(data=True):
         link = frozenset((u, v))

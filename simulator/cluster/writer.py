@@ -15,7 +15,8 @@ import yaml
 from ..utils.errors import InputError
 from ..utils.files import is_stdout, write_text_atomic
 from ..utils.shipped import schema_reference
-from ..utils.units import parse_bandwidth, parse_flops, parse_time
+from ..utils.units import parse_bandwidth, parse_bytes, parse_flops, parse_time
+from .collectives_spec import collectives_to_yaml
 from .levels import DEFAULT_LEVELS, graph_levels
 from .topology import YAML_EXTS, edge_tier, gpu_blocks, natural_key, validate_graph
 
@@ -29,8 +30,11 @@ _UNITS = {  # kind -> [(text unit, base units per 1 text unit)], ties go to the 
                   ("Gbit/s", 1.25e8), ("Tbit/s", 1.25e11), ("Mbit/s", 1.25e5)],
     "time": [("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)],
     "flops": [("TFLOP/s", 1e12), ("PFLOP/s", 1e15), ("GFLOP/s", 1e9), ("FLOP/s", 1.0)],
+    "bytes": [("MiB", 2.0**20), ("KiB", 2.0**10), ("GiB", 2.0**30), ("MB", 1e6), ("kB", 1e3),
+              ("GB", 1e9), ("B", 1.0)],
 }
-_PARSERS = {"bandwidth": parse_bandwidth, "time": parse_time, "flops": parse_flops}
+_PARSERS = {"bandwidth": parse_bandwidth, "time": parse_time, "flops": parse_flops,
+            "bytes": parse_bytes}
 
 
 def _quantity_text(value, kind):
@@ -73,7 +77,8 @@ def topology_to_yaml(graph, *, schema=SCHEMA_REF):
     Values shared by every GPU (every link) go to ``gpu_defaults`` (``link_defaults``);
     a link's tier is written only where it differs from the tier rule. A nested topology
     gets ``block_level`` and ``levels`` (each group listing the groups it holds), and a
-    switch or NIC above the blocks its ``group``. Quantities are
+    switch or NIC above the blocks its ``group``; the graph's ``collectives`` section and
+    switches' ``reduction`` are written too. Quantities are
     written with units and parse back to exactly the same floats. Node and graph
     attributes outside the contract are not written.
 
@@ -123,6 +128,8 @@ def topology_to_yaml(graph, *, schema=SCHEMA_REF):
         elif any(attrs.get(level) is not None for level in levels[1:]):
             item["group"] = str(next(attrs[level] for level in levels[1:]
                                      if attrs.get(level) is not None))
+        if attrs.get("reduction"):
+            item["reduction"] = True
         if attrs.get("kind") == "gpu":
             if "gpu_type" in attrs:
                 item["type"] = str(attrs["gpu_type"])
@@ -148,6 +155,17 @@ def topology_to_yaml(graph, *, schema=SCHEMA_REF):
             link["tier"] = attrs["tier"]
         links.append(link)
     _section(lines, "link", links, ("bandwidth", "latency"), "links")
+    if graph.graph.get("collectives"):
+        lines.append("collectives:")
+        for key, value in collectives_to_yaml(graph.graph["collectives"], _quantity_text).items():
+            if key == "protocols":
+                lines.append("  protocols:")
+                lines.extend(f"    {name}: {_flow(item)}" for name, item in value.items())
+            elif key == "rings":
+                lines.append("  rings:")
+                lines.extend(f"    - {_flow(item)}" for item in value)
+            else:
+                lines.append(f"  {key}: {_flow(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -222,10 +240,13 @@ def write_topology(graph, path):
     if ext in YAML_EXTS:
         schema = schema_reference("topology", "stdout.yaml" if is_stdout(file) else file)
         text = topology_to_yaml(graph, schema=schema)
-    elif ext == ".graphml":
-        text = "\n".join(nx.generate_graphml(graph)) + "\n"
-    elif ext == ".gml":
-        text = "\n".join(nx.generate_gml(graph)) + "\n"
+    elif ext in (".graphml", ".gml"):
+        flat = graph
+        if "collectives" in graph.graph:        # a mapping: these formats hold it as JSON text
+            flat = graph.copy()
+            flat.graph["collectives"] = json.dumps(graph.graph["collectives"], sort_keys=True)
+        generate = nx.generate_graphml if ext == ".graphml" else nx.generate_gml
+        text = "\n".join(generate(flat)) + "\n"
     else:
         text = json.dumps(nx.node_link_data(graph, edges="links"), indent=1) + "\n"
     write_text_atomic(path, text)
