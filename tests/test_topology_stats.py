@@ -150,6 +150,8 @@ def test_summary_of_a_two_tier_graph():
         }},
         "injection_bandwidth_Bps": {"min": 25e9, "max": 25e9},
         "bisection_bandwidth_Bps": 40e9,
+        "ring_allreduce_protocol": "Simple",
+        "ring_allreduce_channels": 1,
     }
     assert busbw > 0
     json.dumps(s)  # JSON-ready
@@ -157,10 +159,12 @@ def test_summary_of_a_two_tier_graph():
 
 def test_summary_ring_allreduce_busbw_comes_from_the_network_model():
     s = topology_summary(two_tier(2, 2, intra_bandwidth=25e9, inter_bandwidth=40e9))
-    # 1 GB in 4 GPUs: 6 lock-step ring steps, each 250 MB over 25 GB/s GPU links plus the
-    # slowest hop's latency (gpu0_1 -> sw0 -> core -> sw1 -> gpu1_0: 1 + 5 + 5 + 1 us).
-    time_s = 6 * (12e-6 + 250e6 / 25e9)
-    assert s["ring_allreduce_busbw_Bps"] == pytest.approx(1e9 / time_s * 2 * 3 / 4, rel=1e-12)
+    # 1 GB in 4 GPUs, one channel, the Simple protocol (NCCL's defaults): 8.4 us to start;
+    # the ring's hops are 2 us + 3.4 us inside a block, 12 us + 14 us across; a chunk's
+    # slowest 6 hops: 2 (5.4 + 26 + 5.4 + 26) - (5.4 + 26) us. Every GPU sends 1.5 GB over its
+    # 25 GB/s link at 80 % efficiency.
+    time_s = 8.4e-6 + 2 * 62.8e-6 - 31.4e-6 + 1.5e9 / (0.8 * 25e9)
+    assert s["ring_allreduce_busbw_Bps"] == pytest.approx(1.5e9 / time_s, rel=1e-12)
 
 
 def test_summary_of_one_gpu_has_no_bisection():

@@ -137,12 +137,14 @@ def test_counters_are_exact_bytes_in_flight_and_return_to_zero(small):
     for step, kind, group, start_s, end_s in timed["timeline"].sync_log:
         assert counter_at(counters, end_s) == {"intra_block": 0.0, "inter_block": 0.0}
         during = counter_at(counters, start_s)
+        # A pipelined ring puts all its transfers in flight at once: each GPU sends
+        # 2(p-1)/p M to its successor, counted on every tier the transfer crosses.
         if kind == "global":
-            # ring of 4: 4 transfers of M/4, all leave a GPU (intra), 2 cross blocks (inter too)
-            assert during == pytest.approx({"intra_block": M, "inter_block": M / 2})
+            # ring of 4: 4 transfers of 3/2 M, all leave a GPU (intra), 2 cross blocks (inter too)
+            assert during == pytest.approx({"intra_block": 6 * M, "inter_block": 3 * M})
         else:
-            # both blocks at once (no jitter): 2 rings of 2, each 2 transfers of M/2, intra only
-            assert during == pytest.approx({"intra_block": 2 * M, "inter_block": 0.0})
+            # both blocks at once (no jitter): 2 rings of 2, each 2 transfers of M, intra only
+            assert during == pytest.approx({"intra_block": 4 * M, "inter_block": 0.0})
     assert counters[-1]["args"] == {"intra_block": 0.0, "inter_block": 0.0}
 
 
@@ -176,6 +178,7 @@ def star():
     g = nx.star_graph(["sw", "g0", "g1", "g2"])
     for u, v in g.edges:
         g.edges[u, v].update(bandwidth=1e9, latency=0.0, tier="intra_block")
+    g.graph["collectives"] = {"protocol": "ideal"}
     return g
 
 
@@ -194,7 +197,8 @@ def test_run_groups_records_and_returns_the_same_cost():
     g = star()
     log = []
     assert run_groups(g, [["g0", "g1", "g2"]], 3e6, in_flight_log=log) == run_groups(g, [["g0", "g1", "g2"]], 3e6)
-    assert log[0] == (0.0, 3e6, 0.0) and log[-1][1:] == (0.0, 0.0)
+    # 3 transfers of 2(p-1)/p x 3 MB = 4 MB each, in flight from the start
+    assert log[0] == (0.0, 12e6, 0.0) and log[-1][1:] == (0.0, 0.0)
 
 
 def test_bytes_in_flight_sums_overlapping_series():
@@ -212,19 +216,21 @@ def test_contended_block_syncs_are_recorded_on_the_shared_network():
         g.nodes[n].update(kind="gpu", block=block, peak_flops=1e12, efficiency=1.0)
     for e in g.edges:
         g.edges[e].update(bandwidth=1e9, latency=0.0, tier="inter_block")
+    g.graph["collectives"] = {"protocol": "ideal"}
     gpus, blocks = cluster_gpus(g)
     compute_s = np.array([[1e-3, 1e-3], [1e-3, 1.5e-3], [1e-3, 1e-3], [1e-3, 1e-3]])
     timeline = simulate_timeline(g, gpus, blocks, ["block", "global"], compute_s,
                                  message_bytes=1e6, record_in_flight=True)
     assert len(timeline.in_flight) == 2                       # the global sync's, the shared network's
-    # Both block rings (2 transfers of M/2 each, 2 steps) share g1 -> g2 and g2 -> g1 at half
-    # rate: 2 ms instead of 1 ms, with 2 MB in flight throughout; then the global ring of 4
-    # (4 transfers of M/4 per step) after the slow GPU's 1.5 ms step.
+    # Both block rings (each 2 transfers of M, pipelined) share g1 -> g2 and g2 -> g1 at half
+    # rate: 2 ms instead of 1 ms, with 4 MB in flight throughout; then the global ring of 4
+    # (g0, g2, g1, g3: 4 transfers of 3/2 M, two on each direction of g1 - g2) after the
+    # slow GPU's 1.5 ms step: 3 ms.
     assert [(s, kind, group) for s, kind, group, _, _ in timeline.sync_log] == \
         [(1, "block", 0), (1, "block", 1), (2, "global", -1)]
     merged = bytes_in_flight(timeline.in_flight)
     assert [t for t, *_ in merged] == pytest.approx([1e-3, 3e-3, 4.5e-3, 7.5e-3], rel=1e-12)
-    assert [tuple(v) for _, *v in merged] == [(0.0, 2e6), (0.0, 0.0), (0.0, 1e6), (0.0, 0.0)]
+    assert [tuple(v) for _, *v in merged] == [(0.0, 4e6), (0.0, 0.0), (0.0, 6e6), (0.0, 0.0)]
     plain = simulate_timeline(g, gpus, blocks, ["block", "global"], compute_s, message_bytes=1e6)
     assert plain.in_flight is None and plain.sync_log == timeline.sync_log
     spans = gpu_spans(gpus, blocks, ["block", "global"], compute_s, timeline.sync_log)

@@ -32,7 +32,8 @@ every tree whose groups have their own switches), they cannot slow each other do
 cases a collective's duration and bytes depend only on its group, so each is simulated
 once on the network model and reused. Otherwise the syncs of smaller groups run on a
 shared :class:`~simulator.network.flows.Network` in the same environment, contending as
-they overlap.
+they overlap; that network carries the protocol's link efficiencies
+(:func:`~simulator.network.collectives.collective_network`).
 """
 
 from dataclasses import dataclass
@@ -46,11 +47,11 @@ from ..learning.schedules import GLOBAL, as_step, grouping_members, sync_kind
 from ..network.collectives import (
     allreduce,
     check_group,
+    collective_network,
     collective_pairs,
     ring_order,
     run_groups,
 )
-from ..network.flows import Network
 from ..network.routing import Router
 
 __all__ = ["Timeline", "compute_times", "simulate_timeline", "cluster_gpus", "cluster_groupings",
@@ -236,7 +237,10 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
     contended = bool(smaller) and not _independent(router, smaller, collective)
     in_flight = [] if record_in_flight else None
     shared_log = [] if record_in_flight and contended else None
-    shared = Network(env, graph, router, in_flight_log=shared_log) if contended else None
+    # The shared network carries the efficiencies of the protocol the first such group's
+    # collective runs with (collective_network), and no link latencies when it is pipelined.
+    shared = collective_network(env, graph, smaller[0], message_bytes, collective, router,
+                                in_flight_log=shared_log) if contended else None
     flight_logs = {}                             # members -> in-flight series from the collective's start
 
     group_index = {}                             # grouping -> (K,) index of each GPU's group

@@ -51,8 +51,11 @@ def topology_summary(graph):
         ``bisection_bandwidth_Bps``
             :func:`bisection_bandwidth` (an upper-bound estimate); None with fewer than 2 GPUs.
         ``ring_allreduce_busbw_Bps``
-            Bus bandwidth of a ring all-reduce of 1 GB over all GPUs under the network model
+            Bus bandwidth of a ring all-reduce of 1 GB over all GPUs under the network and
+            protocol model, with the topology's channels and the cheapest protocol
             (:func:`simulator.network.collectives.simulate_allreduce`); None with fewer than 2 GPUs.
+        ``ring_allreduce_protocol``, ``ring_allreduce_channels``
+            The protocol and channel count it ran with (None with fewer than 2 GPUs).
 
     Examples
     --------
@@ -88,10 +91,14 @@ def topology_summary(graph):
         "injection_bandwidth_Bps": _span(injection_bandwidth(graph).values()),
         "bisection_bandwidth_Bps": bisection_bandwidth(graph) if gpus >= 2 else None,
         "ring_allreduce_busbw_Bps": None,
+        "ring_allreduce_protocol": None,
+        "ring_allreduce_channels": None,
     }
     if gpus >= 2:
         result = simulate_allreduce(graph, RING_ALLREDUCE_BYTES, algorithm="ring")
         summary["ring_allreduce_busbw_Bps"] = float(result["busbw"])
+        summary["ring_allreduce_protocol"] = result["protocol"]
+        summary["ring_allreduce_channels"] = result["channels"]
     return summary
 
 
@@ -141,9 +148,11 @@ def format_summary(summary):
     rows.append(("bisection bandwidth", "-" if bisection is None
                  else f"{format_bandwidth(bisection)} (estimate, upper bound)"))
     busbw = summary["ring_allreduce_busbw_Bps"]
+    channels = summary.get("ring_allreduce_channels")
     rows.append(("ring all-reduce busbw", "-" if busbw is None else
                  f"{format_bandwidth(busbw)} (ring all-reduce of "
-                 f"{format_bytes(RING_ALLREDUCE_BYTES)}, simulated)"))
+                 f"{format_bytes(RING_ALLREDUCE_BYTES)}, {summary['ring_allreduce_protocol']}, "
+                 f"{channels} channel{'s' if channels != 1 else ''}, simulated)"))
     width = max(len(label) for label, _ in rows) + 2
     return "\n".join(f"{label:<{width}}{value}" for label, value in rows)
 
