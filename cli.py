@@ -233,6 +233,8 @@ def _generate_flag(name):
 @click.option("--gpu-flops", help="Peak compute rate of every GPU, e.g. '15.7 TFLOP/s'.")
 @click.option("--efficiency", type=_Number(), help="Achieved fraction of peak, e.g. 0.4.")
 @click.option("--gpu-type", help="GPU name stored in the file, e.g. V100.")
+@click.option("--switch-reduction", is_flag=True, default=None,
+              help="dgx: the NVSwitches reduce in the switch (NVLink SHARP).")
 @click.option("--output", "-o", type=click.Path(),
               help="Topology file to write: .yaml, .graphml, .gml or .json (node-link); "
                    "without it, or with -, YAML goes to stdout.")
@@ -283,21 +285,62 @@ def topology_draw(file, output, layout):
     echo(f"{drawn['path']}: drew {file}", err=is_stdout(output))
 
 
+def _size_range(text):
+    """``MIN:MAX[:FACTOR]`` -> sizes MIN, MIN*FACTOR, ... up to MAX (factor 2 by default)."""
+    from simulator.utils.units import parse_bytes
+
+    parts = text.split(":")
+    fix = "write e.g. --sweep 8B:1GiB or --sweep 1MiB:1GiB:4"
+    if len(parts) not in (2, 3):
+        raise InputError(f"{text!r} is not MIN:MAX or MIN:MAX:FACTOR", field="--sweep", fix=fix)
+    low, high = (parse_bytes(p, field="--sweep") for p in parts[:2])
+    try:
+        factor = float(parts[2]) if len(parts) == 3 else 2.0
+    except ValueError:
+        raise InputError(f"factor {parts[2]!r} is not a number", field="--sweep", fix=fix) from None
+    if not (0 < low <= high) or not factor > 1:
+        raise InputError(f"{text!r} needs 0 < MIN <= MAX and FACTOR > 1", field="--sweep", fix=fix)
+    sizes = [low]
+    while sizes[-1] * factor <= high * (1 + 1e-12):
+        sizes.append(sizes[-1] * factor)
+    return sizes
+
+
+# simulator.network.collectives.ALGORITHM_CHOICES and PROTOCOL_CHOICES, written out so that
+# `sgdsim --help` does not import the network model (tests/test_cli_collective.py checks).
+_ALGORITHMS = ["ring", "tree", "in-switch", "hierarchical", "halving-doubling", "auto"]
+_PROTOCOLS = ["LL", "LL128", "Simple", "ideal", "auto"]
+
+
 @sgdsim.command("collective")
 @click.argument("topology_file", metavar="TOPOLOGY", type=click.Path(dir_okay=False))
-@click.option("--algorithm", "-a", type=click.Choice(["ring", "hierarchical", "halving-doubling"]),
-              default="ring", show_default=True, help="All-reduce algorithm.")
+@click.option("--algorithm", "-a", type=click.Choice(_ALGORITHMS), default="auto",
+              show_default=True, help="All-reduce algorithm; auto: the cheapest per size.")
+@click.option("--protocol", "-p", type=click.Choice(_PROTOCOLS), default="auto",
+              show_default=True, help="NCCL protocol; ideal: the wires alone, no protocol cost.")
+@click.option("--channels", "-c", type=click.IntRange(min=1),
+              help="Channels of ring and tree [the topology's: NICs per block, ...].")
 @click.option("--size", "-s", default="100MB", show_default=True,
               help="Message size per GPU, with a unit (e.g. 100MB, 1 GiB).")
+@click.option("--sweep", metavar="MIN:MAX[:FACTOR]",
+              help="Every size from MIN to MAX, times FACTOR [2] each: a table (like nccl-tests).")
 @click.option("--group", "-g", default="all", show_default=True,
               help="'all' GPUs, 'block' (every block at once, each its own all-reduce), "
                    "or a comma-separated list of GPU names.")
+@click.option("--links", type=click.IntRange(min=1), is_flag=False, flag_value=10,
+              help="Also list the N busiest links [10]: busy time, bytes, utilization.")
+@click.option("--nccl-tests", "nccl_tests", is_flag=True,
+              help="With --sweep: print the table in nccl-tests' all_reduce_perf layout.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object (time_s, algbw_Bps, busbw_Bps, bytes per tier).")
-def collective(topology_file, algorithm, size, group, as_json):
-    """Time one all-reduce on TOPOLOGY under the flow-level network model."""
-    from simulator.cluster.topology import load_topology
+              help="Print one JSON object (a list with --sweep): time_s, algbw_Bps, busbw_Bps, "
+                   "bytes per tier, what ran.")
+def collective(topology_file, algorithm, protocol, channels, size, sweep, group, links,
+               nccl_tests, as_json):
+    """Time one all-reduce on TOPOLOGY under the network and protocol model (NCCL's
+    algorithms, protocols and channels; docs/network.md)."""
+    from simulator.cluster.topology import gpu_blocks, load_topology
     from simulator.network.collectives import simulate_allreduce
+    from simulator.network.nccltests import format_nccl_tests
     from simulator.outputs.summary import collective_summary
     from simulator.utils.units import (
         format_bandwidth,
@@ -306,24 +349,75 @@ def collective(topology_file, algorithm, size, group, as_json):
         parse_bytes,
     )
 
+    def bandwidth(value):                # undefined for an all-reduce that takes no time
+        return "-" if value is None else format_bandwidth(value)
+
     graph = load_topology(topology_file)
+    if nccl_tests and not sweep:
+        raise InputError("--nccl-tests prints a table of sizes", field="--nccl-tests",
+                         fix="add --sweep MIN:MAX, e.g. --sweep 8B:1GiB")
+    if sweep:
+        sizes = _size_range(sweep)
+        results = [collective_summary(simulate_allreduce(graph, n, algorithm, group,
+                                                         protocol=protocol, channels=channels))
+                   for n in sizes]
+        if as_json:
+            echo(json.dumps(results, indent=2, sort_keys=True, allow_nan=False))
+        elif nccl_tests:
+            p = results[0]["gpus_per_group"]
+            blocks = [b for b, gpus in gpu_blocks(graph).items()]
+            hosts = blocks if p == len([g for m in gpu_blocks(graph).values() for g in m]) \
+                else ["host0"]
+            echo(format_nccl_tests([(r["size_bytes"], r["time_s"], r["time_s"])
+                                    for r in results], ranks=p, hosts=hosts,
+                                   gpu_name=f"sgdsim {graph.graph.get('name') or 'model'}"),
+                 nl=False)
+        else:
+            echo(f"all-reduce over {results[0]['groups']} group(s) of "
+                 f"{results[0]['gpus_per_group']} GPUs on {topology_file}: algorithm "
+                 f"{algorithm}, protocol {protocol}")
+            echo(f"{'size':>10}  {'algorithm':<16} {'protocol':<8} {'ch':>3}  "
+                 f"{'time':>9}  {'algbw':>11}  {'busbw':>11}")
+            for r in results:
+                echo(f"{format_bytes(r['size_bytes']):>10}  {r['algorithm']:<16} "
+                     f"{r['protocol']:<8} {r['channels'] or '-':>3}  "
+                     f"{format_time(r['time_s']):>9}  {bandwidth(r['algbw_Bps']):>11}  "
+                     f"{bandwidth(r['busbw_Bps']):>11}")
+        return
     nbytes = parse_bytes(size, field="--size")
     if nbytes < 0:
         raise InputError(f"must not be negative, got {size!r}", field="--size",
                          fix="give a size such as '100 MB'")
     result = collective_summary(simulate_allreduce(graph, nbytes, algorithm=algorithm,
-                                                   group=group))
+                                                   group=group, protocol=protocol,
+                                                   channels=channels, links=links or 0))
     if as_json:
         echo(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return
-    echo(f"{algorithm} all-reduce of {format_bytes(nbytes)} over {result['groups']} "
-               f"group(s) of {result['gpus_per_group']} GPUs on {topology_file}")
+    echo(f"all-reduce of {format_bytes(nbytes)} over {result['groups']} "
+         f"group(s) of {result['gpus_per_group']} GPUs on {topology_file}")
+    ran = f"{result['algorithm']}, {result['protocol']}"
+    if result["channels"]:
+        ran += f", {result['channels']} channel" + ("s" if result["channels"] > 1 else "")
+    asked = [k for k in ("algorithm", "protocol") if result["requested"][k] == "auto"]
+    if asked:
+        ran += f"  ({' and '.join(asked)} auto: cheapest of {len(result['candidates'])})"
+    echo(f"  ran          {ran}")
     echo(f"  time         {format_time(result['time_s'])}")
-    for name in ("algbw", "busbw"):      # undefined for an all-reduce that takes no time
-        value = result[f"{name}_Bps"]
-        echo(f"  {name:<12} {'-' if value is None else format_bandwidth(value)}")
-    for tier, nb in sorted(result["bytes"].items()):
+    if result["latency_s"] is not None:
+        echo(f"  latency      {format_time(result['latency_s'])}  "
+             "(base and critical path; the rest moves bytes)")
+    echo(f"  algbw        {bandwidth(result['algbw_Bps'])}")
+    echo(f"  busbw        {bandwidth(result['busbw_Bps'])}")
+    for tier, nb in result["bytes"].items():             # innermost tier first
         echo(f"  bytes {tier:<12} {format_bytes(nb)}")
+    if links:
+        echo(f"busiest links ({len(result['links'])}, longest busy first)")
+        echo(f"  {'link':<28} {'tier':<12} {'bytes':>10}  {'busy':>9}  {'utilization':>11}")
+        for row in result["links"]:
+            use = "-" if row["utilization"] is None else f"{100 * row['utilization']:.0f} %"
+            echo(f"  {row['link']:<28} {row['tier']:<12} {format_bytes(row['bytes']):>10}  "
+                 f"{format_time(row['busy_s']):>9}  {use:>11}")
 
 
 # --------------------------------------------------------------------------- scenario

@@ -170,15 +170,21 @@ def collective_summary(result):
     dict
         ``algorithm``, ``groups``, ``gpus_per_group``, ``size_bytes``, ``time_s``,
         ``algbw_Bps`` and ``busbw_Bps`` (bytes/s, nccl-tests' definitions), ``bytes``
-        (``{tier: bytes}``, summed over links). A bandwidth that is not a finite number (an
-        all-reduce that takes no time: 0 bytes on links without latency) is None, so the
-        JSON has no ``Infinity``.
+        (``{tier: bytes}``, summed over links, innermost tier first); what ran:
+        ``protocol``, ``channels``, ``requested`` (what was asked), ``latency_s`` (of a
+        pipelined algorithm, else None), ``candidates`` (what ``auto`` weighed, each with
+        its ``time_s``); and ``links`` when the result has them. A bandwidth that is not a
+        finite number (an all-reduce that takes no time: 0 bytes on links without latency)
+        is None, so the JSON has no ``Infinity``.
 
     Examples
     --------
     >>> collective_summary({"algorithm": "ring", "size_bytes": 0.0, "groups": 1,
     ...                     "gpus_per_group": 4, "time_s": 0.0, "algbw": float("inf"),
-    ...                     "busbw": float("inf"), "bytes": {"intra_block": 0.0}})["algbw_Bps"] is None
+    ...                     "busbw": float("inf"), "bytes": {"intra_block": 0.0},
+    ...                     "protocol": "ideal", "channels": 1, "latency_s": 0.0,
+    ...                     "requested": {"algorithm": "ring", "protocol": "ideal"},
+    ...                     "candidates": []})["algbw_Bps"] is None
     True
     """
     def finite(value):
@@ -187,4 +193,6 @@ def collective_summary(result):
     return {"algorithm": result["algorithm"], "groups": result["groups"],
             "gpus_per_group": result["gpus_per_group"], "size_bytes": result["size_bytes"],
             "time_s": result["time_s"], "algbw_Bps": finite(result["algbw"]),
-            "busbw_Bps": finite(result["busbw"]), "bytes": dict(result["bytes"])}
+            "busbw_Bps": finite(result["busbw"]), "bytes": dict(result["bytes"]),
+            **{key: result[key] for key in ("protocol", "channels", "requested", "latency_s",
+                                            "candidates", "links") if key in result}}
