@@ -265,7 +265,11 @@ ERROR_CASES = [
      "timing.cost_profile", "unknown cost profile 'resnet20'",
      "did you mean 'resnet20-cifar10'?"),
     ("unknown collective", [("collective: ring", "collective: rnig")], 23, "timing.collective",
-     "'rnig' is not one of 'ring', 'hierarchical', 'halving-doubling'", "did you mean 'ring'?"),
+     "'rnig' is not one of 'ring', 'tree', 'in-switch', 'hierarchical', 'halving-doubling', "
+     "'auto'", "did you mean 'ring'?"),
+    ("in-switch without a reducing switch", [("collective: ring", "collective: in-switch")], 23,
+     "timing.collective", "in-switch all-reduce needs a switch with reduction: true",
+     "use collective: ring, tree or auto"),
     ("negative jitter", [("collective: ring", "collective: ring\n  jitter: -0.1")], 24,
      "timing.jitter", "must not be negative, got -0.1", "write e.g. 0.05"),
     ("slow GPU not in topology", [("collective: ring",

@@ -43,6 +43,7 @@ from ..learning.datasets import load_dataset
 from ..learning.schedules import CONVENTIONS, GLOBAL, resolve_group_sizes
 from ..learning.training import EVALUATE
 from ..learning.workload import OptimizerConfig, optimizer_config_from_dict
+from ..network.collectives import check_group
 from ..utils.errors import InputError
 from ..utils.shipped import resolve, shipped_dir, shipped_files
 from .footprint import check_run_memory
@@ -122,7 +123,7 @@ class TimingSpec:
     jitter: float = 0.0            # relative std of each step's compute time (seeded), 0 = off
     slow_gpus: dict = field(default_factory=dict)  # GPU name -> slowdown factor >= 1
     global_sync_delay_s: float = 0.0  # extra seconds added to every global sync
-    collective: str = "ring"       # ring | hierarchical | halving-doubling
+    collective: str = "ring"       # ring | tree | in-switch | hierarchical | halving-doubling | auto
 
 
 @dataclass(frozen=True)
@@ -446,6 +447,13 @@ def _timing(spec, at, graph, given):
                              **at(("timing", "slow_gpus", gpu)),
                              fix=hint or f"name one of its GPUs: {shown}")
     collective = spec.get("collective", "ring")
+    if collective == "in-switch":
+        try:
+            check_group(graph, gpus, "in-switch")
+        except InputError as err:
+            raise InputError(err.message, **at(("timing", "collective")),
+                             fix="use collective: ring, tree or auto, or a topology whose GPUs "
+                                 "share a switch with reduction: true") from None
     if collective == "hierarchical":
         _require_equal_blocks(graph, at(("timing", "collective")),
                               "the hierarchical all-reduce needs blocks of equal size",
