@@ -420,6 +420,59 @@ def collective(topology_file, algorithm, protocol, channels, size, sweep, group,
                  f"{format_time(row['busy_s']):>9}  {use:>11}")
 
 
+@sgdsim.command("calibrate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--topology", "topology_file", required=True, type=click.Path(dir_okay=False),
+              help="The topology to calibrate (a file or a shipped name).")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The calibrated topology to write (.yaml, .graphml, .gml or .json).")
+@click.option("--holdout", metavar="SIZES",
+              help="Sizes to leave out of the fit and predict, e.g. 64MiB,1GiB [k-fold by size].")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="k of the k-fold cross-validation by size (without --holdout).")
+@click.option("--placement", type=click.Choice(["both", "out-of-place", "in-place"]),
+              default="both", show_default=True, help="Which nccl-tests columns to fit.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
+              help="Also draw measured vs predicted busbw over size (.png, .svg, .pdf).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def calibrate_command(files, topology_file, output, holdout, folds, placement, plot_file,
+                      as_json):
+    """Fit TOPOLOGY's collective costs (protocol latencies, efficiencies, thresholds) to
+    nccl-tests all_reduce_perf outputs FILES (e.g. one per node count), write the calibrated
+    topology, and print the fit error and the held-out error per size (docs/calibrate.md)."""
+    from simulator.cluster.topology import load_topology
+    from simulator.cluster.writer import check_topology_path, write_topology
+    from simulator.experiments.calibrate import calibrate
+    from simulator.outputs.calibration import (
+        calibration_series,
+        check_figure_path,
+        draw_calibration,
+        format_calibration,
+    )
+    from simulator.utils.units import parse_bytes
+
+    graph = load_topology(topology_file)
+    check_topology_path(output)
+    if plot_file:
+        check_figure_path(plot_file)
+    sizes = None
+    if holdout:
+        sizes = [parse_bytes(part.strip(), field="--holdout") for part in holdout.split(",")]
+    result = calibrate(graph, list(files), holdout=sizes, folds=folds,
+                       placement=placement.replace("-", "_"))
+    write_topology(result.graph, output)
+    if plot_file:
+        draw_calibration(calibration_series(result), plot_file)
+    if as_json:
+        click.echo(json.dumps({"method": result.method, "rows": result.rows,
+                               "summary": result.summary, "collectives": result.params},
+                              indent=2, sort_keys=True))
+    else:
+        click.echo(format_calibration(result))
+    click.echo(f"{output}: wrote the calibrated topology" +
+               (f"; {plot_file}: drew measured vs predicted" if plot_file else ""), err=True)
+
+
 # --------------------------------------------------------------------------- scenario
 @sgdsim.group(cls=_Group)
 def scenario():

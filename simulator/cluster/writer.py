@@ -20,7 +20,7 @@ from .collectives_spec import collectives_to_yaml
 from .levels import DEFAULT_LEVELS, graph_levels
 from .topology import YAML_EXTS, edge_tier, gpu_blocks, natural_key, validate_graph
 
-__all__ = ["topology_to_yaml", "write_topology", "SCHEMA_REF"]
+__all__ = ["topology_to_yaml", "write_topology", "check_topology_path", "SCHEMA_REF"]
 
 SCHEMA_REF = "../schemas/topology.schema.json"
 """Schema reference written atop YAML files by default (right for files in topologies/)."""
@@ -204,6 +204,27 @@ def _section(lines, what, items, shared_keys, section):
     lines.append(f"{section}:")
     for item in items:
         lines.append(f"  - {_flow({k: v for k, v in item.items() if k not in defaults})}")
+
+
+_EXTS = (*YAML_EXTS, ".graphml", ".gml", ".json")
+
+
+def check_topology_path(path):
+    """Raise InputError unless a topology can be written at `path` (checked before work).
+
+    Raises
+    ------
+    InputError
+        An unknown extension or a directory that does not exist.
+    """
+    file = str(path)
+    ext = os.path.splitext(file)[1].lower()
+    if ext not in _EXTS:
+        raise InputError(f"unknown topology file type '{ext}'", file=file,
+                         fix="use .yaml, .yml, .graphml, .gml or .json (node-link)")
+    directory = os.path.dirname(os.path.abspath(file))
+    if not os.path.isdir(directory):
+        raise InputError("no such directory", file=file, fix="create it first, or write elsewhere")
 
 
 def write_topology(graph, path):

@@ -62,7 +62,8 @@ from .routing import Router
 
 __all__ = ["ALGORITHMS", "ALGORITHM_CHOICES", "PROTOCOL_CHOICES", "PIPELINED", "allreduce",
            "simulate_allreduce", "ring_order", "resolve_groups", "check_group",
-           "collective_pairs", "run_groups", "choose", "busiest_links", "collective_network"]
+           "collective_pairs", "run_groups", "choose", "busiest_links", "collective_network",
+           "CollectiveShape"]
 
 PIPELINED = ("ring", "tree", "in-switch")
 LOCKSTEP = ("hierarchical", "halving-doubling")
@@ -319,6 +320,56 @@ def _pipelined_time(graph, router, pattern, nbytes, cost, model, members):
     if math.isfinite(ceiling):
         bandwidth = max(bandwidth, 2 * (p - 1) / p * nbytes / ceiling)
     return latency + bandwidth, latency, {t: b * nbytes for t, b in tiers.items()}
+
+
+class CollectiveShape:
+    """A pipelined all-reduce on one group, to time it under many protocol costs quickly.
+
+    ``time = latency_s(cost) + max(nbytes * seconds_per_byte(efficiencies), ceiling)``: the
+    latency is a cheap sum over the hop structure, and the bandwidth phase is solved once
+    per set of efficiencies (cached). Calibration evaluates thousands of costs this way.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+    members : list of str
+        The group, in ring order.
+    algorithm : {"ring", "tree", "in-switch"}
+    channels : int, optional
+    router : Router, optional
+    """
+
+    def __init__(self, graph, members, algorithm, channels=None, router=None):
+        if algorithm not in PIPELINED:
+            raise InputError(f"{algorithm!r} is not a pipelined algorithm", field="algorithm",
+                             fix="use one of " + ", ".join(PIPELINED))
+        check_group(graph, members, algorithm)
+        self.graph, self.members, self.algorithm = graph, list(members), algorithm
+        self.router = router if router is not None else Router(graph)
+        model = collective_model(graph)
+        self.channels = channels or model.channels or default_channels(graph, members, model)
+        self.pattern = _pattern(graph, self.router, self.members, algorithm, self.channels, model)
+        p = len(self.members)
+        self.bus_factor = 2 * (p - 1) / p
+        self.tiers = self.pattern.tiers
+
+    def latency_s(self, cost, model):
+        """Base and critical-path latency under :class:`~.protocols.ProtocolCost` `cost`."""
+        base = cost.base_latency_s * (self.algorithm != "in-switch")
+        return base + _path_latency_s(self.pattern, cost, model)
+
+    def seconds_per_byte(self, factor):
+        """Bandwidth-phase seconds per byte of message with links scaled by `factor`
+        (``{tier: efficiency}``), exactly as the flow model solves it."""
+        return _bandwidth_per_byte(self.graph, self.router, self.pattern, factor)[0]
+
+    def tier_seconds_per_byte(self):
+        """``{tier: seconds per byte}`` with only that tier's links limiting (the others
+        a million times faster): when one tier binds, ``seconds_per_byte(e)`` is
+        ``max(tier_seconds_per_byte()[t] / e[t])``."""
+        fast = 1e6
+        return {t: self.seconds_per_byte({u: (1.0 if u == t else fast) for u in TIERS})
+                for t in self.tiers}
 
 
 # --------------------------------------------------------------------------- processes
