@@ -29,7 +29,8 @@ TRUTH = {"protocols": {
               "inter_block": {"hop_latency": 6e-6, "efficiency": 0.8}},
     "Simple": {"base_latency": 10e-6, "intra_block": {"hop_latency": 4.0e-6, "efficiency": 0.75},
                "inter_block": {"hop_latency": 18e-6, "efficiency": 0.92}}}}
-SIZES = [8 * 4**k for k in range(14)] + [2**30]          # 8 B .. 512 MiB, and 1 GiB
+# 8 B .. 128 KiB by factors of 4, then 256 KiB .. 1 GiB by 2 (where the protocols change)
+SIZES = [8 * 4**k for k in range(8)] + [2**k for k in range(18, 31)]
 
 
 def cluster():
@@ -79,9 +80,9 @@ def test_the_fit_recovers_the_parameters_the_data_can_see(recovered):
 
 
 def test_the_fitted_topology_predicts_the_generated_runs(recovered):
-    assert recovered.summary["fit_error"]["max"] < 2e-3
-    # Held out, a size next to a change of protocol loses what pinned that protocol down:
-    # a few per cent there (sizes a factor 4 apart), well under 0.5 % elsewhere.
+    assert recovered.summary["fit_error"]["max"] < 5e-3
+    # Held out, a size next to a change of protocol loses some of what pinned that protocol
+    # down: a few per cent there, well under 0.5 % elsewhere.
     assert recovered.summary["heldout_error"]["max"] < 0.08
     errors = sorted(abs(r["heldout_error"]) for r in recovered.rows)
     assert errors[-4] < 0.03 and np.median(errors) < 1e-3

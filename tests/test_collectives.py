@@ -315,6 +315,24 @@ def test_the_chains_of_a_tree_load_each_gpus_switch_link_with_twice_the_message(
     assert got["time_s"] > 1e9 / (8 * 25e9) * 1.5
 
 
+def test_a_tree_pays_its_own_efficiency_and_its_per_channel_ceiling():
+    # NCCL's tree refinements: links at 0.92 x the protocol's efficiency, and at most
+    # 23.6 GB/s of bus bandwidth per channel across nodes (Ampere).
+    graph = rails(2, intra_bandwidth=1e12)
+    got = simulate_allreduce(graph, 1e9, algorithm="tree", protocol="Simple", channels=8)
+    p, e = 16, DEFAULTS["Simple"]["inter_block"]["efficiency"] * DEFAULTS["tree"]["efficiency"]
+    wires = 1e9 / (8 * 25e9 * e)                          # M/C per NIC each way, see above
+    ceiling = 2 * (p - 1) / p * 1e9 / (8 * DEFAULTS["tree"]["inter_block"]["channel_busbw"])
+    assert got["time_s"] - got["latency_s"] == pytest.approx(max(wires, ceiling), rel=1e-12)
+    assert ceiling > wires                                # the ceiling binds here
+    graph.graph["collectives"] = {"protocols": {"tree": {
+        "efficiency": 1.0, "inter_block": {"channel_busbw": 1e12},
+        "intra_block": {"channel_busbw": 1e12}}}}
+    free = simulate_allreduce(graph, 1e9, algorithm="tree", protocol="Simple", channels=8)
+    assert free["time_s"] - free["latency_s"] == pytest.approx(
+        1e9 / (8 * 25e9 * DEFAULTS["Simple"]["inter_block"]["efficiency"]), rel=1e-12)
+
+
 def test_tree_inside_one_block_is_a_chain():
     # Chain of p GPUs on a star: up p-1 hops, down p-1 hops; every link carries M each way.
     b, l, p = 25e9, 1e-6, 4

@@ -36,6 +36,7 @@ collectives:
     Simple:
       inter_block: {hop_latency: 12 us, efficiency: 0.9}
     in_switch: {latency: 20 us, efficiency: 0.9}
+    tree: {efficiency: 0.9, inter_block: {channel_busbw: 20 GB/s}}
 """
 
 EXPLICIT = SCHEMA + """\
@@ -66,6 +67,7 @@ def test_the_section_is_read_in_base_units(write_file):
     assert spec["protocols"]["LL"] == {"base_latency": 6e-6, "intra_block": {
         "hop_latency": 5e-7, "efficiency": 0.45, "max_busbw": 80e9}}
     assert spec["protocols"]["in_switch"] == {"latency": 20e-6, "efficiency": 0.9}
+    assert spec["protocols"]["tree"] == {"efficiency": 0.9, "inter_block": {"channel_busbw": 20e9}}
     assert all(graph.nodes[f"sw{b}"]["reduction"] is True for b in range(2))
     assert "reduction" not in graph.nodes["core"]
 
@@ -78,6 +80,8 @@ def test_the_model_merges_the_topology_over_the_defaults(write_file):
     assert model.protocol("Simple").tier("inter_block").hop_latency_s == 12e-6
     assert model.protocol("Simple").tier("intra_block").efficiency == 0.8     # default kept
     assert (model.in_switch.latency_s, model.in_switch.efficiency) == (20e-6, 0.9)
+    assert model.tree.efficiency == 0.9
+    assert dict(model.tree.channel_busbw_Bps) == {"intra_block": 24.0e9, "inter_block": 20e9}
     assert model.channels == 4 and model.channel_nics == (0, 1)
 
 

@@ -18,6 +18,7 @@ collectives:
       intra_block: {hop_latency: 3.4 us, efficiency: 0.8}
       inter_block: {hop_latency: 14 us, efficiency: 0.96, max_busbw: 200 GB/s}
     in_switch: {latency: 25 us, efficiency: 0.85}
+    tree: {efficiency: 0.92, inter_block: {channel_busbw: 23.6 GB/s}}
 ```
 
 Every key is optional. :func:`collectives_from_yaml` turns the written section into base
@@ -76,6 +77,15 @@ def collectives_from_yaml(section, at, path=("collectives",)):
             if name == "in_switch":
                 protocols[name] = {key: at.parse(_IN_SWITCH_KEYS[key][0], value, where + (key,))
                                    for key, value in given.items()}
+                continue
+            if name == "tree":
+                tree = {key: float(value) for key, value in given.items() if key == "efficiency"}
+                for tier in TIERS:
+                    if tier in given:
+                        tree[tier] = {"channel_busbw": at.parse(
+                            parse_bandwidth, given[tier]["channel_busbw"],
+                            where + (tier, "channel_busbw"))}
+                protocols[name] = tree
                 continue
             cost = {}
             if "base_latency" in given:
@@ -151,10 +161,10 @@ def check_collectives(spec, gpus, fail):
              "LL is used up to the first size, LL128 up to the second: give LL <= LL128")
     for name, cost in (spec.get("protocols") or {}).items():
         where = ("protocols", name)
-        if name not in (*PROTOCOL_NAMES, "in_switch"):
-            fail(where, f"unknown protocol {name!r}", "use LL, LL128, Simple or in_switch")
+        if name not in (*PROTOCOL_NAMES, "in_switch", "tree"):
+            fail(where, f"unknown protocol {name!r}", "use LL, LL128, Simple, in_switch or tree")
         items = cost.items() if name == "in_switch" else \
-            [(key, value) for key, value in cost.items() if key == "base_latency"] + \
+            [(key, value) for key, value in cost.items() if key in ("base_latency", "efficiency")] + \
             [((tier, key), value) for tier in TIERS for key, value in cost.get(tier, {}).items()]
         for key, value in items:
             field = key if isinstance(key, tuple) else (key,)
@@ -166,7 +176,7 @@ def check_collectives(spec, gpus, fail):
                 fail(where + field, f"must be in (0, 1], got {value!r}", "write e.g. 0.8")
             if last in ("base_latency", "hop_latency", "latency") and value < 0:
                 fail(where + field, f"must not be negative, got {value!r} s", "write e.g. 1e-06")
-            if last == "max_busbw" and value <= 0:
+            if last in ("max_busbw", "channel_busbw") and value <= 0:
                 fail(where + field, f"must be positive, got {value!r} bytes/s",
                      "write e.g. 87.7e9")
 
@@ -196,6 +206,12 @@ def collectives_to_yaml(spec, quantity_text):
             if name == "in_switch":
                 protocols[name] = {k: (quantity_text(v, _IN_SWITCH_KEYS[k][1])
                                        if _IN_SWITCH_KEYS[k][1] else float(v))
+                                   for k, v in cost.items()}
+                continue
+            if name == "tree":
+                protocols[name] = {k: ({"channel_busbw": quantity_text(v["channel_busbw"],
+                                                                       "bandwidth")}
+                                       if isinstance(v, dict) else float(v))
                                    for k, v in cost.items()}
                 continue
             out = {}

@@ -9,17 +9,20 @@ observation per measured placement (out-of-place, in-place, or both): a size and
 
 **The model fitted** is the one :func:`simulator.network.collectives.simulate_allreduce`
 runs with ``auto``: for each protocol (LL, LL128, Simple) its base latency and, per tier,
-its hop latency and efficiency; the in-switch latency and efficiency when a file's GPUs
-share a reducing switch; and the protocol thresholds. A tier none of the files crosses
-keeps its values (one-node files leave ``inter_block`` alone). Bus-bandwidth ceilings
-(``max_busbw``) and the topology's links stay as given.
+its hop latency, efficiency and bus-bandwidth ceiling (where it has one, as LL by
+default); the in-switch latency and efficiency when a file's GPUs share a reducing
+switch; and the protocol thresholds. A tier none of the files crosses keeps its values
+(one-node files leave ``inter_block`` alone); the topology's links stay as given.
 
 **The fit** minimises the squared relative errors ``log(predicted / measured)`` of all
 observations (scipy's ``least_squares``, trust region within bounds: latencies 0-2 ms,
 efficiencies 0.01-1), plus a weak pull (weight 0.003, relative) of every parameter towards
 its starting value, so that parameters the data cannot see stay where they were. It
 predicts with the cheapest candidate (algorithm, protocol) first; then it chooses the two
-protocol thresholds, among the measured sizes, that fit best, and refits with them (twice).
+protocol thresholds that fit best (each half-way, on a log scale, between the last measured
+size of one protocol and the first of the next), and refits with them (twice); it keeps the
+thresholds only if they fit at least 1 % better than the cheapest-candidate rule (refitted
+from the thresholds' solution too, as the objective has local minima where a choice flips).
 For speed the bandwidth phase of each candidate is solved exactly at 49 ratios of the two
 tiers' efficiencies (it depends on nothing else) and interpolated between them; the
 errors reported are those of the full simulation with the fitted topology.
@@ -169,10 +172,13 @@ class _Candidates:
 def _vector_layout(candidates):
     """Names of the free parameters: (protocol, key) with key base/hop:tier/eff:tier."""
     names = []
+    model = candidates.base_model
     for p in PROTOCOLS:
         names.append((p, "base_latency"))
         for t in candidates.tiers:
             names += [(p, f"hop_latency:{t}"), (p, f"efficiency:{t}")]
+            if math.isfinite(model.protocol(p).tier(t).max_busbw_Bps):
+                names.append((p, f"max_busbw:{t}"))
     if candidates.in_switch:
         names += [("in_switch", "latency"), ("in_switch", "efficiency")]
     return names
@@ -191,7 +197,8 @@ def _start(model, names):
         else:
             what, tier = key.split(":")
             tc = cost.tier(tier)
-            values.append(tc.hop_latency_s * 1e6 if what == "hop_latency" else tc.efficiency)
+            values.append({"hop_latency": tc.hop_latency_s * 1e6, "efficiency": tc.efficiency,
+                           "max_busbw": tc.max_busbw_Bps / 1e9}[what])
     return np.array(values)
 
 
@@ -207,13 +214,8 @@ def _section(model, names, x, thresholds=None):
             cost["base_latency"] = float(value * 1e-6)
         else:
             what, tier = key.split(":")
-            cost.setdefault(tier, {})[what] = float(value * 1e-6 if what == "hop_latency"
-                                                    else value)
-    for p in PROTOCOLS:             # keep the ceilings of the starting model
-        for t in _TIERS:
-            ceiling = model.protocol(p).tier(t).max_busbw_Bps
-            if math.isfinite(ceiling) and t in protocols.get(p, {}):
-                protocols[p][t]["max_busbw"] = ceiling
+            cost.setdefault(tier, {})[what] = float(
+                {"hop_latency": 1e-6, "efficiency": 1.0, "max_busbw": 1e9}[what] * value)
     section = {"protocols": protocols}
     if thresholds is not None:
         section["thresholds"] = dict(thresholds)
@@ -236,12 +238,8 @@ def _predict(candidates, model, names, x, obs, thresholds):
                 key = (fi, algorithm, p)
                 if key not in cache:
                     cost = graph_model.protocol(p)
-                    factor = cost.capacity_factor()
-                    if algorithm == "in-switch":
-                        factor = {t: e * graph_model.in_switch.efficiency
-                                  for t, e in factor.items()}
-                    tau = bandwidth(factor)
-                    ceiling = cost.max_busbw_Bps(shape.tiers)
+                    tau = bandwidth(shape.capacity_factor(cost, graph_model))
+                    ceiling = shape.ceiling_Bps(cost, graph_model)
                     cache[key] = (shape.latency_s(cost, graph_model), tau,
                                   shape.bus_factor / ceiling if math.isfinite(ceiling) else 0.0)
                 latency, tau, cap = cache[key]
@@ -251,7 +249,7 @@ def _predict(candidates, model, names, x, obs, thresholds):
         if pick is None:                  # thresholds left no candidate: ring, its protocol
             shape, bandwidth = candidates.shapes[fi]["ring"]
             cost = graph_model.protocol(protocols[0])
-            tau = bandwidth(cost.capacity_factor())
+            tau = bandwidth(shape.capacity_factor(cost, graph_model))
             best, pick = shape.latency_s(cost, graph_model) + size * tau, ("ring", protocols[0])
         out[i] = best
         chosen.append(pick)
@@ -279,6 +277,9 @@ def model_with(model, section):
     spec["protocols"]["in_switch"] = {"latency": model.in_switch.latency_s,
                                       "efficiency": model.in_switch.efficiency,
                                       **section["protocols"].get("in_switch", {})}
+    spec["protocols"]["tree"] = {"efficiency": model.tree.efficiency,
+                                 **{t: {"channel_busbw": model.tree.channel_busbw_Bps[t]}
+                                    for t in _TIERS}}
     return build(nx.Graph(collectives=spec))
 
 
@@ -288,6 +289,9 @@ def _bounds(names):
         if "efficiency" in key:
             low.append(0.01)
             high.append(1.0)
+        elif "max_busbw" in key:            # GB/s
+            low.append(0.1)
+            high.append(1e4)
         else:
             low.append(0.0)
             high.append(_LAT_MAX_US)
@@ -330,8 +334,15 @@ def _best_thresholds(candidates, model, names, x, obs):
                              np.where(size_of <= t2, errors["LL128"], errors["Simple"])).sum()
             if total < best - 1e-15:
                 best, pick = total, (t1, t2)
+    # Between the last measured size of one protocol and the first of the next, the
+    # threshold sits half-way on a log scale: a size in between is as close to either.
+    def between(t):
+        if t < 0:
+            return 0.0
+        above = [size for size in sizes if size > t]
+        return math.sqrt(t * above[0]) if above else t
     t1, t2 = pick
-    return {"LL": max(t1, 0.0), "LL128": max(t2, 0.0)}
+    return {"LL": between(t1), "LL128": between(t2)}
 
 
 def fit(graph, files, obs):
@@ -354,6 +365,12 @@ def fit(graph, files, obs):
         thresholds = _best_thresholds(candidates, model, names, y, obs)
         y = _fit_vector(candidates, model, names, y, obs, thresholds)
     fixed = _squared_error(candidates, model, names, y, obs, thresholds)
+    # The cheapest-candidate rule again, from where the thresholds led (the objective has
+    # local minima where the choice of protocol flips).
+    x2 = _fit_vector(candidates, model, names, y, obs, None)
+    again = _squared_error(candidates, model, names, x2, obs, None)
+    if again < free:
+        x, free = x2, again
     if fixed < 0.99 * free:           # thresholds explain the choices better than the costs
         return _section(model, names, y, thresholds)
     return _section(model, names, x, None)

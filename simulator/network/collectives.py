@@ -284,10 +284,24 @@ def _path_latency_s(pattern, cost, model):
 
 
 def _capacity_factor(pattern, cost, model):
+    """Link efficiencies of `pattern` under `cost`: the protocol's, times the in-switch or
+    tree algorithm's own efficiency."""
     factor = cost.capacity_factor()
-    if pattern.algorithm == "in-switch" and cost.name != IDEAL:
-        factor = {t: e * model.in_switch.efficiency for t, e in factor.items()}
+    if cost.name == IDEAL:
+        return factor
+    extra = {"in-switch": model.in_switch.efficiency, "tree": model.tree.efficiency}
+    if pattern.algorithm in extra:
+        factor = {t: e * extra[pattern.algorithm] for t, e in factor.items()}
     return factor
+
+
+def _ceiling_Bps(pattern, cost, model):
+    """The bus-bandwidth ceiling of `pattern` under `cost` (inf: none): the protocol's for
+    the tiers it crosses, and the tree's per channel."""
+    ceiling = cost.max_busbw_Bps(pattern.tiers)
+    if pattern.algorithm == "tree" and cost.name != IDEAL:
+        ceiling = min(ceiling, model.tree.ceiling_Bps(pattern.channels, pattern.tiers))
+    return ceiling
 
 
 def _bandwidth_per_byte(graph, router, pattern, factor):
@@ -316,7 +330,7 @@ def _pipelined_time(graph, router, pattern, nbytes, cost, model, members):
     per_byte, tiers, _, _ = _bandwidth_per_byte(graph, router, pattern,
                                                 _capacity_factor(pattern, cost, model))
     bandwidth = per_byte * nbytes
-    ceiling = cost.max_busbw_Bps(pattern.tiers)
+    ceiling = _ceiling_Bps(pattern, cost, model)
     if math.isfinite(ceiling):
         bandwidth = max(bandwidth, 2 * (p - 1) / p * nbytes / ceiling)
     return latency + bandwidth, latency, {t: b * nbytes for t, b in tiers.items()}
@@ -357,6 +371,14 @@ class CollectiveShape:
         """Base and critical-path latency under :class:`~.protocols.ProtocolCost` `cost`."""
         base = cost.base_latency_s * (self.algorithm != "in-switch")
         return base + _path_latency_s(self.pattern, cost, model)
+
+    def capacity_factor(self, cost, model):
+        """``{tier: efficiency}`` of the links under `cost` (with the algorithm's own)."""
+        return _capacity_factor(self.pattern, cost, model)
+
+    def ceiling_Bps(self, cost, model):
+        """The bus-bandwidth ceiling under `cost` (inf: none)."""
+        return _ceiling_Bps(self.pattern, cost, model)
 
     def seconds_per_byte(self, factor):
         """Bandwidth-phase seconds per byte of message with links scaled by `factor`
@@ -427,7 +449,7 @@ def _pipelined_process(net, graph, members, nbytes, pattern, cost, model, stats)
             stats.add(pattern.pairs, start, finish, with_latency=net.latency_s.any())
     else:
         yield env.timeout(latency)
-    ceiling = cost.max_busbw_Bps(pattern.tiers)
+    ceiling = _ceiling_Bps(pattern, cost, model)
     p = len(members)
     if math.isfinite(ceiling):
         left = start + 2 * (p - 1) / p * nbytes / ceiling - env.now

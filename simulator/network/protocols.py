@@ -37,7 +37,8 @@ from types import MappingProxyType
 
 from ..utils.errors import InputError
 
-__all__ = ["PROTOCOLS", "IDEAL", "TierCost", "ProtocolCost", "InSwitchCost", "CollectiveModel",
+__all__ = ["PROTOCOLS", "IDEAL", "TierCost", "ProtocolCost", "InSwitchCost", "TreeCost",
+           "CollectiveModel",
            "DEFAULTS", "collective_model", "protocol_for_size"]
 
 PROTOCOLS = ("LL", "LL128", "Simple")
@@ -65,6 +66,10 @@ DEFAULTS = MappingProxyType({
     # NVLink SHARP in NCCL: latency 25 us (hwLatencies NVLINK, NVLS, Simple; base 0), and
     # nvlsEfficiency 0.85 (Hopper) on top of Simple's link efficiency.
     "in_switch": {"latency": 25e-6, "efficiency": 0.85},
+    # NCCL's tree all-reduce: bus bandwidth x 0.92, and at most perChMaxTreeBws per channel
+    # (Ampere: 24.0 GB/s on one node, 23.6 across nodes).
+    "tree": {"efficiency": 0.92, "intra_block": {"channel_busbw": 24.0e9},
+             "inter_block": {"channel_busbw": 23.6e9}},
 })
 """Default costs, in base units, laid out like a topology's ``collectives.protocols``."""
 
@@ -108,6 +113,20 @@ class InSwitchCost:
     efficiency: float = 1.0
 
 
+@dataclass(frozen=True)
+class TreeCost:
+    """The tree algorithm's own costs: an efficiency on top of the protocol's, and a
+    bus-bandwidth ceiling per channel for each tier (bytes/s)."""
+
+    efficiency: float = 1.0
+    channel_busbw_Bps: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def ceiling_Bps(self, channels, tiers):
+        """The tree's bus-bandwidth ceiling over `channels` crossing `tiers` (inf: none)."""
+        return channels * min([self.channel_busbw_Bps.get(t, math.inf) for t in tiers],
+                              default=math.inf)
+
+
 IDEAL_COST = ProtocolCost(IDEAL, 0.0, MappingProxyType({t: TierCost() for t in _TIERS}))
 
 
@@ -120,6 +139,7 @@ class CollectiveModel:
     protocols : mapping
         ``{name: ProtocolCost}`` for LL, LL128 and Simple.
     in_switch : InSwitchCost
+    tree : TreeCost
     channels : int or None
         Channels of ring and tree algorithms; None: from the topology (see
         :func:`simulator.network.channels.default_channels`).
@@ -138,6 +158,7 @@ class CollectiveModel:
 
     protocols: MappingProxyType
     in_switch: InSwitchCost = InSwitchCost()
+    tree: TreeCost = field(default_factory=TreeCost)
     channels: int | None = None
     channel_nics: tuple | None = None
     rings: tuple | None = None
@@ -207,10 +228,15 @@ def collective_model(graph):
     given = spec.get("protocols") or {}
     protocols = {name: _protocol_cost(name, DEFAULTS[name], given.get(name)) for name in PROTOCOLS}
     switch = {**DEFAULTS["in_switch"], **(given.get("in_switch") or {})}
+    tree_given = given.get("tree") or {}
+    tree = TreeCost(float(tree_given.get("efficiency", DEFAULTS["tree"]["efficiency"])),
+                    MappingProxyType({t: float({**DEFAULTS["tree"][t], **tree_given.get(t, {})}
+                                               ["channel_busbw"]) for t in _TIERS}))
     thresholds = spec.get("thresholds")
     return CollectiveModel(
         protocols=MappingProxyType(protocols),
         in_switch=InSwitchCost(float(switch["latency"]), float(switch["efficiency"])),
+        tree=tree,
         channels=spec.get("channels"),
         channel_nics=None if spec.get("channel_nics") is None else tuple(spec["channel_nics"]),
         rings=None if spec.get("rings") is None else tuple(tuple(r) for r in spec["rings"]),
