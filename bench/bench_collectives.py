@@ -1,0 +1,155 @@
+"""Collectives against published nccl-tests figures, calibration, and speed: figures to read.
+
+    python bench/bench_collectives.py            # about a minute
+    python bench/bench_collectives.py --quick    # skips the 1,024-GPU runs
+
+Prints
+
+1. uncalibrated defaults on the shipped DGX A100 cluster (topologies/dgx_a100_4node.yaml,
+   8 x 200 Gbit/s NICs per node): busbw of large all-reduces over 2 and 4 nodes beside the
+   published figures (bench/published.py); target: within 10 % of 192 GB/s;
+2. one 8-GPU NVSwitch node of that cluster, size by size beside a published nccl-tests run
+   (OCI BM.GPU4.8); targets: within 15 % from 64 MiB to 1 GiB, within 30 % from 1 to 16 MiB;
+3. calibration on that published run: the held-out errors (5-fold by size, and a holdout
+   of three sizes); target: within 5 %;
+4. speed: a 100 MB all-reduce over 1,024 GPUs (128 DGX-style nodes, 8 channels, auto
+   algorithm and protocol), first run (numba compiles) and second; target: under 1 s.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from published import MULTI_NODE_BUSBW, OCI_A100_ONE_NODE, ONE_NODE_LATENCY  # noqa: E402
+
+from simulator.cluster import generators  # noqa: E402
+from simulator.cluster.topology import gpu_blocks, load_topology  # noqa: E402
+from simulator.experiments.calibrate import calibrate  # noqa: E402
+from simulator.network.collectives import simulate_allreduce  # noqa: E402
+from simulator.network.nccltests import format_nccl_tests  # noqa: E402
+from simulator.utils.units import format_bytes, format_time  # noqa: E402
+
+
+def nodes_of(graph, n):
+    return [g for b in list(gpu_blocks(graph).values())[:n] for g in b]
+
+
+def busbw(size, time_s, ranks):
+    return size / time_s * 2 * (ranks - 1) / ranks
+
+
+def multi_node(graph):
+    print("\n1. uncalibrated defaults, DGX A100 cluster (topologies/dgx_a100_4node.yaml), auto")
+    print(f"   {'nodes':>5} {'size':>10} {'ran':<22} {'busbw':>10}  {'vs 192 GB/s':>11}")
+    worst = 0.0
+    for n in (2, 4):
+        for size in (2**30, 4 * 2**30, 8 * 2**30):
+            r = simulate_allreduce(graph, size, "auto", nodes_of(graph, n))
+            gap = r["busbw"] / 192e9 - 1
+            worst = max(worst, abs(gap))
+            print(f"   {n:>5} {format_bytes(size):>10} {r['algorithm'] + ' ' + r['protocol'] + ' x' + str(r['channels']):<22} "
+                  f"{r['busbw'] / 1e9:>7.1f} GB/s  {100 * gap:>+9.1f} %")
+    print("   published:")
+    for source, nodes, size, value in MULTI_NODE_BUSBW:
+        where = "" if nodes is None else f" ({nodes} nodes, {format_bytes(size)})"
+        line = f"     {value:.1f} GB/s{where}: {source}"
+        if nodes is not None:
+            r = simulate_allreduce(graph, size, "auto", nodes_of(graph, nodes))
+            line += f"; sgdsim {r['busbw'] / 1e9:.1f} GB/s ({100 * (r['busbw'] / 1e9 / value - 1):+.1f} %)"
+        print(line)
+    print(f"   largest gap to 192 GB/s at 1-8 GiB: {100 * worst:.1f} %   (target < 10 %)")
+
+
+def one_node(graph):
+    table = OCI_A100_ONE_NODE
+    members = nodes_of(graph, 1)
+    print(f"\n2. one 8-GPU NVSwitch node (node0 of dgx_a100_4node), auto, against {table['source']}")
+    print(f"   {'size':>10} {'measured':>10} {'sgdsim':>10} {'gap':>8}  ran")
+    bands = {"1-16 MiB": (2**20, 16 * 2**20, 0.30, []), "64 MiB-1 GiB": (64 * 2**20, 2**30, 0.15, [])}
+    for size, oop_us, ip_us in table["rows"]:
+        if size < 1024:
+            continue
+        measured = (busbw(size, oop_us * 1e-6, 8) + busbw(size, ip_us * 1e-6, 8)) / 2
+        r = simulate_allreduce(graph, size, "auto", members)
+        gap = r["busbw"] / measured - 1
+        for low, high, _, gaps in bands.values():
+            if low <= size <= high:
+                gaps.append((size, gap))
+        print(f"   {format_bytes(size):>10} {measured / 1e9:>7.2f} GB/s {r['busbw'] / 1e9:>7.2f} GB/s "
+              f"{100 * gap:>+7.1f} %  {r['algorithm']} {r['protocol']}")
+    for name, (_, _, target, gaps) in bands.items():
+        worst = max(gaps, key=lambda g: abs(g[1]))
+        inside = sum(abs(g) <= target for _, g in gaps)
+        print(f"   {name}: largest gap {100 * worst[1]:+.1f} % at {format_bytes(worst[0])}; "
+              f"{inside} of {len(gaps)} sizes within {100 * target:.0f} %   (target: all)")
+    for source, size, time_us in ONE_NODE_LATENCY:
+        r = simulate_allreduce(graph, size, "auto", members)
+        print(f"   {format_bytes(size)} all-reduce: sgdsim {format_time(r['time_s'])}, "
+              f"published {time_us} us: {source}")
+
+
+def calibration(graph):
+    table = OCI_A100_ONE_NODE
+    rows = [(size, a * 1e-6, b * 1e-6) for size, a, b in table["rows"]]
+    text = format_nccl_tests(rows, ranks=8, hosts=["oci-node"], gpu_name="NVIDIA A100-SXM4-40GB")
+    one = graph.subgraph(nodes_of(graph, 1) + ["n0_nvswitch"] +
+                         [n for n in graph if n.startswith("n0_nic")]).copy()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "oci_one_node.txt"
+        path.write_text(text)
+        print(f"\n3. calibration on the published one-node run ({len(rows)} sizes, 64 B - 8 GiB)")
+        t0 = time.perf_counter()
+        kfold = calibrate(one, [path])
+        wall_s = time.perf_counter() - t0
+        held = calibrate(one, [path], holdout=[2**20, 64 * 2**20, 2**30])
+    for name, result in (("5-fold by size", kfold), ("holdout 1 MiB, 64 MiB, 1 GiB", held)):
+        s = result.summary
+        print(f"   {name:<30} fit error mean {100 * s['fit_error']['mean']:.1f} % max "
+              f"{100 * s['fit_error']['max']:.1f} %; held-out error mean "
+              f"{100 * s['heldout_error']['mean']:.1f} % max {100 * s['heldout_error']['max']:.1f} %"
+              f"   (target: held-out within 5 %)")
+    worst = sorted(kfold.rows, key=lambda r: -abs(r["heldout_error"]))[:3]
+    print("   worst held-out sizes (5-fold): " + ", ".join(
+        f"{format_bytes(r['size_bytes'])} {100 * r['heldout_error']:+.1f} %" for r in worst))
+    print(f"   held-out sizes (holdout): " + ", ".join(
+        f"{format_bytes(r['size_bytes'])} {100 * r['heldout_error']:+.1f} %"
+        for r in held.rows if r["heldout"]))
+    print(f"   5-fold calibration wall time {wall_s:.1f} s")
+
+
+def speed():
+    graph = generators.dgx(128, intra_bandwidth=300e9)
+    gpus = sum(1 for _, k in graph.nodes(data="kind") if k == "gpu")
+    print(f"\n4. speed: 100 MB all-reduce over {gpus:,} GPUs, dgx(128) (8 NICs per node, "
+          "8 channels), auto algorithm and protocol")
+    for label in ("first run", "second run"):
+        t0 = time.perf_counter()
+        r = simulate_allreduce(graph, 100e6, "auto", channels=8)
+        wall_s = time.perf_counter() - t0
+        print(f"   {label:<11} wall {wall_s:.3f} s   ran {r['algorithm']} {r['protocol']} "
+              f"x{r['channels']}, simulated {format_time(r['time_s'])}, "
+              f"busbw {r['busbw'] / 1e9:.1f} GB/s, {len(r['candidates'])} candidates   (target < 1 s)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 1,024-GPU runs")
+    args = parser.parse_args(argv)
+    print(f"machine: {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}")
+    graph = load_topology("dgx_a100_4node")
+    multi_node(graph)
+    one_node(graph)
+    calibration(graph)
+    if not args.quick:
+        speed()
+
+
+if __name__ == "__main__":
+    main()
