@@ -37,6 +37,7 @@ GPU (its head, which talks to the other blocks) through the other GPUs.
 any block of the group when the group spans several blocks with NICs; else 1.
 """
 
+import weakref
 from dataclasses import dataclass
 
 from ..cluster.topology import natural_key
@@ -85,6 +86,24 @@ def _split_blocks(graph, members):
     return {b: blocks[b] for b in sorted(blocks, key=lambda b: natural_key(b or ""))}
 
 
+_NICS = weakref.WeakKeyDictionary()
+
+
+def _nics_by_block(graph):
+    """``{block: [nic, ...]}`` (natural order), computed once per graph (again if its nodes
+    change in number)."""
+    cached = _NICS.get(graph)
+    if cached is not None and cached[0] == graph.number_of_nodes():
+        return cached[1]
+    index = {}
+    for n, kind in graph.nodes(data="kind"):
+        if kind == "nic":
+            index.setdefault(graph.nodes[n].get("block"), []).append(n)
+    index = {b: sorted(nics, key=natural_key) for b, nics in index.items()}
+    _NICS[graph] = (graph.number_of_nodes(), index)
+    return index
+
+
 def block_rails(graph, block, members):
     """The rails of `block` for a group: ``[(nic, [gpus on it]), ...]``.
 
@@ -99,8 +118,7 @@ def block_rails(graph, block, members):
     [('nic0_0', ['gpu0_0', 'gpu0_1']), ('nic0_1', ['gpu0_2', 'gpu0_3'])]
     """
     chosen = set(members)
-    nics = sorted((n for n, k in graph.nodes(data="kind")
-                   if k == "nic" and graph.nodes[n].get("block") == block), key=natural_key)
+    nics = _nics_by_block(graph).get(block, [])
     rails = []
     for nic in nics:
         gpus = sorted((g for g in graph[nic] if g in chosen), key=natural_key)
@@ -210,9 +228,9 @@ def _rail_index(model, channel, k):
     return chosen % k
 
 
-def _block_order(graph, block, gpus, channel, model):
+def _block_order(graph, block, gpus, channel, model, rails=None):
     """(order, rail GPU) of `block`'s GPUs in `channel`: rail GPU first, rail's second GPU last."""
-    rails = block_rails(graph, block, gpus)
+    rails = block_rails(graph, block, gpus) if rails is None else rails
     if not rails:
         start = gpus[channel % len(gpus)]
         i = gpus.index(start)
@@ -243,6 +261,8 @@ def ring_plan(graph, members, channels, model):
     """
     rings = direct_rings(graph, members, model.rings)
     orders, all_legs = [], []
+    blocks = _split_blocks(graph, members)
+    rails = {} if rings else {b: block_rails(graph, b, gpus) for b, gpus in blocks.items()}
     for c in range(channels):
         if rings:
             ring = rings[(c // 2) % len(rings)]
@@ -250,8 +270,8 @@ def ring_plan(graph, members, channels, model):
             legs = [((order[i], order[(i + 1) % len(order)]),) for i in range(len(order))]
         else:
             order, legs = [], []
-            parts = [_block_order(graph, b, gpus, c, model)
-                     for b, gpus in _split_blocks(graph, members).items()]
+            parts = [_block_order(graph, b, gpus, c, model, rails[b])
+                     for b, gpus in blocks.items()]
             for j, (part, rail) in enumerate(parts):
                 order += part
                 legs += [((part[i], part[i + 1]),) for i in range(len(part) - 1)]
@@ -330,9 +350,10 @@ def tree_plan(graph, members, channels, model):
     ((((0, 2), (2, 1)), ((0, 2), (1, 0))), ('gpu0_1', 'gpu0_0'))
     """
     blocks = _split_blocks(graph, members)
+    rails = {b: block_rails(graph, b, gpus) for b, gpus in blocks.items()}
     chains = []
     for c in range(channels):
-        chains.append({b: tuple(_block_order(graph, b, gpus, c, model)[0])
+        chains.append({b: tuple(_block_order(graph, b, gpus, c, model, rails[b])[0])
                        for b, gpus in blocks.items()})
     return TreePlan(tuple(blocks), tuple(chains), dtree(len(blocks)))
 

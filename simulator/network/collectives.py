@@ -153,8 +153,9 @@ class _Pattern:
     channels: int
     pairs: tuple
     volume: np.ndarray
-    paths: tuple         # ring: per channel the cycle of _Hop; tree: per (channel, tree)
-                         # (up, down) with up/down a tuple of paths (tuples of _Hop)
+    paths: tuple         # ring: per channel (route seconds, is-inter) arrays of its cycle's
+                         # hops; tree and in-switch: per (channel, tree) (up, down) arrays
+                         # of (route seconds, intra hops, inter hops), one row per block
     tiers: frozenset     # tiers the transfers cross
     switch: str | None = None
 
@@ -172,12 +173,23 @@ class _Links:
         self.router, self.latency, self.inter = router, cache["latency"], cache["inter"]
 
     def hop(self, legs):
-        route_s, inter = 0.0, False
-        for src, dst in legs:
-            links = self.router.route_links(src, dst)
-            route_s += float(self.latency[links].sum())
-            inter = inter or bool(self.inter[links].any())
-        return _Hop(tuple(legs), route_s, "inter_block" if inter else "intra_block")
+        legs = tuple(legs)
+        hops = self.router.__dict__.setdefault("_collective_hops", {})
+        found = hops.get(legs)
+        if found is None:
+            route_s, inter = 0.0, False
+            for src, dst in legs:
+                links = self.router.route_links(src, dst)
+                route_s += float(self.latency[links].sum())
+                inter = inter or bool(self.inter[links].any())
+            found = hops[legs] = _Hop(legs, route_s, "inter_block" if inter else "intra_block")
+        return found
+
+
+def _numeric_path(hops):
+    """(route seconds, intra hops, inter hops) of a path of hops."""
+    inter = sum(h.tier == "inter_block" for h in hops)
+    return (sum(h.route_s for h in hops), len(hops) - inter, inter)
 
 
 def _cache(router):
@@ -191,6 +203,7 @@ def _pattern(graph, router, members, algorithm, channels, model):
     if key in cache:
         return cache[key]
     links = _Links(router)
+    router.prepare(members)             # hop counts to every GPU in one sweep (C code)
     p = len(members)
     volume = {}
 
@@ -203,7 +216,8 @@ def _pattern(graph, router, members, algorithm, channels, model):
         paths = []
         for legs in plan.legs:
             cycle = tuple(links.hop(hop) for hop in legs)
-            paths.append(cycle)
+            paths.append((np.array([h.route_s for h in cycle]),
+                          np.array([h.tier == "inter_block" for h in cycle])))
             for hop in cycle:
                 for src, dst in hop.legs:
                     add(src, dst, 2 * (p - 1) / p / channels)
@@ -234,9 +248,9 @@ def _pattern(graph, router, members, algorithm, channels, model):
                         up.append(links.hop([(heads[node], heads[parent[node]])]))
                         down.insert(0, links.hop([(heads[parent[node]], heads[node])]))
                         node = parent[node]
-                    up_paths.append(tuple(up))
-                    down_paths.append(tuple(down) + downs[b])
-                paths.append((tuple(up_paths), tuple(down_paths)))
+                    up_paths.append(_numeric_path(up))
+                    down_paths.append(_numeric_path(down + list(downs[b])))
+                paths.append((np.array(up_paths), np.array(down_paths)))
     else:                                              # in-switch
         switch = reduction_switch(graph, members)
         ups = tuple(links.hop([(g, switch)]) for g in members)
@@ -244,7 +258,8 @@ def _pattern(graph, router, members, algorithm, channels, model):
         for g in members:
             add(g, switch, 1.0)
             add(switch, g, 1.0)
-        paths = ((tuple((u,) for u in ups), tuple((d,) for d in downs)),)
+        paths = ((np.array([_numeric_path([u]) for u in ups]),
+                  np.array([_numeric_path([d]) for d in downs])),)
     pairs = tuple(volume)
     tiers = set()
     for src, dst in pairs:
@@ -255,29 +270,24 @@ def _pattern(graph, router, members, algorithm, channels, model):
     return pattern
 
 
-def _hop_s(hop, cost, in_switch=False):
-    return hop.route_s + (0.0 if in_switch else cost.tier(hop.tier).hop_latency_s)
-
-
 def _path_latency_s(pattern, cost, model):
     """Critical-path latency of `pattern` under protocol cost `cost` (base latency excluded)."""
+    h_intra = cost.tier("intra_block").hop_latency_s
+    h_inter = cost.tier("inter_block").hop_latency_s
     if pattern.algorithm == "ring":
         worst = 0.0
-        for cycle in pattern.paths:
-            h = [_hop_s(hop, cost) for hop in cycle]
-            n = len(h)
-            if n == 2:
-                worst = max(worst, sum(h))
+        for route_s, inter in pattern.paths:
+            h = route_s + np.where(inter, h_inter, h_intra)
+            if len(h) == 2:
+                worst = max(worst, float(h.sum()))
                 continue
-            pairs = min(h[i] + h[(i + 1) % n] for i in range(n))
-            worst = max(worst, 2 * sum(h) - pairs)
+            worst = max(worst, float(2 * h.sum() - (h + np.roll(h, -1)).min()))
         return worst
     in_switch = pattern.algorithm == "in-switch"
+    weights = np.array([1.0, 0.0, 0.0]) if in_switch else np.array([1.0, h_intra, h_inter])
     worst = 0.0
     for up_paths, down_paths in pattern.paths:
-        up = max(sum(_hop_s(h, cost, in_switch) for h in path) for path in up_paths)
-        down = max(sum(_hop_s(h, cost, in_switch) for h in path) for path in down_paths)
-        worst = max(worst, up + down)
+        worst = max(worst, float((up_paths @ weights).max() + (down_paths @ weights).max()))
     if in_switch and cost.name != IDEAL:
         worst += model.in_switch.latency_s
     return worst
@@ -681,7 +691,7 @@ def collective_network(env, graph, members, nbytes, algorithm="ring", router=Non
 
 
 def run_groups(graph, groups, nbytes, algorithm="ring", router=None, *, in_flight_log=None,
-               protocol="auto", channels=None, details=None):
+               protocol="auto", channels=None, details=None, link_stats=False):
     """Run one all-reduce per group at once on an otherwise idle network.
 
     Parameters
@@ -701,8 +711,10 @@ def run_groups(graph, groups, nbytes, algorithm="ring", router=None, *, in_fligh
         One of :data:`PROTOCOL_CHOICES`.
     channels : int, optional
     details : dict, optional
-        Filled with the choice of the first group (:func:`choose`) and, under ``links``,
-        ``{(u, v): (bytes, busy_s)}`` for every directed link.
+        Filled with the choice of the first group (:func:`choose`).
+    link_stats : bool
+        Also put ``{(u, v): (bytes, busy_s)}`` of every directed link in ``details["links"]``
+        (the collective then runs on a network of its own, once more).
 
     Returns
     -------
@@ -724,17 +736,17 @@ def run_groups(graph, groups, nbytes, algorithm="ring", router=None, *, in_fligh
     fixed = {**chosen, "candidates": None}
     if details is not None:
         details.update(chosen)
-    if len(groups) == 1 and in_flight_log is None and details is None:
+    if len(groups) == 1 and in_flight_log is None and not link_stats:
         return chosen["time_s"], chosen["bytes"]
     env = simpy.Environment()
     net = collective_network(env, graph, groups[0], nbytes, chosen["algorithm"], router,
                              in_flight_log=in_flight_log, protocol=chosen["protocol"],
                              channels=chosen["channels"])
-    stats = _Stats(router) if details is not None else None
+    stats = _Stats(router) if link_stats else None
     procs = [env.process(_run_chosen(net, graph, members, nbytes, fixed, stats))
              for members in groups]
     env.run(env.all_of(procs))
-    if details is not None:
+    if link_stats and details is not None:
         details["links"] = {link: (float(b), float(s)) for link, b, s in
                             zip(router.links, net.link_bytes, stats.busy_s)}
     if len(groups) == 1:            # the same run; the choice's figures, to the last bit
@@ -861,7 +873,7 @@ def simulate_allreduce(graph, nbytes, algorithm="ring", group="all", *, protocol
     groups = resolve_groups(graph, group)
     details = {}
     time_s, bytes_by_tier = run_groups(graph, groups, nbytes, algorithm, protocol=protocol,
-                                       channels=channels, details=details)
+                                       channels=channels, details=details, link_stats=bool(links))
     p = len(groups[0])
     algbw = nbytes / time_s if time_s > 0 else float("inf")
     result = {
