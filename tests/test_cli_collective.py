@@ -95,7 +95,7 @@ def test_links_lists_the_busiest_links(run_cli):
     result = run_cli("collective", SEED, "-a", "ring", "-p", "ideal", "--links", "3")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    start = lines.index("busiest links (3 by bytes)")
+    start = lines.index("busiest links (3, longest busy first)")
     rows = lines[start + 2:]
     assert len(rows) == 3
     # The crossing hops put 187.5 MB on each block uplink, busy the whole 150 ms.

@@ -454,9 +454,13 @@ def _pipelined_process(net, graph, members, nbytes, pattern, cost, model, stats)
         + _path_latency_s(pattern, cost, model)
     start = env.now + latency
     if pattern.pairs and nbytes > 0:
-        finish = yield net.send_pairs(pattern.pairs, pattern.volume * nbytes, delay_s=latency)
+        # Every transfer starts moving bytes when the collective's latency is over, also on
+        # a network whose links add their own latency phase (it is part of `latency`).
+        own = np.array([net.route_latency_s(src, dst) for src, dst in pattern.pairs])
+        finish = yield net.send_pairs(pattern.pairs, pattern.volume * nbytes,
+                                      delay_s=np.maximum(latency - own, 0.0))
         if stats is not None:
-            stats.add(pattern.pairs, start, finish, with_latency=net.latency_s.any())
+            stats.add(pattern.pairs, start, finish, with_latency=False)
     else:
         yield env.timeout(latency)
     ceiling = _ceiling_Bps(pattern, cost, model)
@@ -512,9 +516,10 @@ def allreduce(net, groups, nbytes, algorithm="ring", *, protocol="auto", channel
 
     Notes
     -----
-    The transfers of a pipelined algorithm carry `net`'s own link latencies as well, and
-    `net`'s capacities are used as they are: :func:`run_groups` builds a network without
-    latencies and with the protocol's efficiencies for them.
+    A pipelined algorithm's transfers start moving bytes when its latency is over, whether
+    or not `net` charges link latencies (they are part of that latency). `net`'s capacities
+    are used as they are: :func:`collective_network` builds a network with the protocol's
+    efficiencies, as :func:`run_groups` does.
 
     Raises
     ------
@@ -755,7 +760,7 @@ def run_groups(graph, groups, nbytes, algorithm="ring", router=None, *, in_fligh
 
 
 def busiest_links(graph, links, top=10):
-    """The `top` directed links carrying the most bytes, busiest first.
+    """The `top` busiest directed links: longest busy first, then most bytes.
 
     Parameters
     ----------
@@ -778,7 +783,7 @@ def busiest_links(graph, links, top=10):
         rows.append({"link": f"{u}->{v}", "tier": graph.edges[u, v]["tier"], "bytes": nbytes,
                      "busy_s": busy_s, "bandwidth_Bps": float(bandwidth),
                      "utilization": nbytes / (busy_s * bandwidth) if busy_s > 0 else None})
-    rows.sort(key=lambda r: (-r["bytes"], -r["busy_s"], natural_key(r["link"])))
+    rows.sort(key=lambda r: (-r["busy_s"], -r["bytes"], natural_key(r["link"])))
     return rows[:top]
 
 

@@ -202,9 +202,9 @@ class Network:
             of pairs step after step pays for routing once.
         nbytes : float or array_like
             Bytes of every transfer, or of each.
-        delay_s : float, default 0
+        delay_s : float or array_like, default 0
             Extra time before the transfers' latency phase ends (a collective's own
-            latency): they are submitted, and in flight, from now.
+            latency), for all or for each: they are submitted, and in flight, from now.
 
         Returns
         -------
@@ -212,7 +212,8 @@ class Network:
             As for :meth:`send_all`.
         """
         nbytes = np.broadcast_to(np.asarray(nbytes, dtype=float), (len(pairs),))
-        return self._submit(pairs, nbytes, np.full(len(pairs), self.env.now + delay_s))
+        delay_s = np.broadcast_to(np.asarray(delay_s, dtype=float), (len(pairs),))
+        return self._submit(pairs, nbytes, self.env.now + delay_s)
 
     def bytes_by_tier(self):
         """Bytes carried so far, summed over the links of each tier: ``{tier: bytes}``."""
