@@ -27,7 +27,7 @@ from simulator.network.collectives import (
     simulate_allreduce,
 )
 from simulator.network.flows import TIERS, Network
-from simulator.network.protocols import DEFAULTS, PROTOCOLS
+from simulator.network.protocols import DEFAULTS, PROTOCOLS, collective_model
 from simulator.network.routing import Router, shortest_route
 from simulator.utils.errors import InputError
 
@@ -601,6 +601,26 @@ def test_on_a_network_made_for_it_allreduce_costs_what_run_groups_says(algorithm
         expected_s, expected_bytes = run_groups(graph, [members], 3e7, algorithm, protocol=protocol)
         assert time_s == pytest.approx(expected_s, rel=1e-12)
         assert nbytes.bytes_by_tier() == pytest.approx(expected_bytes, rel=1e-12)
+
+
+@pytest.mark.parametrize("algorithm, graph", [
+    ("hierarchical", generators.two_tier(3, 4, inter_bandwidth=7e9)),
+    ("hierarchical", generators.dgx(4)),
+    ("halving-doubling", generators.two_tier(4, 2)),
+    ("halving-doubling", generators.dgx(2)),
+])
+@pytest.mark.parametrize("protocol", ["LL", "LL128", "Simple", "ideal"])
+def test_a_lock_step_algorithm_alone_costs_its_steps_run_one_after_another(algorithm, graph,
+                                                                            protocol):
+    # simulate_allreduce runs each distinct step once; step by step on a network must agree.
+    members = ring_order(graph, all_gpus(graph))
+    expected = simulate_allreduce(graph, 1e7, algorithm, members, protocol=protocol)
+    env = simpy.Environment()
+    factor = collective_model(graph).protocol(protocol).capacity_factor()
+    net = Network(env, graph, capacity_factor=factor)
+    env.run(allreduce(net, [members], 1e7, algorithm, protocol=protocol))
+    assert env.now == pytest.approx(expected["time_s"], rel=1e-12)
+    assert net.bytes_by_tier() == pytest.approx(expected["bytes"], rel=1e-12)
 
 
 def test_choose_reports_what_runs():

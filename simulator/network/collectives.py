@@ -562,10 +562,29 @@ def _lockstep_time(graph, router, members, nbytes, algorithm, cost):
            tuple(cost.tiers.items()))
     cache = _cache(router)
     if key not in cache:
-        env = simpy.Environment()
-        net = Network(env, graph, router, capacity_factor=cost.capacity_factor())
-        env.run(env.process(_lockstep_process(net, graph, members, nbytes, algorithm, cost, None)))
-        cache[key] = (env.now, net.bytes_by_tier())
+        # On an idle network every step starts on empty links, so equal steps take equal
+        # time: each distinct step is run once (as _lockstep_process runs it) and counted.
+        links = _Links(router)
+        factor = cost.capacity_factor()
+        distinct = {}
+        for step in _lockstep_steps(graph, members, nbytes, algorithm):
+            sig = tuple((id(pairs), size) for pairs, size in step)
+            if sig in distinct:
+                distinct[sig][1] += 1
+            else:
+                distinct[sig] = [step, 1]
+        total_s, by_tier = cost.base_latency_s, {}
+        for step, count in distinct.values():
+            inter = any(links.hop([pair]).tier == "inter_block" for pairs, _ in step
+                        for pair in pairs)
+            env = simpy.Environment()
+            net = Network(env, graph, router, capacity_factor=factor)
+            env.run(env.all_of([net.send_pairs(pairs, size) for pairs, size in step]))
+            hop_s = cost.tier("inter_block" if inter else "intra_block").hop_latency_s
+            total_s += count * (hop_s + env.now)
+            for tier, nbytes_tier in net.bytes_by_tier().items():
+                by_tier[tier] = by_tier.get(tier, 0.0) + count * nbytes_tier
+        cache[key] = (total_s, by_tier)
     return cache[key]
 
 
