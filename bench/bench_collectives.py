@@ -27,13 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from published import MULTI_NODE_BUSBW, OCI_A100_ONE_NODE, ONE_NODE_LATENCY  # noqa: E402
+from published import (MULTI_NODE_BUSBW, OCI_A100_ONE_NODE, ONE_NODE_LATENCY,  # noqa: E402
+                       oci_one_node_text)
 
 from simulator.cluster import generators  # noqa: E402
 from simulator.cluster.topology import gpu_blocks, load_topology  # noqa: E402
 from simulator.experiments.calibrate import calibrate  # noqa: E402
 from simulator.network.collectives import simulate_allreduce  # noqa: E402
-from simulator.network.nccltests import format_nccl_tests  # noqa: E402
 from simulator.utils.units import format_bytes, format_time  # noqa: E402
 
 
@@ -96,9 +96,8 @@ def one_node(graph):
 
 
 def calibration(graph):
-    table = OCI_A100_ONE_NODE
-    rows = [(size, a * 1e-6, b * 1e-6) for size, a, b in table["rows"]]
-    text = format_nccl_tests(rows, ranks=8, hosts=["oci-node"], gpu_name="NVIDIA A100-SXM4-40GB")
+    rows = OCI_A100_ONE_NODE["rows"]
+    text = oci_one_node_text()
     one = graph.subgraph(nodes_of(graph, 1) + ["n0_nvswitch"] +
                          [n for n in graph if n.startswith("n0_nic")]).copy()
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,8 +3,16 @@
 Numbers only (message size, and the out-of-place and in-place times nccl-tests printed,
 in microseconds), each table with where it was published. They are not shipped with
 sgdsim; bench/bench_collectives.py turns a table back into nccl-tests' layout
-(simulator.network.nccltests.format_nccl_tests) to calibrate from it.
+(simulator.network.nccltests.format_nccl_tests) to calibrate from it, and
+
+    python bench/published.py oci_one_node.txt
+
+writes the one-node table as an all_reduce_perf output, for ``sgdsim calibrate``
+(docs/calibrate.md).
 """
+
+import sys
+from pathlib import Path
 
 # One Oracle Cloud BM.GPU4.8 node: 8 x A100-SXM4-40GB on NVSwitch (third-generation NVLink),
 # float sum, all_reduce_perf -b 64 -e 10G -f 2 -g 8 (one process, 8 GPUs). Published in
@@ -47,3 +55,21 @@ ONE_NODE_LATENCY = [
     ("Azure NDmv4, 1 node x 8 A100, NCCL 2.17.1, 1 KiB (microsoft/mscclpp, performance-ndmv4.md)",
      1024, 16.96),
 ]
+
+
+def oci_one_node_text():
+    """The OCI one-node table in nccl-tests' ``all_reduce_perf`` layout."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from simulator.network.nccltests import format_nccl_tests
+
+    table = OCI_A100_ONE_NODE
+    rows = [(size, a * 1e-6, b * 1e-6) for size, a, b in table["rows"]]
+    return format_nccl_tests(rows, ranks=table["ranks"], hosts=["oci-node"],
+                             gpu_name="NVIDIA A100-SXM4-40GB")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python bench/published.py OUTPUT.txt")
+    Path(sys.argv[1]).write_text(oci_one_node_text())
+    print(f"wrote {sys.argv[1]}: {OCI_A100_ONE_NODE['source']}")
