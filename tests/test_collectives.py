@@ -10,12 +10,14 @@ model; a change to any of them breaks an exact comparison.
 import math
 
 import networkx as nx
+import numpy as np
 import pytest
 import simpy
 
 from simulator.cluster import generators
 from simulator.network.collectives import (
     ALGORITHMS,
+    CollectiveShape,
     allreduce,
     busiest_links,
     choose,
@@ -621,6 +623,44 @@ def test_a_lock_step_algorithm_alone_costs_its_steps_run_one_after_another(algor
     env.run(allreduce(net, [members], 1e7, algorithm, protocol=protocol))
     assert env.now == pytest.approx(expected["time_s"], rel=1e-12)
     assert net.bytes_by_tier() == pytest.approx(expected["bytes"], rel=1e-12)
+
+
+def uneven_latencies(graph, seed=0):
+    """`graph` with every link's latency drawn from 0.1-10 us (routes of equal hop counts
+    then differ)."""
+    rng = np.random.default_rng(seed)
+    for _, _, data in graph.edges(data=True):
+        data["latency"] = float(rng.uniform(0.1e-6, 10e-6))
+    return graph
+
+
+@pytest.mark.parametrize("algorithm, graph", [
+    ("ring", generators.two_tier(3, 4, inter_latency=7e-6)),
+    ("ring", uneven_latencies(generators.two_tier(3, 4))),
+    ("tree", uneven_latencies(generators.dgx(4))),
+    ("tree", uneven_latencies(generators.two_tier(5, 3), seed=1)),
+    ("ring", generators.dgx(3)),
+    ("ring", generators.two_tier(2, 1)),
+    ("tree", generators.dgx(4)),
+    ("tree", generators.two_tier(3, 2)),
+    ("in-switch", reducing_star(6, 100e9, 2e-6)),
+])
+def test_a_collective_shape_times_latency_as_the_simulation_does(algorithm, graph):
+    # Calibration times thousands of costs with CollectiveShape; it must charge what
+    # simulate_allreduce does, also when hop latencies differ a lot between tiers.
+    members = all_gpus(graph)
+    graph = graph.copy()
+    for name in ("Simple", "ideal") if algorithm == "in-switch" else ("LL", "Simple", "ideal"):
+        for intra_s, inter_s in ((1e-6, 1e-6), (9e-6, 0.3e-6), (0.2e-6, 40e-6)):
+            graph.graph["collectives"] = {"protocols": {} if name == "ideal" else {name: {
+                "base_latency": 5e-6, "intra_block": {"hop_latency": intra_s},
+                "inter_block": {"hop_latency": inter_s}}, "in_switch": {"latency": inter_s}}}
+            model = collective_model(graph)
+            shape = CollectiveShape(graph, members, algorithm)
+            simulated = simulate_allreduce(graph, 0.0, algorithm, members, protocol=name)
+            assert simulated["time_s"] > 0
+            assert shape.latency_s(model.protocol(name), model) == \
+                pytest.approx(simulated["time_s"], rel=1e-12)
 
 
 def test_choose_reports_what_runs():

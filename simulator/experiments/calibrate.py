@@ -223,37 +223,40 @@ def _section(model, names, x, thresholds=None):
 
 
 def _predict(candidates, model, names, x, obs, thresholds):
-    """Predicted seconds of each observation (fast model), and (algorithm, protocol)."""
+    """Predicted seconds of each observation (fast model): per observation the cheapest
+    (algorithm, protocol) candidate, the protocol by `thresholds` when given."""
     graph_model = model_with(model, _section(model, names, x))
-    out, chosen = np.empty(len(obs)), []
-    cache = {}
-    for i, (fi, size, _) in enumerate(obs):
-        protocols = [protocol_for_size(thresholds, size)] if thresholds else list(PROTOCOLS)
-        best, pick = math.inf, None
-        for algorithm, (shape, bandwidth) in candidates.shapes[fi].items():
-            names_p = ["Simple"] if algorithm == "in-switch" else protocols
-            if algorithm == "in-switch" and thresholds and protocols != ["Simple"]:
-                continue
-            for p in names_p:
-                key = (fi, algorithm, p)
-                if key not in cache:
-                    cost = graph_model.protocol(p)
-                    tau = bandwidth(shape.capacity_factor(cost, graph_model))
-                    ceiling = shape.ceiling_Bps(cost, graph_model)
-                    cache[key] = (shape.latency_s(cost, graph_model), tau,
-                                  shape.bus_factor / ceiling if math.isfinite(ceiling) else 0.0)
-                latency, tau, cap = cache[key]
-                t = latency + size * max(tau, cap)
-                if t < best:
-                    best, pick = t, (algorithm, p)
-        if pick is None:                  # thresholds left no candidate: ring, its protocol
-            shape, bandwidth = candidates.shapes[fi]["ring"]
-            cost = graph_model.protocol(protocols[0])
-            tau = bandwidth(shape.capacity_factor(cost, graph_model))
-            best, pick = shape.latency_s(cost, graph_model) + size * tau, ("ring", protocols[0])
-        out[i] = best
-        chosen.append(pick)
-    return out, chosen
+    file_of = np.array([fi for fi, _, _ in obs])
+    size_of = np.array([size for _, size, _ in obs], dtype=float)
+    out = np.full(len(obs), math.inf)
+    costs = {p: graph_model.protocol(p) for p in PROTOCOLS}
+    if thresholds:
+        by_size = np.array([protocol_for_size(thresholds, size) for size in size_of])
+    for fi, shapes in enumerate(candidates.shapes):
+        rows = np.flatnonzero(file_of == fi)
+        if not len(rows):
+            continue
+        sizes = size_of[rows]
+        best = np.full(len(rows), math.inf)
+        for algorithm, (shape, bandwidth) in shapes.items():
+            for p in ["Simple"] if algorithm == "in-switch" else PROTOCOLS:
+                cost = costs[p]
+                tau = bandwidth(shape.capacity_factor(cost, graph_model))
+                ceiling = shape.ceiling_Bps(cost, graph_model)
+                cap = shape.bus_factor / ceiling if math.isfinite(ceiling) else 0.0
+                t = shape.latency_s(cost, graph_model) + sizes * max(tau, cap)
+                if thresholds:
+                    t = np.where(by_size[rows] == p, t, math.inf)
+                best = np.minimum(best, t)
+        left = ~np.isfinite(best)          # thresholds left no candidate: ring, its protocol
+        if left.any():
+            shape, bandwidth = shapes["ring"]
+            for j in np.flatnonzero(left):
+                cost = costs[by_size[rows][j]]
+                best[j] = shape.latency_s(cost, graph_model) + \
+                    sizes[j] * bandwidth(shape.capacity_factor(cost, graph_model))
+        out[rows] = best
+    return out
 
 
 def model_with(model, section):
@@ -305,7 +308,7 @@ def _fit_vector(candidates, model, names, x0, obs, thresholds):
     scale = np.maximum(np.abs(x0), 1e-3)
 
     def residuals(x):
-        predicted, _ = _predict(candidates, model, names, x, obs, thresholds)
+        predicted = _predict(candidates, model, names, x, obs, thresholds)
         return np.concatenate([np.log(predicted) - measured, _PRIOR * (x - x0) / scale])
 
     low, high = _bounds(names)
@@ -323,7 +326,7 @@ def _best_thresholds(candidates, model, names, x, obs):
     for p in PROTOCOLS:
         forced = {"LL": math.inf, "LL128": math.inf} if p == "LL" else \
             ({"LL": -1.0, "LL128": math.inf} if p == "LL128" else {"LL": -1.0, "LL128": -1.0})
-        predicted, _ = _predict(candidates, model, names, x, obs, forced)
+        predicted = _predict(candidates, model, names, x, obs, forced)
         errors[p] = (np.log(predicted) - measured) ** 2
     size_of = np.array([size for _, size, _ in obs])
     edges = [-1.0] + sizes
@@ -377,7 +380,7 @@ def fit(graph, files, obs):
 
 
 def _squared_error(candidates, model, names, x, obs, thresholds):
-    predicted, _ = _predict(candidates, model, names, x, obs, thresholds)
+    predicted = _predict(candidates, model, names, x, obs, thresholds)
     measured = np.array([t for _, _, t in obs])
     return float(((np.log(predicted) - np.log(measured)) ** 2).sum())
 

@@ -293,6 +293,41 @@ def _path_latency_s(pattern, cost, model):
     return worst
 
 
+def _latency_terms(pattern):
+    """The hop structure of `pattern` reduced to what :func:`_path_latency_s` maximises over,
+    as plain floats, for timing many protocol costs quickly.
+
+    Ring: per distinct channel ``(route seconds, inter hops, intra hops, pairs)`` of its
+    cycle, ``pairs`` the cheapest route seconds of two adjacent hops per (inter, intra)
+    count (None for a 2-hop cycle). Tree and in-switch: per distinct (channel, tree) the
+    (up, down) rows ``(route seconds, intra hops, inter hops)``, the slowest per count."""
+    terms = set()
+    if pattern.algorithm == "ring":
+        for route_s, inter in pattern.paths:
+            inter = np.asarray(inter, dtype=bool)
+            n_inter = int(inter.sum())
+            pairs = None
+            if len(route_s) != 2:
+                r = route_s + np.roll(route_s, -1)
+                e = inter.astype(int) + np.roll(inter, -1).astype(int)
+                best = {}
+                for r_k, e_k in zip(r.tolist(), e.tolist()):
+                    best[e_k] = min(best.get(e_k, math.inf), r_k)
+                pairs = tuple(sorted((r_k, e_k, 2 - e_k) for e_k, r_k in best.items()))
+            terms.add((float(route_s.sum()), n_inter, len(route_s) - n_inter, pairs))
+        return sorted(terms, key=repr)
+
+    def slowest(rows):
+        best = {}
+        for r, i, e in np.asarray(rows).tolist():
+            best[(i, e)] = max(best.get((i, e), -math.inf), r)
+        return tuple(sorted((r, i, e) for (i, e), r in best.items()))
+
+    for up_paths, down_paths in pattern.paths:
+        terms.add((slowest(up_paths), slowest(down_paths)))
+    return sorted(terms, key=repr)
+
+
 def _capacity_factor(pattern, cost, model):
     """Link efficiencies of `pattern` under `cost`: the protocol's, times the in-switch or
     tree algorithm's own efficiency."""
@@ -376,11 +411,31 @@ class CollectiveShape:
         p = len(self.members)
         self.bus_factor = 2 * (p - 1) / p
         self.tiers = self.pattern.tiers
+        self._terms = _latency_terms(self.pattern)
 
     def latency_s(self, cost, model):
-        """Base and critical-path latency under :class:`~.protocols.ProtocolCost` `cost`."""
-        base = cost.base_latency_s * (self.algorithm != "in-switch")
-        return base + _path_latency_s(self.pattern, cost, model)
+        """Base and critical-path latency under :class:`~.protocols.ProtocolCost` `cost`
+        (what :func:`simulate_allreduce` charges, to rounding)."""
+        h_intra = cost.tier("intra_block").hop_latency_s
+        h_inter = cost.tier("inter_block").hop_latency_s
+        worst = 0.0
+        if self.algorithm == "ring":
+            for total, n_inter, n_intra, pairs in self._terms:
+                whole = total + n_inter * h_inter + n_intra * h_intra
+                if pairs is None:
+                    worst = max(worst, whole)
+                    continue
+                cheapest = min(r + e * h_inter + i * h_intra for r, e, i in pairs)
+                worst = max(worst, 2 * whole - cheapest)
+        else:
+            if self.algorithm == "in-switch":
+                h_intra = h_inter = 0.0
+            for up, down in self._terms:
+                worst = max(worst, max(r + i * h_intra + e * h_inter for r, i, e in up)
+                            + max(r + i * h_intra + e * h_inter for r, i, e in down))
+        if self.algorithm == "in-switch":
+            return worst + (model.in_switch.latency_s if cost.name != IDEAL else 0.0)
+        return cost.base_latency_s + worst
 
     def capacity_factor(self, cost, model):
         """``{tier: efficiency}`` of the links under `cost` (with the algorithm's own)."""
