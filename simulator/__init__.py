@@ -14,7 +14,9 @@ Scenarios and runs
     variant, one results record each), :func:`run_variant`.
 The network on its own
     :func:`simulate_transfers` (finish time of point-to-point transfers),
-    :func:`simulate_allreduce` (time, algbw, busbw and bytes per tier of one all-reduce).
+    :func:`simulate_allreduce` (time, algbw, busbw and bytes per tier of one all-reduce, and
+    what ``auto`` chose), :func:`read_nccl_tests` (a measured ``all_reduce_perf`` output),
+    :func:`calibrate` (fit a topology's collective costs to such outputs).
 Results
     :func:`records_to_dataframe` (one row per run; needs pandas), :func:`format_table`,
     :func:`results_document`, :func:`write_results`.
@@ -39,6 +41,8 @@ _API = {
     "run_variant": "simulator.experiments.runner",
     "simulate_transfers": "simulator.network.flows",
     "simulate_allreduce": "simulator.network.collectives",
+    "read_nccl_tests": "simulator.network.nccltests",
+    "calibrate": "simulator.experiments.calibrate",
     "records_to_dataframe": "simulator.outputs.report",
     "format_table": "simulator.outputs.report",
     "results_document": "simulator.outputs.report",
