@@ -414,7 +414,7 @@ def _check_sizes(holdout, obs):
     sizes = {size for _, size, _ in obs}
     missing = [s for s in holdout if s not in sizes]
     if missing:
-        raise InputError(f"no measured size {missing[0]:g} B to hold out", field="--holdout",
+        raise InputError(f"no measured size {missing[0]:.0f} B to hold out", field="--holdout",
                          fix="hold out sizes the files measured, e.g. --holdout 64MiB,1GiB")
     if len(sizes - set(holdout)) < 2:
         raise InputError("holding these out leaves fewer than 2 sizes to fit", field="--holdout",
