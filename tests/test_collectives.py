@@ -15,6 +15,7 @@ import pytest
 import simpy
 
 from simulator.cluster import generators
+from simulator.cluster.topology import load_topology
 from simulator.network.collectives import (
     ALGORITHMS,
     CollectiveShape,
@@ -661,6 +662,25 @@ def test_a_collective_shape_times_latency_as_the_simulation_does(algorithm, grap
             assert simulated["time_s"] > 0
             assert shape.latency_s(model.protocol(name), model) == \
                 pytest.approx(simulated["time_s"], rel=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["ring", "tree", "hierarchical"])
+@pytest.mark.parametrize("protocol", ["LL", "LL128", "Simple"])
+def test_in_a_nested_topology_every_inter_tier_costs_as_inter_block(algorithm, protocol):
+    # sites_2x2x2x2: nodes in racks in sites, tiers intra_node, inter_node, inter_rack,
+    # inter_site. The same graph with its tiers renamed to the two-level ones must cost the
+    # same: intra_node as intra_block, every inter_* as inter_block.
+    nested = load_topology("sites_2x2x2x2")
+    flat = nested.copy()
+    del flat.graph["levels"]
+    for _, _, data in flat.edges(data=True):
+        data["tier"] = "intra_block" if data["tier"] == "intra_node" else "inter_block"
+    got = simulate_allreduce(nested, 3e7, algorithm, protocol=protocol)
+    expected = simulate_allreduce(flat, 3e7, algorithm, protocol=protocol)
+    assert got["time_s"] == pytest.approx(expected["time_s"], rel=1e-12)
+    assert set(got["bytes"]) == {"intra_node", "inter_node", "inter_rack", "inter_site"}
+    assert sum(got["bytes"].values()) == pytest.approx(sum(expected["bytes"].values()), rel=1e-12)
+    assert got["bytes"]["intra_node"] == pytest.approx(expected["bytes"]["intra_block"], rel=1e-12)
 
 
 def test_choose_reports_what_runs():

@@ -57,7 +57,7 @@ from ..cluster.topology import gpu_blocks, natural_key
 from ..utils.errors import InputError
 from .channels import default_channels, reduction_switch, ring_plan, tree_plan
 from .flows import TIERS, Network
-from .protocols import IDEAL, PROTOCOLS, collective_model, protocol_for_size
+from .protocols import IDEAL, PROTOCOLS, collective_model, cost_tier, protocol_for_size
 from .routing import Router
 
 __all__ = ["ALGORITHMS", "ALGORITHM_CHOICES", "PROTOCOL_CHOICES", "PIPELINED", "allreduce",
@@ -141,7 +141,7 @@ class _Hop:
 
     legs: tuple          # ((src, dst), ...)
     route_s: float       # sum of the legs' link latencies
-    tier: str            # inter_block if a leg crosses an inter_block link
+    tier: str            # inter_block if a leg crosses an inter_* link (cost_tier)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ class _Links:
         if "latency" not in cache:
             graph = router.graph
             cache["latency"] = np.array([graph.edges[l]["latency"] for l in router.links])
-            cache["inter"] = np.array([graph.edges[l]["tier"] == "inter_block"
+            cache["inter"] = np.array([cost_tier(graph.edges[l]["tier"]) == "inter_block"
                                        for l in router.links])
         self.router, self.latency, self.inter = router, cache["latency"], cache["inter"]
 

@@ -9,6 +9,12 @@ A collective runs with one *protocol*: NCCL's ``LL``, ``LL128`` or ``Simple``, o
 - a **hop latency** for every hop of the algorithm (one GPU handing data to the next),
   by the hop's tier: ``inter_block`` if the hop's route crosses an ``inter_block`` link,
   else ``intra_block``. It adds to the route's own link latencies;
+
+Costs are given for two tiers, as NCCL's model distinguishes links inside a node (NVLink)
+from the network between nodes. In a nested topology (nodes in racks in sites,
+:mod:`simulator.cluster.levels`) the innermost tier (``intra_L0``) costs as ``intra_block``
+and every ``inter_`` tier (``inter_node``, ``inter_rack``, ...) as ``inter_block``
+(:func:`cost_tier`).
 - a **bandwidth efficiency** per tier: a link of that tier carries at most
   ``efficiency x bandwidth`` of payload (LL sends a flag with every 4 bytes of data,
   LL128 with every 120 of 128; NCCL itself rates an A100 NVLink at 20 of its 25 GB/s);
@@ -39,13 +45,23 @@ from ..utils.errors import InputError
 
 __all__ = ["PROTOCOLS", "IDEAL", "TierCost", "ProtocolCost", "InSwitchCost", "TreeCost",
            "CollectiveModel",
-           "DEFAULTS", "collective_model", "protocol_for_size"]
+           "DEFAULTS", "collective_model", "protocol_for_size", "cost_tier"]
 
 PROTOCOLS = ("LL", "LL128", "Simple")
 """NCCL's protocols, from lowest latency to highest bandwidth."""
 IDEAL = "ideal"
 """The protocol that charges nothing: the flow model of the wires alone."""
 _TIERS = ("intra_block", "inter_block")
+
+
+def cost_tier(tier):
+    """The cost tier of a link tier: ``intra_block`` for the innermost (``intra_*``),
+    ``inter_block`` for every ``inter_*`` tier.
+
+    >>> cost_tier("intra_node"), cost_tier("inter_rack"), cost_tier("inter_block")
+    ('intra_block', 'inter_block', 'inter_block')
+    """
+    return "intra_block" if tier.startswith("intra_") else "inter_block"
 
 # NCCL src/graph/tuning.cc, ncclTunerConstantsDefaults: baseLatencies (ring row, us),
 # hwLatencies (ring; NVLINK for links inside a block, NET between blocks, us) and llMaxBws
