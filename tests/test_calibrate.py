@@ -156,7 +156,7 @@ def test_the_figure_shows_one_series_per_file(recovered):
 
 @pytest.mark.parametrize("args, message", [
     (["--holdout", "3 MiB"], "--holdout: no measured size 3145728 B to hold out"),
-    (["-o", "{tmp}/out.txt"], "unknown topology file type '.txt'"),
+    (["-o", "{tmp}/out.txt"], "--output: cannot write a topology as '.txt'"),
     (["-o", "{tmp}/nowhere/out.yaml"], "no such directory"),
     (["--plot", "{tmp}/fit.jpg"], "cannot write a figure as '.jpg'"),
     (["--topology", "seed_8x2"], "the run used 1 node(s) of 8 GPUs, more than the topology has"),

@@ -14,6 +14,7 @@ import pytest
 from helpers import one_error_line
 
 from simulator.experiments import runner
+from simulator.network.nccltests import format_nccl_tests
 from simulator.utils import files
 
 SCENARIO = """\
@@ -44,6 +45,8 @@ def work(tmp_path, run_cli):
     (tmp_path / "suite.yaml").write_text(SUITE)
     assert run_cli("run", tmp_path / "s.yaml", "-q", "-o", tmp_path / "r.json").exit_code == 0
     assert run_cli("regress", tmp_path / "suite.yaml", "--update", "-q").exit_code == 0
+    rows = [(size, 1e-5 + size / 5e9, None) for size in (2**10, 2**14, 2**18, 2**22)]
+    (tmp_path / "n.txt").write_text(format_nccl_tests(rows, ranks=2))   # one node of 2 GPUs
     return tmp_path
 
 
@@ -61,6 +64,10 @@ def commands(w, out):
         "regress --markdown": ["regress", w / "suite.yaml", "-q", "--markdown", out / "r.md"],
         "scenario copy": ["scenario", "copy", "default", out / "c.yaml"],
         "topology copy": ["topology", "copy", "seed_8x2", out / "c.yaml"],
+        "calibrate -o": ["calibrate", w / "n.txt", "--topology", w / "t.yaml", "--folds", "2",
+                         "-o", out / "c.yaml"],
+        "calibrate --plot": ["calibrate", w / "n.txt", "--topology", w / "t.yaml", "--folds",
+                             "2", "-o", w / "cal.yaml", "--plot", out / "c.png"],
     }
 
 
@@ -69,7 +76,8 @@ def leftovers(folder):
 
 
 NAMES = ["run -o", "run --trace", "topology generate -o", "topology draw -o", "plot -o",
-         "schema -o", "regress --junit", "regress --markdown", "scenario copy", "topology copy"]
+         "schema -o", "regress --junit", "regress --markdown", "scenario copy", "topology copy",
+         "calibrate -o", "calibrate --plot"]
 
 
 def test_every_writing_command_is_covered(tmp_path):
@@ -88,7 +96,8 @@ def test_a_missing_directory_is_one_line_before_any_work(work, run_cli, monkeypa
 
 
 @pytest.mark.parametrize("name", ["run -o", "run --trace", "topology generate -o",
-                                  "topology draw -o", "plot -o", "schema -o"])
+                                  "topology draw -o", "plot -o", "schema -o", "calibrate -o",
+                                  "calibrate --plot"])
 def test_a_path_under_a_file_is_one_line(work, run_cli, name):
     line = one_error_line(run_cli(*commands(work, work / "s.yaml")[name]))
     assert "is not a directory" in line

@@ -13,7 +13,7 @@ import networkx as nx
 import yaml
 
 from ..utils.errors import InputError
-from ..utils.files import is_stdout, write_text_atomic
+from ..utils.files import check_output, is_stdout, write_text_atomic
 from ..utils.shipped import schema_reference
 from ..utils.units import parse_bandwidth, parse_bytes, parse_flops, parse_time
 from .collectives_spec import collectives_to_yaml
@@ -209,22 +209,11 @@ def _section(lines, what, items, shared_keys, section):
 _EXTS = (*YAML_EXTS, ".graphml", ".gml", ".json")
 
 
-def check_topology_path(path):
-    """Raise InputError unless a topology can be written at `path` (checked before work).
-
-    Raises
-    ------
-    InputError
-        An unknown extension or a directory that does not exist.
+def check_topology_path(path, field="--output"):
+    """Raise InputError unless a topology can be written at `path` (checked before work):
+    a known extension, a folder that exists and takes files; not standard output.
     """
-    file = str(path)
-    ext = os.path.splitext(file)[1].lower()
-    if ext not in _EXTS:
-        raise InputError(f"unknown topology file type '{ext}'", file=file,
-                         fix="use .yaml, .yml, .graphml, .gml or .json (node-link)")
-    directory = os.path.dirname(os.path.abspath(file))
-    if not os.path.isdir(directory):
-        raise InputError("no such directory", file=file, fix="create it first, or write elsewhere")
+    check_output(path, field=field, suffixes=_EXTS, what="a topology", stdout_ok=False)
 
 
 def write_topology(graph, path):

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..utils.errors import InputError
+from ..utils.files import read_input
 
 __all__ = ["NcclTestsRun", "parse_nccl_tests", "read_nccl_tests", "format_nccl_tests",
            "float_text"]
@@ -233,17 +234,12 @@ def read_nccl_tests(path):
     Raises
     ------
     InputError
-        A missing or unreadable file, or what the parser refuses.
+        A missing, unreadable or oversized file, or one that is not a regular file
+        (:func:`simulator.utils.files.read_input`), or what the parser refuses. Bytes that
+        are not UTF-8 (a stray byte in a log line) read as U+FFFD: the table is ASCII.
     """
-    try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            text = stream.read()
-    except FileNotFoundError as err:
-        raise InputError("no such file", file=str(path), fix="check the path") from err
-    except OSError as err:
-        raise InputError(f"cannot read it: {err.strerror}", file=str(path),
-                         fix="check the path and its permissions") from err
-    return parse_nccl_tests(text, file=str(path))
+    data = read_input(path)
+    return parse_nccl_tests(data.decode("utf-8", errors="replace"), file=str(path))
 
 
 def float_text(value, width):

@@ -9,14 +9,12 @@ file (node count), measured points, the fitted model as a line, held-out predict
 open markers.
 """
 
-from pathlib import Path
-
-from ..utils.errors import InputError
+from ..utils.files import FIGURE_FORMATS, check_output, write_figure
 from ..utils.units import format_bandwidth, format_bytes, format_time
 
 __all__ = ["format_calibration", "calibration_series", "draw_calibration", "FORMATS"]
 
-FORMATS = (".png", ".svg", ".pdf")
+FORMATS = FIGURE_FORMATS
 
 
 def _percent(value):
@@ -102,14 +100,9 @@ def calibration_series(calibration):
     return list(series.values())
 
 
-def check_figure_path(path):
+def check_figure_path(path, field="--plot"):
     """Raise InputError unless a figure can be written at `path` (before any work)."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise InputError(f"cannot write a figure as {suffix or 'a file without extension'!r}",
-                         file=str(path), fix=f"name the file {', '.join(FORMATS)}")
-    if not Path(path).resolve().parent.is_dir():
-        raise InputError("no such directory", file=str(path), fix="create it first, or write elsewhere")
+    check_output(path, field=field, suffixes=FORMATS, what="a figure", stdout_ok=False)
 
 
 def draw_calibration(series, path, *, title=None):
@@ -145,5 +138,5 @@ def draw_calibration(series, path, *, title=None):
     labels.append("held-out prediction")
     ax.legend(handles, labels, fontsize=8)
     ax.set_title(title or "measured vs predicted all-reduce bus bandwidth")
-    fig.savefig(path, format=Path(path).suffix[1:].lower(), dpi=150)
+    write_figure(fig, path, dpi=150)         # whole or not at all
     return str(path)
