@@ -300,6 +300,10 @@ def _size_range(text):
         raise InputError(f"factor {parts[2]!r} is not a number", field="--sweep", fix=fix) from None
     if not (0 < low <= high) or not factor > 1:
         raise InputError(f"{text!r} needs 0 < MIN <= MAX and FACTOR > 1", field="--sweep", fix=fix)
+    count = math.floor(math.log(high / low) / math.log(factor) + 1e-9) + 1
+    if count > _MAX_SWEEP_SIZES:
+        raise InputError(f"{text!r} makes {count:,} sizes, more than {_MAX_SWEEP_SIZES:,}",
+                         field="--sweep", fix="use a larger FACTOR or a narrower range")
     sizes = [low]
     while sizes[-1] * factor <= high * (1 + 1e-12):
         sizes.append(sizes[-1] * factor)
@@ -310,6 +314,8 @@ def _size_range(text):
 # `sgdsim --help` does not import the network model (tests/test_cli_collective.py checks).
 _ALGORITHMS = ["ring", "tree", "in-switch", "hierarchical", "halving-doubling", "auto"]
 _PROTOCOLS = ["LL", "LL128", "Simple", "ideal", "auto"]
+_MAX_CHANNELS = 64              # simulator.network.channels.MAX_CHANNELS
+_MAX_SWEEP_SIZES = 1000
 
 
 @sgdsim.command("collective")
@@ -318,7 +324,7 @@ _PROTOCOLS = ["LL", "LL128", "Simple", "ideal", "auto"]
               show_default=True, help="All-reduce algorithm; auto: the cheapest per size.")
 @click.option("--protocol", "-p", type=click.Choice(_PROTOCOLS), default="auto",
               show_default=True, help="NCCL protocol; ideal: the wires alone, no protocol cost.")
-@click.option("--channels", "-c", type=click.IntRange(min=1),
+@click.option("--channels", "-c", type=click.IntRange(min=1, max=_MAX_CHANNELS),
               help="Channels of ring and tree [the topology's: NICs per block, ...].")
 @click.option("--size", "-s", default="100MB", show_default=True,
               help="Message size per GPU, with a unit (e.g. 100MB, 1 GiB).")

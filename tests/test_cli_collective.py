@@ -215,3 +215,13 @@ def test_an_allreduce_that_takes_no_time_has_no_bandwidth_and_the_json_is_json(
     assert out["time_s"] == 0.0 and out["algbw_Bps"] is None and out["busbw_Bps"] is None
     text = run_cli("collective", path, "--size", "0B", "--protocol", "ideal")
     assert text.exit_code == 0 and "algbw        -" in text.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--channels", "65"], "65 is not in the range 1<=x<=64"),
+    (["--sweep", "1B:1PB:1.001"], "--sweep: '1B:1PB:1.001' makes 34,557 sizes, more than 1,000"),
+])
+def test_what_would_not_finish_is_refused_at_once(run_cli, args, message):
+    # NCCL runs at most 64 channels; a sweep of a thousand sizes is already a long table.
+    result = run_cli("collective", SEED, *args)
+    assert result.exit_code == 2 and message in result.output, result.output

@@ -39,6 +39,7 @@ __all__ = ["PROTOCOL_NAMES", "PROTOCOL_CHOICES", "collectives_from_yaml", "check
            "collectives_to_yaml"]
 
 PROTOCOL_NAMES = ("LL", "LL128", "Simple")
+MAX_CHANNELS = 64         # simulator.network.channels.MAX_CHANNELS (NCCL's MAXCHANNELS)
 PROTOCOL_CHOICES = ("auto", *PROTOCOL_NAMES, "ideal")
 TIERS = ("intra_block", "inter_block")
 # key -> (parser of the written form, unit kind for the writer)
@@ -128,8 +129,9 @@ def check_collectives(spec, gpus, fail):
              "use one of " + ", ".join(PROTOCOL_CHOICES))
     channels = spec.get("channels")
     if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int)
-                                 or channels < 1):
-        fail(("channels",), f"must be an integer >= 1, got {channels!r}", "write e.g. 8")
+                                 or not 1 <= channels <= MAX_CHANNELS):
+        fail(("channels",), f"must be an integer from 1 to {MAX_CHANNELS}, got {channels!r}",
+             f"write e.g. 8; NCCL runs at most {MAX_CHANNELS} channels")
     for i, nic in enumerate(spec.get("channel_nics") or []):
         if isinstance(nic, bool) or not isinstance(nic, int) or nic < 0:
             fail(("channel_nics", i), f"must be a NIC index >= 0, got {nic!r}",

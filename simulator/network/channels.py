@@ -43,9 +43,12 @@ from dataclasses import dataclass
 from ..cluster.topology import natural_key
 from ..utils.errors import InputError
 
-__all__ = ["RingPlan", "TreePlan", "block_rails", "direct_rings", "default_channels",
-           "ring_plan", "tree_plan", "btree", "dtree", "reduction_switch"]
+__all__ = ["MAX_CHANNELS", "RingPlan", "TreePlan", "block_rails", "direct_rings",
+           "default_channels", "ring_plan", "tree_plan", "btree", "dtree", "reduction_switch"]
 
+MAX_CHANNELS = 64
+"""The most channels a collective runs: NCCL's ``MAXCHANNELS`` (32 in NCCL 2.x's
+``src/include/device.h``, 64 in recent versions)."""
 _SEARCH_BUDGET = 200_000    # node expansions of the Hamiltonian-cycle search
 
 
@@ -210,15 +213,16 @@ def _is_cycle(graph, order):
 
 
 def default_channels(graph, members, model):
-    """The channel count of a group when neither the call nor the topology sets one."""
+    """The channel count of a group when neither the call nor the topology sets one (at
+    most :data:`MAX_CHANNELS`)."""
     rings = direct_rings(graph, members, model.rings)
     if rings:
-        return 2 * len(rings)
+        return min(2 * len(rings), MAX_CHANNELS)
     blocks = _split_blocks(graph, members)
     if len(blocks) > 1:
         counts = [len(block_rails(graph, b, gpus)) for b, gpus in blocks.items()]
         if min(counts) > 0:
-            return min(counts)
+            return min(min(counts), MAX_CHANNELS)
     return 1
 
 

@@ -55,7 +55,7 @@ import simpy
 
 from ..cluster.topology import gpu_blocks, natural_key
 from ..utils.errors import InputError
-from .channels import default_channels, reduction_switch, ring_plan, tree_plan
+from .channels import MAX_CHANNELS, default_channels, reduction_switch, ring_plan, tree_plan
 from .flows import TIERS, Network
 from .protocols import IDEAL, PROTOCOLS, collective_model, cost_tier, protocol_for_size
 from .routing import Router
@@ -129,9 +129,10 @@ def _check_protocol(protocol, algorithm):
 
 def _check_channels(channels):
     if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int)
-                                 or channels < 1):
-        raise InputError(f"channels must be an integer >= 1, got {channels!r}",
-                         field="channels", fix="give e.g. 8")
+                                 or not 1 <= channels <= MAX_CHANNELS):
+        raise InputError(f"channels must be an integer from 1 to {MAX_CHANNELS}, got "
+                         f"{channels!r}", field="channels",
+                         fix=f"give e.g. 8; NCCL runs at most {MAX_CHANNELS}")
 
 
 # --------------------------------------------------------------------------- structure
