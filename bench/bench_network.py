@@ -107,13 +107,16 @@ def peak_overlap(begin_s, finish_s):
     return int(np.cumsum(steps[order]).max())
 
 
-def full_recompute(self, now, left_level, left_links, n_joined):
+def full_recompute(self, now, left_level, seeds, joined):
     """Replacement for Network._update_rates: every flow solved again from scratch."""
     self.rate_updates += 1
-    if not len(self._rate_Bps):
+    table = self._table
+    if table is None or not table.n_active:
         return
-    self._rate_Bps = maxmin.max_min_rates(self._routes, self.capacity_Bps)
-    self._finish_s = now + self._left_bytes / self._rate_Bps
+    slots = table.flowing()                                    # join order: the rows
+    table.rate[slots] = maxmin.max_min_rates(table.route[slots], self.capacity_Bps)
+    table.finish[slots] = now + table.left[slots] / table.rate[slots]
+    table.min_finish = float(table.finish[slots].min())
 
 
 def growth(prev, this):

@@ -20,12 +20,16 @@ How it runs
 something happens in the world (a latency phase ends or a transfer finishes), at a
 priority below SimPy's normal events so that every transfer started at that instant is
 already known when rates are recomputed. A transfer is not a SimPy process of its own,
-so a collective step of 1,024 transfers costs one event, not thousands.
+so a collective step of 1,024 transfers costs one event, not thousands. Transfers in
+their byte phase live in a :class:`~simulator.network.flowtable.FlowTable`, which each
+wake-up updates in place: what an event costs grows with what it changes, not with
+everything in flight (docs/network.md, "When rates are recomputed").
 
 :func:`simulate_transfers` runs a list of transfers on a graph by itself.
 """
 
 import heapq
+import weakref
 
 import numpy as np
 import simpy
@@ -33,7 +37,7 @@ from simpy.events import EventPriority
 
 from ..cluster.levels import graph_tiers
 from ..utils.errors import InputError
-from .maxmin import entry_level, refill
+from .flowtable import FlowTable
 from .routing import Router
 
 __all__ = ["Network", "simulate_transfers", "TIERS"]
@@ -47,6 +51,29 @@ _LATE = EventPriority(2)
 # Transfers whose projected finish lies within this fraction of the clock of a wake-up
 # finish at it: they differ from it only by rounding.
 _FINISH_RTOL = 1e-12
+
+# router -> (capacity_Bps, latency_s, tier_of_link, tiers): built once per router, so that
+# the many Networks an engine run makes on one router cost nothing to set up.
+_LINK_ARRAYS = weakref.WeakKeyDictionary()
+
+
+def _link_arrays(graph, router):
+    found = _LINK_ARRAYS.get(router)
+    if found is None:
+        tiers = graph_tiers(graph)
+        edges = graph.edges
+        capacity, latency, tier = [], [], []
+        for link in router.links:
+            attrs = edges[link]
+            capacity.append(attrs["bandwidth"])
+            latency.append(attrs["latency"])
+            tier.append(tiers.index(attrs["tier"]))
+        arrays = (np.array(capacity + [np.inf]), np.array(latency + [0.0]),
+                  np.array(tier + [len(tiers)]))
+        for array in arrays:
+            array.flags.writeable = False
+        found = _LINK_ARRAYS[router] = (*arrays, tiers)
+    return found
 
 
 class _WakeUp(simpy.events.Event):
@@ -111,7 +138,7 @@ class Network:
     ----------
     link_bytes : ndarray
         Bytes carried so far on each directed link (``router.links`` order; one extra
-        padding slot at the end).
+        padding slot at the end, always 0).
     rate_updates : int
         How many times rates were recomputed.
     tiers : tuple of str
@@ -136,36 +163,26 @@ class Network:
         self.in_flight_log = in_flight_log
         self._in_flight = {}                             # batch number -> (n, tiers) bytes not yet finished
         self.router = router if router is not None else Router(graph)
-        links = self.router.links
-        n_links = len(links)
-        self.pad = n_links                               # index of the padding link
-        self.capacity_Bps = np.array([graph.edges[l]["bandwidth"] for l in links] + [np.inf])
-        self.latency_s = np.array([graph.edges[l]["latency"] for l in links] + [0.0])
-        self.tiers = graph_tiers(graph)
-        tier_names = [graph.edges[l]["tier"] for l in links]
-        self.tier_of_link = np.array([self.tiers.index(t) for t in tier_names] + [len(self.tiers)])
+        self.pad = len(self.router.links)                # index of the padding link
+        self.capacity_Bps, self.latency_s, self.tier_of_link, self.tiers = \
+            _link_arrays(graph, self.router)
         if capacity_factor:
             factor = np.array([_tier_factor(capacity_factor, t) for t in self.tiers] + [1.0])
             self.capacity_Bps = self.capacity_Bps * factor[self.tier_of_link]
         if not with_latency:
             self.latency_s = np.zeros_like(self.latency_s)
-        self.link_bytes = np.zeros(n_links + 1)
+        self.link_bytes = np.zeros(self.pad + 1)
         self.rate_updates = 0
 
         self._batches = []                               # batch number -> _Batch
-        self._patterns = {}                              # (src, dst) pairs -> (routes, latency)
+        self._patterns = {}                              # (src, dst) pairs -> _Pattern
+        self._last_pairs = self._last_pattern = None
         # Latency phase: heap of (byte phase start, sequence, batch number, slots).
         self._waiting = []
         self._sequence = 0
-        # Byte phase: one row per flowing transfer.
-        self._routes = np.empty((0, 1), dtype=np.intp)   # (F, H) links, padded with self.pad
-        self._nbytes = np.empty(0)
-        self._left_bytes = np.empty(0)
-        self._rate_Bps = np.empty(0)
-        self._finish_s = np.empty(0)
-        self._batch_no = np.empty(0, dtype=np.intp)
-        self._slot = np.empty(0, dtype=np.intp)
-        self._clock_s = env.now                          # when _left_bytes was brought up to date
+        # Byte phase: the flow table (created with the first flow).
+        self._table = None
+        self._clock_s = env.now                          # when the table's bytes left were brought up to date
         self._wake = None
         self._wake_at = np.inf
         self._pending = {}                               # batch number -> (routes, nbytes)
@@ -212,6 +229,8 @@ class Network:
             As for :meth:`send_all`.
         """
         nbytes = np.broadcast_to(np.asarray(nbytes, dtype=float), (len(pairs),))
+        if np.ndim(delay_s) == 0:                     # one start for all: the fast path
+            return self._submit(pairs, nbytes, self.env.now + float(delay_s))
         delay_s = np.broadcast_to(np.asarray(delay_s, dtype=float), (len(pairs),))
         return self._submit(pairs, nbytes, self.env.now + delay_s)
 
@@ -231,23 +250,27 @@ class Network:
 
     # ------------------------------------------------------------------ internals
     def _pattern(self, pairs):
-        """Padded route matrix and path latency for a sequence of (src, dst), cached."""
+        """Routes, path latencies and grouping by latency of a sequence of (src, dst), cached."""
+        if pairs is self._last_pairs:                 # a collective repeating its step's pairs:
+            return self._last_pattern                 # spare hashing thousands of them again
         found = self._patterns.get(pairs)
         if found is None:
-            self.router.prepare([dst for _, dst in pairs])
             links = [self.router.route_links(src, dst) for src, dst in pairs]
             width = max([len(l) for l in links] + [1])
             routes = np.full((len(links), width), self.pad, dtype=np.intp)
             for row, l in enumerate(links):
                 routes[row, :len(l)] = l
-            found = self._patterns[pairs] = (routes, self.latency_s[routes].sum(axis=1))
+            found = self._patterns[pairs] = _Pattern(routes, self.latency_s[routes].sum(axis=1))
+        self._last_pairs, self._last_pattern = pairs, found
         return found
 
     def _submit(self, pairs, nbytes, start_s):
+        """Start transfers; `start_s` is one time for all (a float) or one each (an array)."""
         if not np.all(nbytes >= 0):
             raise InputError(f"transfer sizes must be >= 0 bytes, got {nbytes.min()!r}",
                              fix="give sizes in bytes, 0 or more")
-        routes, latency_s = self._pattern(pairs)
+        pattern = self._pattern(pairs)
+        routes, latency_s = pattern.routes, pattern.latency_s
         batch = _Batch(self.env, len(pairs))
         if not len(pairs):
             batch.done.succeed(batch.finish_s)
@@ -261,12 +284,17 @@ class Network:
             self._in_flight[number] = nbytes[:, None] * crosses                # (n, tiers)
             self._log_in_flight()
         ready_s = start_s + latency_s
-        order = np.argsort(ready_s, kind="stable")              # slots grouped by ready time
-        times, first = np.unique(ready_s[order], return_index=True)
-        for time_s, slots in zip(times.tolist(), np.split(order, first[1:])):
+        groups = pattern.groups_at(ready_s) if np.ndim(start_s) == 0 else None
+        if groups is None:
+            order = np.argsort(ready_s, kind="stable")          # slots grouped by ready time
+            times, first = np.unique(ready_s[order], return_index=True)
+            groups = zip(times.tolist(), np.split(order, first[1:]))
+        first_s = None
+        for time_s, slots in groups:
+            first_s = time_s if first_s is None else first_s
             self._sequence += 1
             heapq.heappush(self._waiting, (time_s, self._sequence, number, slots))
-        self._wake_no_later_than(float(times[0]))
+        self._wake_no_later_than(first_s)
         return batch.done
 
     def _wake_no_later_than(self, time_s):
@@ -279,14 +307,21 @@ class Network:
             return                                       # superseded by an earlier wake-up
         self._wake, self._wake_at = None, np.inf
         now = self.env.now
-        self._left_bytes -= self._rate_Bps * (now - self._clock_s)
+        table = self._table
+        left_level, seeds = np.inf, None
+        if table is not None and table.n_active:
+            limit_s = now + _FINISH_RTOL * max(now, 1e-9)
+            n_done, left_level, batch_no, slot, seeds = table.advance(now - self._clock_s, limit_s,
+                                                                      self.link_bytes)
+            if n_done:
+                self._complete(batch_no, slot, now)
         self._clock_s = now
-        left_level, left_links = self._finish_flows(now)
-        n_joined = self._start_flows(now)
-        if left_level < np.inf or n_joined:
-            self._update_rates(now, left_level, left_links, n_joined)
-        if len(self._finish_s):
-            self._wake_no_later_than(float(self._finish_s.min()))
+        joined = self._start_flows(now)
+        if left_level < np.inf or joined is not None:
+            self._update_rates(now, left_level, seeds, joined)
+        table = self._table
+        if table is not None and table.n_active:
+            self._wake_no_later_than(float(table.min_finish))
         if self._waiting:
             self._wake_no_later_than(self._waiting[0][0])
         if self.in_flight_log is not None:
@@ -304,27 +339,14 @@ class Network:
         if not log or log[-1][1:] != entry[1:]:
             log.append(entry)
 
-    def _finish_flows(self, now):
-        """Finish the flows whose last byte flows now; return their lowest rate and links."""
-        done = self._finish_s <= now + _FINISH_RTOL * max(now, 1e-9)
-        if not done.any():
-            return np.inf, None
-        routes = self._routes[done]
-        self.link_bytes += np.bincount(routes.ravel(), weights=np.repeat(self._nbytes[done], routes.shape[1]),
-                                       minlength=len(self.link_bytes))
-        left_level = float(self._rate_Bps[done].min())
-        batch_no, slot = self._batch_no[done], self._slot[done]
-        keep = ~done
-        self._routes, self._nbytes = self._routes[keep], self._nbytes[keep]
-        self._left_bytes, self._rate_Bps = self._left_bytes[keep], self._rate_Bps[keep]
-        self._finish_s, self._batch_no, self._slot = self._finish_s[keep], self._batch_no[keep], self._slot[keep]
-        self._complete(batch_no, slot, now)
-        return left_level, routes.ravel()
-
     def _complete(self, batch_no, slot, now):
         """Record finish times; succeed the batches that are now complete."""
-        numbers, counts = np.unique(batch_no, return_counts=True)
-        for number, count in zip(numbers.tolist(), counts.tolist()):
+        if batch_no[0] == batch_no[-1] and (batch_no == batch_no[0]).all():
+            numbers, counts = [int(batch_no[0])], [len(batch_no)]
+        else:
+            numbers, counts = np.unique(batch_no, return_counts=True)
+            numbers, counts = numbers.tolist(), counts.tolist()
+        for number, count in zip(numbers, counts):
             batch = self._batches[number]
             batch.finish_s[slot[batch_no == number] if len(numbers) > 1 else slot] = now
             batch.left -= count
@@ -337,56 +359,51 @@ class Network:
                 batch.done.succeed(batch.finish_s)
 
     def _start_flows(self, now):
-        """Begin the byte phase of transfers whose latency is over; return how many flow."""
+        """Begin the byte phase of transfers whose latency is over; return their table slots
+        (None if none joined)."""
         parts = []
         while self._waiting and self._waiting[0][0] <= now:
             _, _, number, slots = heapq.heappop(self._waiting)
             routes, nbytes = self._pending[number]
             parts.append((number, slots, routes[slots], nbytes[slots]))
         if not parts:
-            return 0
-        batch_no = np.concatenate([np.full(len(slots), number, dtype=np.intp) for number, slots, _, _ in parts])
-        slot = np.concatenate([slots for _, slots, _, _ in parts])
-        nbytes = np.concatenate([n for _, _, _, n in parts])
-        width = max(self._routes.shape[1], max(r.shape[1] for _, _, r, _ in parts))
-        routes = np.vstack([_widen(r, width, self.pad) for _, _, r, _ in parts])
+            return None
+        if len(parts) == 1:
+            number, slot, routes, nbytes = parts[0]
+            batch_no = np.full(len(slot), number, dtype=np.intp)
+        else:
+            batch_no = np.concatenate([np.full(len(slots), number, dtype=np.intp)
+                                       for number, slots, _, _ in parts])
+            slot = np.concatenate([slots for _, slots, _, _ in parts])
+            nbytes = np.concatenate([n for _, _, _, n in parts])
+            width = max(r.shape[1] for _, _, r, _ in parts)
+            routes = np.vstack([_widen(r, width, self.pad) for _, _, r, _ in parts])
         # A transfer with no bytes or no links (src == dst) finishes as its byte phase begins.
         flows = (nbytes > 0) & (routes[:, 0] != self.pad)
         if not flows.all():
             self._complete(batch_no[~flows], slot[~flows], now)
             batch_no, slot, nbytes, routes = batch_no[flows], slot[flows], nbytes[flows], routes[flows]
         if not len(nbytes):
-            return 0
-        self._routes = np.vstack([_widen(self._routes, width, self.pad), routes])
-        self._nbytes = np.concatenate([self._nbytes, nbytes])
-        self._left_bytes = np.concatenate([self._left_bytes, nbytes])
-        self._rate_Bps = np.concatenate([self._rate_Bps, np.zeros(len(nbytes))])
-        self._finish_s = np.concatenate([self._finish_s, np.full(len(nbytes), np.inf)])
-        self._batch_no = np.concatenate([self._batch_no, batch_no])
-        self._slot = np.concatenate([self._slot, slot])
-        return len(nbytes)
+            return None
+        if self._table is None:
+            self._table = FlowTable(self.capacity_Bps)
+        return self._table.join(routes, nbytes, batch_no, slot)
 
-    def _update_rates(self, now, left_level, left_links, n_joined):
-        """Recompute rates after flows left (the slowest at `left_level`) or joined.
+    def _update_rates(self, now, left_level, seeds, joined):
+        """Recompute rates after flows left (the slowest at `left_level`, crossing the
+        links `seeds`) or joined (table slots `joined`).
 
         Only flows at or above the first level where a change matters, and connected to
-        a link whose load changed, are solved again (see :mod:`simulator.network.maxmin`); the
-        joined flows are the last `n_joined` rows.
+        a link whose load changed, are solved again (see :mod:`simulator.network.maxmin`).
         """
         self.rate_updates += 1
-        if not len(self._rate_Bps):
+        if self._table is None or not self._table.n_active:
             return
-        joining = np.zeros(len(self._rate_Bps), dtype=bool)
-        joining[len(joining) - n_joined:] = True
-        level = left_level
-        if n_joined:
-            level = min(level, entry_level(self._routes, self.capacity_Bps, self._rate_Bps, joining))
-        above = joining | (self._rate_Bps >= level * (1 - 1e-9))
-        seeds = self._routes[joining].ravel()
-        if left_links is not None:
-            seeds = np.concatenate([left_links, seeds])
-        self._rate_Bps = refill(self._routes, self.capacity_Bps, self._rate_Bps, above, seeds)
-        self._finish_s = now + self._left_bytes / self._rate_Bps
+        self._table.resolve(now, left_level, _NO_LINKS if seeds is None else seeds,
+                            _NO_LINKS if joined is None else joined)
+
+
+_NO_LINKS = np.empty(0, dtype=np.int64)
 
 
 def _widen(routes, width, pad):
@@ -394,6 +411,28 @@ def _widen(routes, width, pad):
     if routes.shape[1] == width:
         return routes
     return np.hstack([routes, np.full((len(routes), width - routes.shape[1]), pad, dtype=routes.dtype)])
+
+
+class _Pattern:
+    """The routes of a sequence of (src, dst) and its transfers grouped by path latency."""
+
+    __slots__ = ("routes", "latency_s", "_order", "_first", "_groups")
+
+    def __init__(self, routes, latency_s):
+        self.routes, self.latency_s = routes, latency_s
+        self._order = np.argsort(latency_s, kind="stable")
+        _, self._first = np.unique(latency_s[self._order], return_index=True)
+        self._groups = np.split(self._order, self._first[1:])
+
+    def groups_at(self, ready_s):
+        """``(time, slots)`` of transfers starting together, grouped by ready time, when
+        that grouping is the one by latency (same start, no two latencies rounding to one
+        ready time): exactly what sorting and ``np.unique`` of `ready_s` would give.
+        None otherwise."""
+        heads = ready_s[self._order[self._first]]
+        if len(heads) > 1 and not np.all(heads[1:] > heads[:-1]):
+            return None
+        return zip(heads.tolist(), self._groups)
 
 
 def simulate_transfers(graph, transfers):

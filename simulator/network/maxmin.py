@@ -22,15 +22,37 @@ So flows whose rate is below the minimum of those levels keep it, and only the o
 are solved again, on the capacity the kept flows leave (:func:`refill`). This is exact,
 not an approximation; the tests check it against a full solve.
 
-The kernels are compiled with numba: progressive filling is a sequential heap walk
-(take the link with the smallest fair share, freeze its flows) that numpy cannot
-vectorise without many rounds of whole-array passes.
+On a persistent index
+---------------------
+:func:`max_min_rates`, :func:`refill` and :func:`entry_level` take a route matrix and
+index it by link at every call. A simulation that changes a few flows at a time keeps
+that index instead (:class:`simulator.network.flowtable.FlowTable`: each link's flows
+in the order they joined) and calls :func:`resolve`, which applies the same rule --
+the same levels, the same flows solved, the same subtractions in the same order, the
+same heap -- and so gives bit for bit the rates that ``entry_level`` then ``refill``
+give on the table's rows, in time proportional to the links and flows it touches
+rather than to all of them.
+
+The kernels are numba kernels (:mod:`simulator.utils.jit`): progressive filling is a
+sequential heap walk (take the link with the smallest fair share, freeze its flows)
+that numpy cannot vectorise without many rounds of whole-array passes. Small problems
+run them as Python, with the same results.
 """
 
-import numba
 import numpy as np
 
-__all__ = ["max_min_rates", "refill", "entry_level"]
+from ..utils import jit
+from ..utils.jit import kernel
+
+__all__ = ["max_min_rates", "refill", "entry_level", "resolve"]
+
+# Route-matrix entries (flows x hops) above which a call compiles the kernels first.
+COMPILE_ABOVE = 512
+
+
+def _compile_if_big(entries):
+    if entries > COMPILE_ABOVE and not jit.compiled():
+        jit.compile_kernels()
 
 
 def max_min_rates(routes, capacity_Bps):
@@ -60,6 +82,7 @@ def max_min_rates(routes, capacity_Bps):
     [8.0, 2.0]
     """
     routes = np.ascontiguousarray(routes, dtype=np.int64)
+    _compile_if_big(routes.size)
     solve = np.ones(len(routes), dtype=np.bool_)
     return _fill(routes, np.asarray(capacity_Bps, dtype=np.float64),
                  np.zeros(len(routes)), solve, np.empty(0, np.int64), False)
@@ -104,6 +127,7 @@ def refill(routes, capacity_Bps, rates_Bps, solve, seed_links=None):
     [4.0, 6.0, 1.0]
     """
     seeds = np.empty(0, np.int64) if seed_links is None else np.asarray(seed_links, np.int64)
+    _compile_if_big(np.size(routes))
     return _fill(np.ascontiguousarray(routes, dtype=np.int64),
                  np.asarray(capacity_Bps, dtype=np.float64),
                  np.array(rates_Bps, dtype=np.float64), np.asarray(solve, dtype=np.bool_),
@@ -141,13 +165,248 @@ def entry_level(routes, capacity_Bps, rates_Bps, joining):
     ...             np.array([False, False, True]))
     4.5
     """
+    _compile_if_big(np.size(routes))
     return float(_entry_level(np.ascontiguousarray(routes, dtype=np.int64),
                               np.asarray(capacity_Bps, dtype=np.float64),
                               np.asarray(rates_Bps, dtype=np.float64),
                               np.asarray(joining, dtype=np.bool_)))
 
 
-@numba.njit(cache=True)
+def resolve(table, left_level, seeds, joined):
+    """Re-solve the rates of a :class:`~simulator.network.flowtable.FlowTable` in place.
+
+    The same rule as ``entry_level`` then ``refill(..., seed_links)`` on the table's
+    rows in join order: the level is the lower of `left_level` and the entry level of
+    the `joined` flows; the flows joined or at or above ``level * (1 - 1e-9)`` that are
+    connected to a seed link or a joined flow's link are solved again; the others keep
+    their rates.
+
+    Parameters
+    ----------
+    table : FlowTable
+        Its ``rate`` array is updated for the solved flows.
+    left_level : float
+        Lowest rate of the flows that left since the last solve (``inf``: none).
+    seeds : ndarray of int
+        Links whose load changed by flows leaving (padding entries are skipped).
+    joined : ndarray of int
+        Table slots of the flows that joined since the last solve.
+
+    Returns
+    -------
+    int
+        How many flows were solved.
+    """
+    _compile_if_big(table.n_active * table.width)
+    table.epoch += 1
+    joined = np.asarray(joined, np.int64)
+    if len(joined) == table.n_active and _alone(joined, table.route, table.hot, table.segments,
+                                                  table.capacity):
+        return len(joined)
+    return _resolve(float(table.epoch), float(left_level), np.asarray(seeds, np.int64),
+                    joined, table.route, table.hot, table.segments,
+                    table.pool, table.capacity, table.link_seen, table.link_mark,
+                    table.residual, table.count, table.key, table.link_queue, table.heap,
+                    table.rates_buffer, table.members, table.members_at, table.reached_list)
+
+
+@kernel
+def _alone(joined, route, hot, segments, capacity):  # pragma: no cover - compiled
+    """Flows that are all the table holds, each alone on every link: set their rates and
+    return True (else change nothing and return False).
+
+    Every flow then joins and is solved on the links' whole capacity, and none shares a
+    link, which is _resolve's case without a shared link: each flow's rate is the least of
+    max(capacity, 0) / 1 over its links.
+    """
+    width = route.shape[1]
+    pad = capacity.shape[0] - 1
+    for s in joined:
+        for h in range(width):
+            link = route[s, h]
+            if link == pad:
+                break
+            if segments[link, 3] != 1:
+                return False
+    for s in joined:
+        share = np.inf
+        for h in range(width):
+            link = route[s, h]
+            if link == pad:
+                break
+            mine = max(capacity[link], 0.0) / 1
+            if mine < share:
+                share = mine
+        hot[s, 0] = share
+    return True
+
+
+@kernel
+def _resolve(epoch, left_level, seeds, joined, route, hot, segments, pool, capacity, link_seen,
+             link_mark, residual, count, key, queue, heap, buffer, members, members_at,
+             reached_list):  # pragma: no cover - compiled
+    """See :func:`resolve`. A link's flows, in join order (the row order that ``_fill``
+    and ``_entry_level`` walk), are ``pool[start:start + length]`` with ``start, length
+    = segments[link, :2]``, blanks being -1. ``hot[slot]`` is (rate, joining, reached,
+    frozen): marks equal to `epoch` mean "in this solve". ``members_at[link]`` delimits
+    in ``members`` the link's flows being solved."""
+    width = route.shape[1]
+    pad = capacity.shape[0] - 1
+    for s in joined:
+        hot[s, 1] = epoch
+    # The entry level of the joining flows (_entry_level, over their links only).
+    level = left_level
+    if len(joined):
+        best = np.inf
+        for s in joined:
+            for h in range(width):
+                link = route[s, h]
+                if link == pad:
+                    break
+                if link_mark[link] == epoch:
+                    continue
+                link_mark[link] = epoch
+                n_joining = 0
+                m = 0
+                start = segments[link, 0]
+                for j in range(start, start + segments[link, 1]):
+                    f = pool[j]
+                    if f < 0:
+                        continue
+                    if hot[f, 1] == epoch:
+                        n_joining += 1
+                    else:
+                        buffer[m] = hot[f, 0]
+                        m += 1
+                if m == 0:
+                    best = min(best, capacity[link] / n_joining)
+                    continue
+                here = np.sort(buffer[:m])
+                below = 0.0
+                for k in range(m + 1):
+                    lvl = (capacity[link] - below) / (m - k + n_joining)
+                    if k == m or lvl <= here[k]:
+                        if lvl < best:
+                            best = lvl
+                        break
+                    below += here[k]
+        level = min(level, best)
+    threshold = level * (1 - 1e-9)
+    # Breadth-first from the seeds and the joined flows' links through the flows to solve;
+    # on each link reached, the capacity the kept flows leave, subtracted in join order.
+    tail = 0
+    for link in seeds:
+        if link != pad and link_seen[link] != epoch:
+            link_seen[link] = epoch
+            queue[tail] = link
+            tail += 1
+    for s in joined:
+        for h in range(width):
+            link = route[s, h]
+            if link == pad:
+                break
+            if link_seen[link] != epoch:
+                link_seen[link] = epoch
+                queue[tail] = link
+                tail += 1
+    solved = 0
+    first = 0
+    n_members = 0
+    shared = False                    # does a link carry two of the flows being solved?
+    while first < tail:
+        link = queue[first]
+        first += 1
+        left = capacity[link]
+        members_at[link, 0] = n_members
+        start = segments[link, 0]
+        for j in range(start, start + segments[link, 1]):
+            f = pool[j]
+            if f < 0:
+                continue
+            rate = hot[f, 0]
+            if hot[f, 1] == epoch or rate >= threshold:
+                members[n_members] = f
+                n_members += 1
+                if hot[f, 2] != epoch:
+                    hot[f, 2] = epoch
+                    reached_list[solved] = f
+                    solved += 1
+                    for h in range(width):
+                        other = route[f, h]
+                        if other == pad:
+                            break
+                        if link_seen[other] != epoch:
+                            link_seen[other] = epoch
+                            queue[tail] = other
+                            tail += 1
+            else:
+                left -= rate
+        residual[link] = left
+        n = n_members - members_at[link, 0]
+        count[link] = n
+        members_at[link, 1] = n_members
+        if n > 1:
+            shared = True
+    if not shared:
+        # Every flow being solved is alone on each of its links among them: the heap walk
+        # freezes it at the first of its links to come up, whose share is the least of
+        # them -- max(residual, 0) / 1 -- whatever order links with equal shares come in,
+        # and nothing else changes those links. So the walk's answer, without the walk.
+        for i in range(solved):
+            f = reached_list[i]
+            share = np.inf
+            for h in range(width):
+                link = route[f, h]
+                if link == pad:
+                    break
+                mine = max(residual[link], 0.0) / count[link]
+                if mine < share:
+                    share = mine
+            hot[f, 0] = share
+        return solved
+    # The heap walk of _fill, over the same links in the same array order (ascending).
+    size = 0
+    if 8 * tail < pad:
+        for i in range(tail):
+            link = queue[i]
+            if count[link] > 0:
+                heap[size] = link
+                size += 1
+        heap[:size] = np.sort(heap[:size])
+    else:
+        for link in range(pad):
+            if link_seen[link] == epoch and count[link] > 0:
+                heap[size] = link
+                size += 1
+    for i in range(size):
+        link = heap[i]
+        key[link] = max(residual[link], 0.0) / count[link]
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(heap, key, i, size)
+    while size > 0:
+        link = heap[0]
+        share = max(residual[link], 0.0) / count[link] if count[link] > 0 else np.inf
+        if share > key[link]:
+            key[link] = share                                  # stale: refresh, sift down
+        else:
+            for i in range(members_at[link, 0], members_at[link, 1]):
+                f = members[i]
+                if hot[f, 3] != epoch:
+                    hot[f, 3] = epoch
+                    hot[f, 0] = share
+                    for h in range(width):
+                        other = route[f, h]
+                        if other == pad:
+                            break
+                        residual[other] -= share
+                        count[other] -= 1
+            size -= 1                                          # pop: last element to the root
+            heap[0] = heap[size]
+        _sift_down(heap, key, 0, size)
+    return solved
+
+
+@kernel
 def _fill(routes, capacity, rates, solve, seeds, seeded):  # pragma: no cover - compiled
     n_flows, hops = routes.shape
     pad = capacity.shape[0] - 1
@@ -236,7 +495,7 @@ def _fill(routes, capacity, rates, solve, seeds, seeded):  # pragma: no cover - 
     return rates
 
 
-@numba.njit(cache=True)
+@kernel
 def _flows_by_link(routes, mask, pad):  # pragma: no cover - compiled
     """The flows of `mask` on each link, as compressed rows: link l's are
     ``members[start[l]:start[l + 1]]``."""
@@ -264,7 +523,7 @@ def _flows_by_link(routes, mask, pad):  # pragma: no cover - compiled
     return start, members
 
 
-@numba.njit(cache=True)
+@kernel
 def _sift_down(heap, key, i, size):  # pragma: no cover - compiled
     while True:
         child = 2 * i + 1
@@ -278,7 +537,7 @@ def _sift_down(heap, key, i, size):  # pragma: no cover - compiled
         i = child
 
 
-@numba.njit(cache=True)
+@kernel
 def _entry_level(routes, capacity, rates, joining):  # pragma: no cover - compiled
     pad = capacity.shape[0] - 1
     joined_start, _ = _flows_by_link(routes, joining, pad)
