@@ -31,6 +31,8 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import relevance
 
+from . import quickschema
+from .bulk import paused_gc
 from .errors import InputError, UnitError
 from .files import read_text_input
 from .shipped import schema_path
@@ -258,13 +260,15 @@ def parse_yaml(text, *, file=None):
     loader = None
     try:
         loader = _Loader(text)
-        root = loader.get_single_node()
+        with paused_gc():                            # many nodes, none garbage: utils/bulk.py
+            root = loader.get_single_node()
         if root is None:
             raise InputError("the file is empty", file=file,
                              fix="write a YAML mapping, see the examples in docs/")
         _check_expansion(root, loader.aliases, loader.anchored, file)
         _reject_duplicate_keys(root, file)
-        data = loader.construct_document(root)
+        with paused_gc():
+            data = loader.construct_document(root)
     except _Refused as err:
         raise InputError(err.message, file=file, line=err.mark.line + 1, fix=err.fix) from None
     except yaml.reader.ReaderError as err:
@@ -565,6 +569,8 @@ def validate_schema(data, schema, *, file=None, locate=None):
     >>> validate_schema(data, {"properties": {"n": {"type": "integer"}}}); data
     {'n': 2}
     """
+    if quickschema.valid(data, schema):              # the common case, fast (quickschema.py)
+        return
     validator = _Validator(schema)
     errors = list(validator.iter_errors(data))
     if _whole_floats_to_ints(data, errors):
