@@ -35,6 +35,28 @@ def test_digits_split_is_seeded():
     assert not (a.y_train == c.y_train).all()
 
 
+def test_digits_split_is_cached_bit_for_bit(tmp_path, monkeypatch):
+    first = load_dataset("digits", seed=5)                   # split by scikit-learn, stored
+    files = list((tmp_path / "cache").glob("digits-*-nall-seed5.npz"))
+    assert len(files) == 1
+
+    def no_split(*args):
+        raise AssertionError("the second call must load the cache")
+    monkeypatch.setattr(datasets, "_split_digits", no_split)
+    again = load_dataset("digits", seed=5)
+    assert "cached in" in again.source
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        a, b = getattr(first, name), getattr(again, name)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    monkeypatch.undo()
+    from sklearn.datasets import load_digits                 # and it is scikit-learn's split
+    from sklearn.model_selection import train_test_split
+    bunch = load_digits()
+    x_train, _, y_train, _ = train_test_split(bunch.data / 16.0, bunch.target, train_size=1437,
+                                              test_size=360, stratify=bunch.target, random_state=5)
+    assert x_train.tobytes() == again.x_train.tobytes() and (y_train == again.y_train).all()
+
+
 def test_digits_subset_and_limit():
     for n in (50, 500, 1796):
         small = load_dataset("digits", n_samples=n)

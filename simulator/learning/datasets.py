@@ -3,7 +3,8 @@
 * :func:`load_dataset` returns a :class:`Dataset` (train/test arrays, no network access):
 
   ``digits`` (default)  scikit-learn's bundled 8x8 handwritten digits (1,797 samples, 64
-                        features scaled to [0, 1], 10 classes), seeded stratified 80/20 split.
+                        features scaled to [0, 1], 10 classes), seeded stratified 80/20 split,
+                        cached as .npz like mnist1d (importing scikit-learn takes a second).
   ``mnist1d``           MNIST-1D (Greydanus 2020; 40 features, 10 classes) generated locally
                         by the ``mnist1d`` package for any sample count, cached as .npz in
                         ``$SGDSIM_CACHE`` or ``~/.cache/sgdsim/``.
@@ -147,6 +148,16 @@ def _pkg_version(name):
 
 # --------------------------------------------------------------------------- digits
 def _digits(seed, n_samples):
+    # The split is cached: importing scikit-learn costs more than a small run (about 1 s).
+    version = _pkg_version("scikit-learn")
+    source = f"scikit-learn {version} load_digits, stratified 80/20 split, seed {seed}"
+    file = cache_dir() / f"digits-{version}-n{'all' if n_samples is None else int(n_samples)}-seed{seed}.npz"
+    arrays, note = _cached(file, lambda: _split_digits(seed, n_samples))
+    return Dataset("digits", arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"], 10,
+                   source + note)
+
+
+def _split_digits(seed, n_samples):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -160,9 +171,27 @@ def _digits(seed, n_samples):
     n_test = n - int(0.8 * n)      # 80/20; with n < 1797 the rest is left out, stratified too
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, train_size=n - n_test, test_size=n_test, stratify=y, random_state=seed)
-    return Dataset("digits", x_train, y_train, x_test, y_test, 10,
-                   f"scikit-learn {_pkg_version('scikit-learn')} load_digits, "
-                   f"stratified 80/20 split, seed {seed}")
+    return {"x": x_train, "y": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _cached(file, make):
+    """``(arrays, note)``: the arrays x, y, x_test, y_test stored in `file` (.npz), or made
+    by ``make()`` and stored there (written whole or not at all); `note` says which."""
+    try:
+        with np.load(file, allow_pickle=False) as cached:
+            return {key: cached[key] for key in ("x", "y", "x_test", "y_test")}, \
+                f", cached in {file}"
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass                                       # absent or unreadable: make it again
+    arrays = make()
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=file.parent, suffix=".npz", delete=False) as tmp:
+            np.savez(tmp, **arrays)
+        os.replace(tmp.name, file)                 # atomic: readers never see half a file
+        return arrays, f", cached in {file}"
+    except OSError:
+        return arrays, ", not cached (cache directory not writable)"
 
 
 # --------------------------------------------------------------------------- mnist1d
@@ -170,24 +199,9 @@ def _mnist1d(seed, n_samples):
     per_version = _pkg_version("mnist1d")
     file = cache_dir() / f"mnist1d-{per_version}-n{n_samples}-seed{seed}.npz"
     source = f"mnist1d {per_version} make_dataset(num_samples={n_samples}, seed={seed})"
-    try:
-        with np.load(file, allow_pickle=False) as cached:
-            arrays = {key: cached[key] for key in ("x", "y", "x_test", "y_test")}
-        return Dataset("mnist1d", arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"],
-                       10, source + f", cached in {file}")
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        pass                                       # absent or unreadable: generate again
-    arrays = _generate_mnist1d(seed, n_samples)
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=file.parent, suffix=".npz", delete=False) as tmp:
-            np.savez(tmp, **arrays)
-        os.replace(tmp.name, file)                 # atomic: readers never see half a file
-        source += f", cached in {file}"
-    except OSError:
-        source += ", not cached (cache directory not writable)"
+    arrays, note = _cached(file, lambda: _generate_mnist1d(seed, n_samples))
     return Dataset("mnist1d", arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"],
-                   10, source)
+                   10, source + note)
 
 
 def _generate_mnist1d(seed, n_samples):
