@@ -100,6 +100,11 @@ def load_numba_kernels():
     from simulator.network.flows import simulate_transfers
 
     start = time.perf_counter()
+    try:                                   # kernels compiled only when a problem is big
+        from simulator.utils import jit
+        jit.compile_kernels()
+    except ImportError:                    # an older sgdsim: numba loads at import
+        pass
     graph = _two_tier(4, 8)
     # 64 transfers: enough flows that the network model uses its compiled kernels.
     simulate_transfers(graph, [{"src": f"gpu{i % 4}_{i % 8}", "dst": f"gpu{(i + 1) % 4}_{i % 7}",
