@@ -110,7 +110,12 @@ def peak_overlap(begin_s, finish_s):
 def full_recompute(self, now, left_level, seeds, joined):
     """Replacement for Network._update_rates: every flow solved again from scratch."""
     self.rate_updates += 1
-    table = self._table
+    table = getattr(self, "_table", None)
+    if table is None and hasattr(self, "_routes"):           # sgdsim before the flow table
+        if len(self._rate_Bps):
+            self._rate_Bps = maxmin.max_min_rates(self._routes, self.capacity_Bps)
+            self._finish_s = now + self._left_bytes / self._rate_Bps
+        return
     if table is None or not table.n_active:
         return
     slots = table.flowing()                                    # join order: the rows
