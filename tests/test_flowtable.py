@@ -74,18 +74,20 @@ def test_resolve_gives_the_bits_of_entry_level_then_refill(seed):
 def test_segments_survive_growth_blanks_and_repacking():
     capacity = np.append(np.full(3, 10.0), np.inf)
     table = FlowTable(capacity)
-    order = []
+    order = []                                     # join numbers (seq) of the flows on link 0
     for round_ in range(40):                       # many joins onto link 0, most leave again
         slots = table.join(np.array([[0, 1 + round_ % 2]] * 7), np.ones(7), np.zeros(7, np.int64),
                            np.arange(7))
-        order.extend(slots.tolist())
+        order.extend(table.seq[slots].tolist())
         table.resolve(0.0, np.inf, np.empty(0, np.int64), slots)
-        doomed = [s for i, s in enumerate(order) if i % 3]
-        table.finish[doomed] = -1.0
+        doomed = {seq for i, seq in enumerate(order) if i % 3}
+        flowing = table.flowing()
+        table.finish[flowing[np.isin(table.seq[flowing], list(doomed))]] = -1.0
         table.advance(0.0, 0.0, np.zeros(4))
-        order = [s for i, s in enumerate(order) if not i % 3]
-        assert table.link_flows(0).tolist() == order
-    assert table.n_active == len(order)
+        order = [seq for i, seq in enumerate(order) if not i % 3]
+        assert table.seq[table.link_flows(0)].tolist() == order
+        assert table.seq[table.flowing()].tolist() == order
+    assert table.n_active == len(order) and table.top < 3 * len(order) + 64 + 7
 
 
 def network_run(graph, transfers):

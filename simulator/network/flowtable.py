@@ -22,8 +22,9 @@ operations as the array expressions of docs/network.md::
     left -= rate * (now - last)          # at every event
     finish = now + left / rate           # after every re-solve
 
-Slots are reused (last freed, first reused); nothing here depends on which slot a
-transfer gets.
+Slots are handed out in join order and a finished transfer leaves a hole, so the passes
+over all transfers read the table front to back; when holes outnumber the transfers, the
+table is closed up (slots renumbered in order, the pool's entries with them).
 """
 
 import numpy as np
@@ -78,6 +79,7 @@ class FlowTable:
         self.capacity = np.ascontiguousarray(capacity_Bps, dtype=np.float64)
         self.pad = len(self.capacity) - 1
         self.n_active = 0
+        self.top = 0                                         # slots handed out so far
         self.epoch = 0
         self.min_finish = np.inf
         self._seq = 0
@@ -118,17 +120,9 @@ class FlowTable:
         self.rate = self.hot[:, 0]
         for name in ("left", "finish", "nbytes", "rates_buffer"):
             grown(name, 0.0)
-        for name in ("seq", "batch", "slot", "active", "reached_list"):
+        for name in ("seq", "batch", "slot", "reached_list", "renumber"):
             grown(name, 0, np.int64)
-        # The free slots are a stack, popped from the end: new slots below the old free ones.
-        free = np.zeros(slots, np.int64)
-        added = np.arange(slots - 1, n_old - 1, -1, dtype=np.int64)
-        free[:len(added)] = added
-        n_free = len(added)
-        if old is not None:
-            free[n_free:n_free + self.n_free] = self.free[:self.n_free]
-            n_free += self.n_free
-        self.free, self.n_free = free, n_free
+        grown("alive", False, np.bool_)
         self.width = width
         self.done = np.zeros(slots, np.int64)
         self.seeds = np.zeros(slots * width, np.int64)
@@ -152,6 +146,20 @@ class FlowTable:
                                 self.pad)
         self.pool = pool
 
+    def _close_holes(self):
+        """Renumber the flowing transfers 0 .. n-1 in join order, moving their rows."""
+        keep = np.flatnonzero(self.alive[:self.top])
+        self.renumber[:self.top] = -1
+        self.renumber[keep] = np.arange(len(keep))
+        _renumber_pool(self.pool, self.pool_top, self.renumber)
+        for name in ("route", "where_in_pool", "hot", "left", "finish", "nbytes", "seq", "batch",
+                     "slot"):
+            array = getattr(self, name)
+            array[:len(keep)] = array[keep]
+        self.alive[:self.top] = False
+        self.alive[:len(keep)] = True
+        self.top = len(keep)
+
     # ------------------------------------------------------------------ events
     def join(self, routes, nbytes, batch, slot):
         """Add flows, after every flow already there (join order = row order given).
@@ -171,21 +179,23 @@ class FlowTable:
             The slots given to them, for :meth:`resolve`.
         """
         k, hops = routes.shape
-        if k > self.n_free or hops > self.width:
+        if self.top - self.n_active > max(64, self.n_active):
+            self._close_holes()
+        if self.top + k > len(self.rate) or hops > self.width:
             slots = len(self.rate)
-            while slots - self.n_active < k:
+            while slots < self.top + k:
                 slots *= 2
             self._allocate(slots, max(self.width, hops))
         self._make_room(k * hops)
         maxmin._compile_if_big((self.n_active + k) * self.width)
-        slots = self.free[self.n_free - k:self.n_free][::-1].copy()
-        self.n_free -= k
-        self.n_active, self.pool_top = _join(
+        slots = np.arange(self.top, self.top + k, dtype=np.int64)
+        self.pool_top = _join(
             slots, np.ascontiguousarray(routes, np.int64), np.asarray(nbytes, np.float64),
             np.asarray(batch, np.int64), np.asarray(slot, np.int64), self._seq, self.pad,
             self.route, self.hot, self.left, self.finish, self.nbytes, self.seq, self.batch,
-            self.slot, self.active, self.n_active, self.segments, self.pool, self.pool_top,
-            self.where_in_pool)
+            self.slot, self.alive, self.segments, self.pool, self.pool_top, self.where_in_pool)
+        self.top += k
+        self.n_active += k
         self._seq += k
         return slots
 
@@ -208,13 +218,11 @@ class FlowTable:
         maxmin._compile_if_big(self.n_active * self.width)
         n_done, left_level, n_seeds = _advance(
             float(elapsed_s), float(limit_s), self.pad, self.route, self.hot, self.left,
-            self.finish, self.nbytes, self.active, self.n_active, self.free, self.n_free,
-            self.segments, self.pool, self.where_in_pool, self.done, self.seeds,
-            self.link_sums, link_bytes)
+            self.finish, self.nbytes, self.alive, self.top, self.segments, self.pool,
+            self.where_in_pool, self.done, self.seeds, self.link_sums, link_bytes)
         if not n_done:
             return 0, np.inf, None, None, None
         self.n_active -= n_done
-        self.n_free += n_done
         done = self.done[:n_done]
         return n_done, float(left_level), self.batch[done], self.slot[done], self.seeds[:n_seeds]
 
@@ -232,15 +240,15 @@ class FlowTable:
         """
         if self.n_active:
             maxmin.resolve(self, left_level, seeds, joined)
-            self.min_finish = float(_finish_times(float(now), self.active, self.n_active,
-                                                  self.left, self.hot, self.finish))
+            self.min_finish = float(_finish_times(float(now), self.alive, self.top, self.left,
+                                                  self.hot, self.finish))
         else:
             self.min_finish = np.inf
         return self.min_finish
 
     def flowing(self):
         """Slots of the flowing transfers, in join order."""
-        return self.active[:self.n_active].copy()
+        return np.flatnonzero(self.alive[:self.top])
 
     def link_flows(self, link):
         """Slots of the flows on `link`, in join order."""
@@ -252,7 +260,7 @@ class FlowTable:
 # --------------------------------------------------------------------------- kernels
 @kernel
 def _join(slots, routes, nbytes, batch, slot, seq0, pad, route, hot, left, finish, nb, seq,
-          batch_of, slot_of, active, n_active, segments, pool, pool_top,
+          batch_of, slot_of, alive, segments, pool, pool_top,
           where_in_pool):  # pragma: no cover - compiled
     width = route.shape[1]
     hops = routes.shape[1]
@@ -291,9 +299,8 @@ def _join(slots, routes, nbytes, batch, slot, seq0, pad, route, hot, left, finis
         seq[s] = seq0 + i
         batch_of[s] = batch[i]
         slot_of[s] = slot[i]
-        active[n_active] = s
-        n_active += 1
-    return n_active, pool_top
+        alive[s] = True
+    return pool_top
 
 
 @kernel
@@ -343,23 +350,17 @@ def _repack(old, pool, segments, route, where_in_pool, pad):  # pragma: no cover
 
 
 @kernel
-def _advance(elapsed, limit, pad, route, hot, left, finish, nbytes, active, n_active, free,
-             n_free, segments, pool, where_in_pool, done, seeds, sums,
-             link_bytes):  # pragma: no cover - compiled
-    """The active list is kept in join order (joins append; this closes it up in order), so
-    the finished flows come out in join order too."""
+def _advance(elapsed, limit, pad, route, hot, left, finish, nbytes, alive, top, segments, pool,
+             where_in_pool, done, seeds, sums, link_bytes):  # pragma: no cover - compiled
+    """Slots are in join order, so the finished flows come out in join order too."""
     width = route.shape[1]
     n_done = 0
-    kept = 0
-    for i in range(n_active):
-        s = active[i]
-        left[s] -= hot[s, 0] * elapsed
-        if finish[s] <= limit:
-            done[n_done] = s
-            n_done += 1
-        else:
-            active[kept] = s
-            kept += 1
+    for s in range(top):
+        if alive[s]:
+            left[s] -= hot[s, 0] * elapsed
+            if finish[s] <= limit:
+                done[n_done] = s
+                n_done += 1
     if n_done == 0:
         return 0, np.inf, 0
     left_level = np.inf
@@ -382,8 +383,7 @@ def _advance(elapsed, limit, pad, route, hot, left, finish, nbytes, active, n_ac
                 segments[link, 1] = 0
             elif segments[link, 1] > 16 and 2 * live < segments[link, 1]:
                 _close_up(link, segments, pool, route, where_in_pool, pad)
-        free[n_free] = s
-        n_free += 1
+        alive[s] = False
     # As np.bincount then +=: each link's bytes summed from 0 in join order, then added.
     for i in range(n_done):
         s = done[i]
@@ -398,15 +398,22 @@ def _advance(elapsed, limit, pad, route, hot, left, finish, nbytes, active, n_ac
 
 
 @kernel
-def _finish_times(now, active, n_active, left, hot, finish):  # pragma: no cover - compiled
+def _finish_times(now, alive, top, left, hot, finish):  # pragma: no cover - compiled
     best = np.inf
     nan = False
-    for i in range(n_active):
-        s = active[i]
-        t = now + left[s] / hot[s, 0]
-        finish[s] = t
-        if t < best:
-            best = t
-        elif t != t:
-            nan = True
+    for s in range(top):
+        if alive[s]:
+            t = now + left[s] / hot[s, 0]
+            finish[s] = t
+            if t < best:
+                best = t
+            elif t != t:
+                nan = True
     return np.nan if nan else best
+
+
+@kernel
+def _renumber_pool(pool, pool_top, renumber):  # pragma: no cover - compiled
+    for j in range(pool_top):
+        if pool[j] >= 0:
+            pool[j] = renumber[pool[j]]
