@@ -10,6 +10,8 @@ leading axis, so that one call does the work of every GPU in the simulated clust
   and each layer's weights are views into it (:meth:`MLP.unflatten`).
 * :func:`sgd_step`: torch.optim.SGD semantics (Nesterov momentum, weight decay) applied in
   place to every replica, each with its own momentum buffer (never averaged).
+* :func:`adam_step`: torch.optim.Adam and torch.optim.AdamW semantics (bias-corrected
+  moments, L2 or decoupled weight decay, AMSGrad), every replica with its own moments.
 * :func:`learning_rate`: the rules of Lin et al. (2020) "Don't use large mini-batches, use
   local SGD" (code: github.com/epfml/LocalSGD-Code, ``pcode/create_scheduler.py``): linear
   scaling with the number of workers, gradual warm-up (Goyal et al. 2017), step decay.
@@ -27,7 +29,8 @@ from ..utils.yamlfile import did_you_mean, format_field
 
 __all__ = [
     "Dense", "MLP", "MODELS", "make_model",
-    "sgd_step", "learning_rate", "OptimizerConfig", "optimizer_config_from_dict",
+    "sgd_step", "adam_step", "AdamState", "learning_rate", "OptimizerConfig",
+    "optimizer_config_from_dict", "OPTIMIZERS",
 ]
 
 DTYPES = (np.float64, np.float32)
@@ -311,6 +314,91 @@ def sgd_step(params, momentum_buf, grad, lr, *, momentum=0.9, nesterov=True, wei
     params -= d_p
 
 
+class AdamState:
+    """Adam's per-worker state, as torch keeps it per parameter: ``step`` (steps taken),
+    ``exp_avg`` and ``exp_avg_sq`` (K, P), and ``max_exp_avg_sq`` (K, P) with AMSGrad.
+
+    Every worker takes every step, so one step count serves all of them.
+    """
+
+    __slots__ = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def __init__(self, params, *, amsgrad=False):
+        self.step = 0
+        self.exp_avg = np.zeros_like(params)                       # m, (K, P)
+        self.exp_avg_sq = np.zeros_like(params)                    # v, (K, P)
+        self.max_exp_avg_sq = np.zeros_like(params) if amsgrad else None
+
+
+def adam_step(params, state, grad, lr, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+              decoupled=False, amsgrad=False):
+    """One Adam (or AdamW) step for every replica, in place, with torch.optim semantics.
+
+    For each worker k (rows of the (K, P) arrays), with ``t`` the steps taken so far
+    including this one (``torch.optim.Adam``'s ``_single_tensor_adam``; AdamW when
+    `decoupled`)::
+
+        w  = w * (1 - lr * wd)        # AdamW: decoupled weight decay, before the moments
+        g  = g + wd * w               # Adam: weight decay as an L2 term in the gradient
+        m  = b1 * m + (1 - b1) * g
+        v  = b2 * v + (1 - b2) * g**2
+        vmax = max(vmax, v)           # AMSGrad only; then v below is vmax
+        w -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
+
+    Parameters
+    ----------
+    params : ndarray (K, P)
+        Updated in place.
+    state : AdamState
+        Updated in place; never averaged between workers.
+    grad : ndarray (K, P), or (1, P) / (P,) for one gradient shared by every worker
+    lr : float or ndarray (K,)
+    betas : (float, float)
+        b1, b2 in [0, 1).
+    eps : float
+        Added to the denominator, after the bias correction (as torch does).
+    weight_decay : float
+    decoupled : bool
+        AdamW (Loshchilov and Hutter 2019): the decay multiplies the weights instead of
+        entering the gradient.
+    amsgrad : bool
+        Normalise by the running maximum of ``v`` (Reddi et al. 2018).
+
+    Examples
+    --------
+    The first step moves every weight by ``lr`` against the sign of its gradient:
+
+    >>> w = np.array([[1.0, -2.0]]); s = AdamState(w)
+    >>> adam_step(w, s, np.array([[0.5, -4.0]]), 0.1)
+    >>> np.round(w, 6).tolist(), s.step
+    ([[0.9, -1.9]], 1)
+    """
+    lr = np.asarray(lr, dtype=params.dtype)
+    if lr.ndim == 1:
+        lr = lr[:, None]                                           # (K, 1)
+    beta1, beta2 = betas
+    state.step += 1
+    if weight_decay:
+        if decoupled:
+            params *= 1 - lr * weight_decay
+        else:
+            grad = grad + weight_decay * params                    # (K, P)
+    m, v = state.exp_avg, state.exp_avg_sq
+    m *= beta1
+    m += (1 - beta1) * grad
+    v *= beta2
+    v += (1 - beta2) * (grad * grad)
+    if amsgrad:
+        np.maximum(state.max_exp_avg_sq, v, out=state.max_exp_avg_sq)
+        v = state.max_exp_avg_sq
+    bias_correction1 = 1 - beta1 ** state.step
+    bias_correction2_sqrt = np.sqrt(1 - beta2 ** state.step)
+    denom = np.sqrt(v)                                             # (K, P)
+    denom /= bias_correction2_sqrt
+    denom += eps
+    params -= (lr / bias_correction1) * (m / denom)
+
+
 def learning_rate(step, *, base_lr, workers, warmup_steps, decay_steps=(), decay_factor=0.1,
                   scale_with_workers=True):
     """The learning rate of step `step` (counted from 1), as in Lin et al. (2020)'s code.
@@ -362,24 +450,52 @@ def learning_rate(step, *, base_lr, workers, warmup_steps, decay_steps=(), decay
     return float(lr) if np.ndim(step) == 0 else lr
 
 
+OPTIMIZERS = ("sgd", "adam", "adamw")
+"""The optimizers a scenario may name: ``torch.optim.SGD``, ``Adam`` and ``AdamW``."""
+
+_DEFAULTS = {  # name -> (lr, weight_decay): Lin et al. 2020's SGD recipe; torch's Adam(W)
+    "sgd": (0.1, 1e-4), "adam": (1e-3, 0.0), "adamw": (1e-3, 1e-2)}
+_ONLY = {"momentum": ("sgd",), "nesterov": ("sgd",), "betas": ("adam", "adamw"),
+         "eps": ("adam", "adamw"), "amsgrad": ("adam", "adamw")}
+"""Keys that belong to some optimizers only (an error elsewhere)."""
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """SGD settings as written in a scenario (defaults: Lin et al. 2020's CIFAR-10 recipe)."""
+    """Optimizer settings as written in a scenario.
 
-    lr: float = 0.1                     # one-worker learning rate (paper: 0.1 for batch 128)
-    momentum: float = 0.9               # mu, in [0, 1)
-    nesterov: bool = True               # Nesterov momentum (torch.optim.SGD nesterov=True)
-    weight_decay: float = 1e-4          # L2 coefficient added to the gradient, >= 0
+    ``name`` picks the update: ``sgd`` (defaults: Lin et al. 2020's CIFAR-10 recipe, lr 0.1,
+    Nesterov momentum 0.9, weight decay 1e-4), ``adam`` or ``adamw`` (defaults: torch's, lr
+    1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0 for Adam and 1e-2 for AdamW). The
+    learning-rate rules (warm-up, decay, linear scaling) apply to every optimizer.
+    """
+
+    name: str = "sgd"                   # sgd | adam | adamw
+    lr: float = None                    # one-worker learning rate; None: the optimizer's default
+    momentum: float = 0.9               # sgd: mu, in [0, 1)
+    nesterov: bool = True               # sgd: Nesterov momentum (torch.optim.SGD nesterov=True)
+    weight_decay: float = None          # >= 0; None: the optimizer's default (sgd: L2 added
+                                        # to the gradient; adamw: decoupled)
     warmup_epochs: float = 5.0          # linear warm-up from lr to K*lr (Goyal et al. 2017); 0: none
     decay_epochs: tuple = ()            # epochs after which lr is multiplied by decay_factor
     decay_factor: float = 0.1           # in (0, 1]
     scale_lr_with_workers: bool = True  # linear scaling rule: peak lr = K * lr
     max_peak_lr: float | None = None    # a peak above this is warned of before a run; None: no bound
+    betas: tuple = (0.9, 0.999)         # adam, adamw: b1, b2 in [0, 1)
+    eps: float = 1e-8                   # adam, adamw: > 0
+    amsgrad: bool = False               # adam, adamw: the AMSGrad variant
 
     def __post_init__(self):
+        name = _check_option("name", self.name)
+        object.__setattr__(self, "name", name)
+        lr, weight_decay = _DEFAULTS[name]
+        if self.lr is None:
+            object.__setattr__(self, "lr", lr)
+        if self.weight_decay is None:
+            object.__setattr__(self, "weight_decay", weight_decay)
         for f in fields(self):
             object.__setattr__(self, f.name, _check_option(f.name, getattr(self, f.name)))
-        if self.nesterov and self.momentum == 0:
+        if name == "sgd" and self.nesterov and self.momentum == 0:
             raise InputError("Nesterov momentum needs momentum > 0", field="nesterov",
                              fix="set nesterov: false, or momentum to e.g. 0.9")
 
@@ -395,10 +511,23 @@ class OptimizerConfig:
         """The peak learning rate on `workers` GPUs: ``workers * lr`` with linear scaling."""
         return self.lr * workers if self.scale_lr_with_workers else self.lr
 
-    def step(self, params, momentum_buf, grad, lr):
-        """:func:`sgd_step` with this config's momentum, Nesterov flag and weight decay."""
-        sgd_step(params, momentum_buf, grad, lr, momentum=self.momentum,
-                 nesterov=self.nesterov, weight_decay=self.weight_decay)
+    def new_state(self, params):
+        """The optimizer state of the replicas `params` (K, P), zero: for SGD the (K, P)
+        momentum buffers, for Adam and AdamW an :class:`AdamState`."""
+        if self.name == "sgd":
+            return np.zeros_like(params)
+        return AdamState(params, amsgrad=self.amsgrad)
+
+    def step(self, params, state, grad, lr):
+        """One step of this optimizer (:func:`sgd_step` or :func:`adam_step`) in place;
+        `state` is from :meth:`new_state` (for SGD, the momentum buffers)."""
+        if self.name == "sgd":
+            sgd_step(params, state, grad, lr, momentum=self.momentum,
+                     nesterov=self.nesterov, weight_decay=self.weight_decay)
+        else:
+            adam_step(params, state, grad, lr, betas=self.betas, eps=self.eps,
+                      weight_decay=self.weight_decay, decoupled=self.name == "adamw",
+                      amsgrad=self.amsgrad)
 
 
 def _number(value):
@@ -411,7 +540,19 @@ def _check_option(name, value):
         return InputError(f"must be {expected}, got {value!r}", field=name, fix=fix)
     if name == "max_peak_lr" and value is None:
         return None
-    if name in ("nesterov", "scale_lr_with_workers"):
+    if name == "name":
+        if value not in OPTIMIZERS:
+            hint = did_you_mean(value, OPTIMIZERS) if isinstance(value, str) else None
+            raise InputError(f"unknown optimizer {value!r}", field=name,
+                             fix=(hint + " " if hint else "") + "choose from: "
+                             + ", ".join(OPTIMIZERS))
+        return value
+    if name == "betas":
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or \
+                len(tuple(value)) != 2 or not all(_number(b) and 0 <= b < 1 for b in value):
+            raise bad("two numbers in [0, 1)", fix="write e.g. [0.9, 0.999]")
+        return tuple(float(b) for b in value)
+    if name in ("nesterov", "scale_lr_with_workers", "amsgrad"):
         if not isinstance(value, (bool, np.bool_)):
             raise bad("true or false")
         return bool(value)
@@ -425,7 +566,7 @@ def _check_option(name, value):
     if not _number(value) or not np.isfinite(value):
         raise bad("a number")
     value = float(value)
-    if name in ("lr", "max_peak_lr") and not value > 0:
+    if name in ("lr", "max_peak_lr", "eps") and not value > 0:
         raise bad("positive", fix="write e.g. 0.1")
     if name == "momentum" and not 0 <= value < 1:
         raise bad("in [0, 1)", fix="write e.g. 0.9, or 0 for plain SGD")
@@ -484,6 +625,11 @@ def optimizer_config_from_dict(d, *, file=None, locate=None, path=()):
             values[key] = _check_option(key, value)
         except InputError as err:
             raise InputError(err.message, fix=err.fix, **where(key)) from None
+    name = values.get("name", "sgd")
+    for key in d:
+        if key in _ONLY and name not in _ONLY[key]:
+            raise InputError(f"{key} is a setting of {' and '.join(_ONLY[key])}, not of {name}",
+                             fix=f"remove it, or write name: {_ONLY[key][0]}", **where(key))
     try:
         return OptimizerConfig(**values)
     except InputError as err:
