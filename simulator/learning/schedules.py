@@ -47,6 +47,13 @@ averagers count ``step`` from 0 and are called after every ``optimizer.step()``)
 convention too (default false there). Momentum buffers and other optimizer state are never
 averaged.
 
+The schedules beyond the seed (docs/schedules.md), each in its own module and registered in
+:data:`SCHEDULES`: ``diloco`` and ``slowmo`` (:mod:`simulator.learning.outer`: local SGD on
+the clock, an outer optimizer step at each average), ``qsr`` and ``adacomm``
+(:mod:`simulator.learning.adaptive`: periods that change with the learning rate or the
+loss) and ``gossip`` (:mod:`simulator.learning.gossip`: ``Step.average == "gossip"``, an
+average with the neighbours of a graph instead of an all-reduce).
+
 Adding a variant
 ----------------
 Write a function that takes the variant's parameters and returns an ``action`` function,
@@ -55,66 +62,19 @@ and add it to :data:`SCHEDULES`; :func:`schedule_for` passes it the fields of a
 """
 
 import inspect
-from typing import NamedTuple
 
 from ..utils.errors import InputError
+from .adaptive import adacomm, qsr
+from .gossip import gossip
+from .outer import diloco, slowmo
+from .steps import ACTIONS, GLOBAL, GOSSIP, NOTHING, Step, as_step, sync_kind
 
-__all__ = ["ACTIONS", "CONVENTIONS", "GLOBAL", "SCHEDULES", "Step", "as_step", "sync_kind",
+__all__ = ["ACTIONS", "CONVENTIONS", "GLOBAL", "GOSSIP", "SCHEDULES", "Step", "as_step", "sync_kind",
            "minibatch", "local", "postlocal", "hierarchical", "schedule_for", "count_syncs",
            "resolve_group_sizes", "grouping_members"]
 
-ACTIONS = ("gradient", "global", "block")
-"""The one-word actions of a topology of one level (see :func:`as_step`)."""
 CONVENTIONS = ("paper", "pytorch")
-GLOBAL = "global"
-"""The grouping of every GPU."""
-
-
-class Step(NamedTuple):
-    """What one step all-reduces: gradients before the update, parameters after it.
-
-    Each field is None (nothing) or a grouping name (``"global"``, a level, ``groups_of_g``).
-    """
-
-    gradient: str | None = None
-    average: str | None = None
-
-    def __bool__(self):
-        return self.gradient is not None or self.average is not None
-
-
-_NOTHING = Step()
-
-
-def as_step(action):
-    """A :class:`Step` from a Step, None, or a one-word action.
-
-    Examples
-    --------
-    >>> as_step("gradient"), as_step("block"), as_step(None)
-    (Step(gradient='global', average=None), Step(gradient=None, average='block'), Step(gradient=None, average=None))
-    """
-    if isinstance(action, Step):
-        return action
-    if action is None:
-        return _NOTHING
-    if action == "gradient":
-        return Step(gradient=GLOBAL)
-    return Step(average=str(action))
-
-
-def sync_kind(what, grouping):
-    """The name of a sync in logs and traces: ``"gradient"`` (over all GPUs), ``"global"``,
-    a level (``"block"``), or ``"block gradient"`` for gradients inside each block.
-
-    Examples
-    --------
-    >>> sync_kind("gradient", "global"), sync_kind("average", "rack"), sync_kind("gradient", "node")
-    ('gradient', 'rack', 'node gradient')
-    """
-    if what == "gradient":
-        return "gradient" if grouping == GLOBAL else f"{grouping} gradient"
-    return grouping
+_NOTHING = NOTHING
 
 
 def _check_convention(convention):
@@ -288,16 +248,30 @@ SCHEDULES = {
     "local": local,
     "postlocal": postlocal,
     "hierarchical": hierarchical,
+    "diloco": diloco,
+    "slowmo": slowmo,
+    "qsr": qsr,
+    "adacomm": adacomm,
+    "gossip": gossip,
 }
+"""Algorithm name -> the function that makes its schedule from the variant's parameters.
+Each returns ``action(step) -> Step``, except ``adacomm``, whose decisions depend on the run
+(an :class:`~simulator.learning.adaptive.AdaComm`, driven step by step)."""
+
+_VARIANT_FIELDS = ("outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha", "H_min",
+                   "interval_s", "replica", "graph")
+"""Parameters of the newer schedules, passed by name from the variant."""
 
 
-def schedule_for(variant, *, block_level="block"):
+def schedule_for(variant, *, block_level="block", learning_rates=None, lr_warmup_steps=0):
     """Return the action function of a :class:`simulator.experiments.scenario.Variant`.
 
     The variant's ``convention`` (default ``"paper"``), ``warmup_steps``, ``periods`` (the
     hierarchical levels as grouping names) and ``post_local_gradient_allreduce`` are
-    passed where the variant's algorithm takes them; `block_level` names the topology's
-    innermost level.
+    passed where the variant's algorithm takes them, and so are the newer schedules'
+    parameters (``outer_lr``, ``alpha``, ``replica``, ``graph``, ...; None: the schedule's
+    default); `block_level` names the topology's innermost level; `learning_rates` (the
+    rate of every planned step) and `lr_warmup_steps` are what ``qsr`` reads.
 
     Raises
     ------
@@ -315,6 +289,13 @@ def schedule_for(variant, *, block_level="block"):
               "warmup_steps": getattr(variant, "warmup_steps", None) or 0,
               "block_gradients": getattr(variant, "post_local_gradient_allreduce", None),
               "block_level": block_level} if variant.algorithm != "minibatch" else {}
+    if variant.algorithm != "minibatch":
+        values["learning_rates"] = learning_rates
+        values["lr_warmup_steps"] = lr_warmup_steps
+        for name in _VARIANT_FIELDS:
+            value = getattr(variant, name, None)
+            if value is not None:
+                values[name] = value
     names = inspect.signature(make).parameters
     kwargs = {name: values[name] for name in names if name in values}
     if "block_gradients" in kwargs and kwargs["block_gradients"] is None \

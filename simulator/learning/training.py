@@ -8,7 +8,18 @@ that step says what is all-reduced (:mod:`simulator.learning.schedules`):
   before the update (``"global"``: every worker then applies the same gradient);
 - ``Step.average``: after the update, parameters are averaged inside each group.
 
-All K replicas are computed together along a leading worker axis.
+All K replicas are computed together along a leading worker axis. Two more kinds of
+average change what the replicas hold (the engine times them like the others):
+
+- an *outer step* (DiLoCo, SlowMo; :mod:`simulator.learning.outer`): a global parameter
+  average becomes an outer optimizer's step on the averaged pseudo-gradient, whose state
+  is the same on every GPU;
+- a *gossip* average (``Step.average == "gossip"``, D-PSGD;
+  :mod:`simulator.learning.gossip`): each worker mixes its neighbours' parameters with the
+  weights of a doubly stochastic matrix W, ``x_k <- sum_j W_kj x_j - lr d_k``.
+
+:class:`Learner` takes one step at a time (the coupled pass of a loss-driven schedule
+drives it step by step); :func:`train` replays a whole schedule with it and evaluates.
 
 Which models are evaluated (docs/semantics.md, "Accuracy and time-to-accuracy")
 -------------------------------------------------------------------------------
@@ -33,9 +44,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .schedules import GLOBAL, as_step, grouping_members
+from .schedules import GLOBAL, GOSSIP, as_step, grouping_members
 
-__all__ = ["TrainingResult", "train", "evaluation_steps", "EVALUATE"]
+__all__ = ["TrainingResult", "Learner", "train", "evaluation_steps", "EVALUATE"]
 
 EVALUATE = ("common", "any_gpu")
 """Which models are evaluated: the common model only, or also every model a GPU holds."""
@@ -91,8 +102,82 @@ def evaluation_steps(actions, eval_every, workers=None):
     return out
 
 
+class Learner:
+    """K replicas learning a schedule one step at a time (the core of the numpy replay).
+
+    Parameters
+    ----------
+    model, data, stream
+        As for :func:`train`.
+    groupings : dict
+        Grouping name -> groups of worker positions, for every grouping the steps will use.
+    optimizer : simulator.learning.workload.OptimizerConfig
+    total_steps : int
+        Planned steps (the learning-rate rules need them for nothing else).
+    outer : simulator.learning.outer.OuterOptimizer, optional
+        Turns every global parameter average into an outer step (DiLoCo, SlowMo).
+    mixing : simulator.learning.gossip.MixingMatrix, optional
+        The gossip weights, for steps that average with neighbours.
+
+    Attributes
+    ----------
+    params : ndarray (K, P)
+    state
+        The optimizer state of every worker (:meth:`OptimizerConfig.new_state`), never averaged.
+    lrs : ndarray (total_steps,)
+        The learning rate of each step.
+    """
+
+    def __init__(self, model, data, stream, groupings, optimizer, total_steps, *, outer=None,
+                 mixing=None):
+        self.model, self.data, self.stream = model, data, stream
+        self.groupings, self.optimizer = groupings, optimizer
+        self.params = model.init_params(stream.workers)                     # (K, P)
+        self.state = optimizer.new_state(self.params)                       # (K, P) ..., never averaged
+        self.lrs = optimizer.learning_rate(np.arange(1, total_steps + 1), workers=stream.workers,
+                                           steps_per_epoch=stream.steps_per_epoch)
+        self.outer = outer
+        self.outer_state = None if outer is None else outer.new_state(self.params[0])
+        self.mixing = mixing
+
+    def step(self, t, step):
+        """Take step `t` (from 1) of the schedule, :class:`Step` `step`, in place.
+
+        Returns
+        -------
+        ndarray (K,) or None
+            Each worker's loss on its batch, computed before the update; None if a loss is
+            not finite (the update is then not taken).
+        """
+        params, data = self.params, self.data
+        idx = self.stream.next_batch()                                      # (K, B)
+        loss, grad = self.model.loss_and_grad(params, data.x_train[idx], data.y_train[idx])
+        if not np.all(np.isfinite(loss)):
+            return None
+        if step.gradient == GLOBAL:
+            grad = grad.mean(axis=0, keepdims=True)                         # (1, P): the all-reduce
+        elif step.gradient is not None:
+            _average_groups(grad, self.groupings[step.gradient])            # (K, P), per group
+        lr = self.lrs[t - 1]
+        if step.average == GOSSIP:                     # D-PSGD: mix x_t, subtract lr d(x_t)
+            before = params.copy()
+            self.optimizer.step(params, self.state, grad, lr)
+            params += self.mixing.mix(before)
+            params -= before
+        else:
+            self.optimizer.step(params, self.state, grad, lr)
+        if step.average == GLOBAL:
+            if self.outer is not None:
+                self.outer.apply(params, self.outer_state, lr)
+            else:
+                params[:] = params.mean(axis=0)
+        elif step.average is not None and step.average != GOSSIP:
+            _average_groups(params, self.groupings[step.average])
+        return loss
+
+
 def train(model, data, stream, *, actions, blocks, optimizer, eval_every, evaluate="common",
-          progress=None):
+          progress=None, outer=None, mixing=None):
     """Replay a schedule on real data and return the learning curves.
 
     Parameters
@@ -114,6 +199,10 @@ def train(model, data, stream, *, actions, blocks, optimizer, eval_every, evalua
         Also evaluate the models GPUs hold between global syncs (see the module docstring).
     progress : callable, optional
         Called with no argument after every step.
+    outer : simulator.learning.outer.OuterOptimizer, optional
+        The outer optimizer of every global parameter average (DiLoCo, SlowMo).
+    mixing : simulator.learning.gossip.MixingMatrix, optional
+        The gossip weights of ``"gossip"`` averages.
 
     Returns
     -------
@@ -122,20 +211,17 @@ def train(model, data, stream, *, actions, blocks, optimizer, eval_every, evalua
     workers = stream.workers
     steps = [as_step(a) for a in actions]
     groupings = _groupings(blocks, steps, workers)
-    params = model.init_params(workers)                                 # (K, P)
-    momentum = np.zeros_like(params)                                    # (K, P), never averaged
-    lrs = optimizer.learning_rate(np.arange(1, len(steps) + 1), workers=workers,
-                                  steps_per_epoch=stream.steps_per_epoch)
+    learner = Learner(model, data, stream, groupings, optimizer, len(steps), outer=outer,
+                      mixing=mixing)
     common = set(evaluation_steps(steps, eval_every, workers))
     virtual = {t for t in range(1, len(steps) + 1) if t % eval_every == 0 or t == len(steps)}
     per_gpu = (virtual | common) if evaluate == "any_gpu" else set()
     result = TrainingResult()
     losses = np.zeros(len(steps))
     with np.errstate(over="ignore", invalid="ignore"):   # divergence is detected, not warned
-        _replay(model, data, stream, steps, groupings, optimizer, params, momentum, lrs,
-                (common, virtual, per_gpu), result, losses, progress)
+        _replay(learner, steps, (common, virtual, per_gpu), result, losses, progress)
     result.losses = losses[:result.steps_done]
-    result.final_params = params.mean(axis=0)
+    result.final_params = learner.params.mean(axis=0)
     return result
 
 
@@ -145,32 +231,22 @@ def _groupings(blocks, steps, workers):
     out = {name: [list(g) for g in groups] for name, groups in given.items()}
     for step in steps:
         for name in step:
-            if name is not None and name not in out:
+            if name is not None and name != GOSSIP and name not in out:
                 out[name] = grouping_members(name, out, workers)
     return out
 
 
-def _replay(model, data, stream, steps, groupings, optimizer, params, momentum, lrs, plan,
-            result, losses, progress):
+def _replay(learner, steps, plan, result, losses, progress):
     common, virtual, per_gpu = plan
+    model, data, params = learner.model, learner.data, learner.params
     workers = len(params)
     for t, step in enumerate(steps, start=1):
-        idx = stream.next_batch()                                       # (K, B)
-        loss, grad = model.loss_and_grad(params, data.x_train[idx], data.y_train[idx])
-        if not np.all(np.isfinite(loss)):
+        loss = learner.step(t, step)
+        if loss is None:
             result.diverged = True
             result.curve.append([t, None, None])
             result.virtual_curve.append([t, None, None])
             return
-        if step.gradient == GLOBAL:
-            grad = grad.mean(axis=0, keepdims=True)                     # (1, P): the all-reduce
-        elif step.gradient is not None:
-            _average_groups(grad, groupings[step.gradient])             # (K, P), per group
-        optimizer.step(params, momentum, grad, lrs[t - 1])
-        if step.average == GLOBAL:
-            params[:] = params.mean(axis=0)
-        elif step.average is not None:
-            _average_groups(params, groupings[step.average])
         result.steps_done = t
         mean_loss = float(loss.mean())
         losses[t - 1] = mean_loss
