@@ -19,9 +19,23 @@ the gradient all-reduce, if any, then the parameter average, if any:
   ``comm_time_by_tier_s`` is the per-GPU mean of the time spent in each tier's syncs
   (delays included); its values add up to ``comm_time_s``.
 
-The numbers a step computes do not depend on when it happens (every schedule here is
-synchronous), so the learning itself is replayed separately
-(:mod:`simulator.learning.training`) and the two are joined on the step number.
+The numbers a step computes do not depend on when it happens for every schedule whose
+steps are known in advance, so the learning itself is replayed separately
+(:mod:`simulator.learning.training`) and the two are joined on the step number. A schedule
+that decides as it goes (AdaComm) passes its steps as a *step source*: an object with
+``groupings`` (every grouping it may use), ``len()``, ``source[i]`` (step ``i + 1``, asked
+once, in order, when the first GPU has computed it) and ``ended(t, time_s)`` (called when
+the last GPU leaves step t); :mod:`simulator.experiments.coupled` drives the replay from it.
+
+Gossip steps (``Step.average == "gossip"``, :mod:`simulator.learning.gossip`) are no
+all-reduce: each GPU exchanges its whole model (the message bytes, each way) with every
+neighbour of the gossip graph (`neighbours`). The exchange of a pair starts when both have
+computed the step (and done its gradient sync, if any); a GPU leaves the step when all its
+exchanges are done. Exchanges are plain transfers of the flow model (full link capacities,
+link latencies: :func:`~simulator.network.flows.simulate_transfers`'s, no collective
+protocol costs), on one shared network, contending as they overlap; a
+GPU's time from its first exchange's start to its leaving is charged to the tier of the
+group of it and its neighbours, waiting before the first start to ``wait_time_s``.
 
 Collectives and the network
 ---------------------------
@@ -43,7 +57,7 @@ import simpy
 
 from ..cluster.levels import graph_levels, graph_tiers, group_tier, level_groups
 from ..cluster.topology import gpu_blocks
-from ..learning.schedules import GLOBAL, as_step, grouping_members, sync_kind
+from ..learning.schedules import GLOBAL, GOSSIP, as_step, grouping_members, sync_kind
 from ..network.collectives import (
     allreduce,
     check_group,
@@ -52,6 +66,7 @@ from ..network.collectives import (
     ring_order,
     run_groups,
 )
+from ..network.flows import Network
 from ..network.routing import Router
 
 __all__ = ["Timeline", "compute_times", "simulate_timeline", "cluster_gpus", "cluster_groupings",
@@ -73,7 +88,9 @@ class Timeline:
                                     #  over all GPUs}
     sync_log: list                  # (step, kind, group, start_s, end_s) of every collective;
                                     # kind from schedules.sync_kind; group -1 is all GPUs,
-                                    # else the group's index in its grouping
+                                    # else the group's index in its grouping (gossip: the
+                                    # GPU's position, one entry per GPU: its first exchange's
+                                    # start, its leaving)
     comm_time_by_tier_s: dict = None  # per GPU, mean time in the syncs of each tier's groups
     gpu_step_end_s: np.ndarray = None  # with record_gpu_steps: (K, T) when GPU k finished
                                     # step t and its syncs
@@ -189,7 +206,7 @@ def groupings_of(graph, groups, n_gpus, used=()):
 
 def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
                       collective="ring", global_sync_delay_s=0.0, record_in_flight=False,
-                      record_gpu_steps=False):
+                      record_gpu_steps=False, neighbours=None):
     """Run the GPUs' compute and syncs in a SimPy environment.
 
     Parameters
@@ -199,9 +216,10 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
         In ring order (:func:`cluster_gpus`).
     groups : dict or list of list of int
         The groupings (:func:`cluster_groupings`), or the blocks' positions in `gpus`.
-    actions : sequence of Step, str or None
+    actions : sequence of Step, str or None, or a step source
         ``actions[t - 1]`` is the schedule's step ``t`` (:mod:`simulator.learning.schedules`;
-        one-word actions are read by :func:`~simulator.learning.schedules.as_step`).
+        one-word actions are read by :func:`~simulator.learning.schedules.as_step`); or a
+        step source deciding each step when it is needed (see the module docstring).
     compute_s : ndarray, shape (K, T)
         Compute time of each GPU at each step (:func:`compute_times`).
     message_bytes : float
@@ -215,6 +233,8 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
         ``in_flight_log`` of :class:`~simulator.network.flows.Network`); observes only.
     record_gpu_steps : bool
         Also fill ``Timeline.gpu_step_end_s`` (K, T): when each GPU finished each step.
+    neighbours : list of list of int, optional
+        Each GPU's gossip neighbours (positions in `gpus`), for steps that gossip.
 
     Returns
     -------
@@ -222,8 +242,14 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
     """
     env = simpy.Environment()
     n_gpus, n_steps = compute_s.shape
-    steps = [as_step(a) for a in actions]
-    used = list(dict.fromkeys(name for st in steps for name in st if name is not None))
+    source = actions if hasattr(actions, "ended") else None       # decided as the run goes
+    if source is None:
+        steps = [as_step(a) for a in actions]
+        named = list(dict.fromkeys(name for st in steps for name in st if name is not None))
+    else:
+        steps = _Decided(source)
+        named = list(source.groupings)
+    used = [name for name in named if name != GOSSIP]             # the groupings
     groupings = groupings_of(graph, groups, n_gpus, used)
     tiers = graph_tiers(graph)
     router = Router(graph)
@@ -251,6 +277,15 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
             index[members] = g
         group_index[name] = index
         group_tiers[name] = [tiers.index(group_tier(graph, members)) for members in names[name]]
+    gossiping = GOSSIP in named
+    if gossiping:
+        if neighbours is None:
+            raise ValueError("a schedule that gossips needs the GPUs' neighbours")
+        gossip_log = [] if record_in_flight else None
+        gossip_net = Network(env, graph, router, in_flight_log=gossip_log)
+        gossip_tier = [tiers.index(group_tier(graph, [gpus[k]] + [gpus[j] for j in neighbours[k]]))
+                       for k in range(n_gpus)]
+        exchanges = {}                           # (step, i, j) -> _Sync of the pair i < j
     costs = {}                                   # members -> (time_s, bytes_by_tier) on an idle network
     comm_bytes = dict.fromkeys(tiers, 0.0)
     step_end_s = np.zeros(n_steps)
@@ -260,12 +295,7 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
     wait_total = np.zeros(n_gpus)
     pending = {}                                 # (step, what, grouping, group) -> _Sync
     sync_log = []
-    counts = {name: 0 for name in list(graph_levels(graph)) + used if name != GLOBAL}
-    counts[GLOBAL] = 0
-    for step in steps:
-        for name in step:
-            if name is not None:
-                counts[name] += 1
+    left = np.zeros(n_steps, dtype=np.intp) if source is not None else None
 
     def run_sync(sync, members, everyone):
         sync.start_s = env.now
@@ -289,12 +319,44 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
         sync_log.append((sync.step, sync.kind, sync.group, sync.start_s, sync.end_s))
         sync.done.succeed()
 
+    def run_exchange(sync, a, b):
+        sync.start_s = env.now
+        yield gossip_net.send_pairs(((a, b), (b, a)), message_bytes)
+        sync.end_s = env.now
+        sync.done.succeed()
+
+    def exchange(k, t):
+        """GPU k's gossip of step t: one exchange with each neighbour."""
+        arrived_s = env.now
+        mine = []
+        for j in neighbours[k]:
+            key = (t, min(k, j), max(k, j))
+            sync = exchanges.get(key)
+            if sync is None:
+                sync = exchanges[key] = _Sync(env, 2, t + 1, GOSSIP, k)
+            sync.waiting -= 1
+            if sync.waiting == 0:
+                del exchanges[key]
+                env.process(run_exchange(sync, gpus[key[1]], gpus[key[2]]))
+            mine.append(sync)
+        if mine:
+            yield env.all_of([sync.done for sync in mine])
+            first_s = min(sync.start_s for sync in mine)
+        else:
+            first_s = arrived_s
+        wait_total[k] += first_s - arrived_s
+        tier_total[k, gossip_tier[k]] += env.now - first_s
+        sync_log.append((t + 1, GOSSIP, k, first_s, env.now))
+
     def gpu(k):
         for t in range(n_steps):
             yield env.timeout(compute_s[k, t])
             step = steps[t]
             for what, name in (("gradient", step.gradient), ("average", step.average)):
                 if name is None:
+                    continue
+                if name == GOSSIP:
+                    yield from exchange(k, t)
                     continue
                 g = int(group_index[name][k])
                 key = (t, what, name, g)
@@ -315,15 +377,27 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
                 step_end_s[t] = env.now
             if gpu_end_s is not None:
                 gpu_end_s[k, t] = env.now
+            if left is not None:
+                left[t] += 1
+                if left[t] == n_gpus:
+                    source.ended(t + 1, env.now)
 
     for k in range(n_gpus):
         env.process(gpu(k))
     env.run()
-    if shared is not None:
-        for tier, nbytes in shared.bytes_by_tier().items():
+    counts = {name: 0 for name in list(graph_levels(graph)) + named if name != GLOBAL}
+    counts[GLOBAL] = 0
+    for t in range(n_steps):
+        for name in steps[t]:
+            if name is not None:
+                counts[name] += 1
+    for network in ([shared] if shared is not None else []) + ([gossip_net] if gossiping else []):
+        for tier, nbytes in network.bytes_by_tier().items():
             comm_bytes[tier] += nbytes
     if shared_log:
         in_flight.append(shared_log)
+    if gossiping and gossip_log:
+        in_flight.append(gossip_log)
     by_tier = tier_total.mean(axis=0)
     return Timeline(
         step_end_s=step_end_s,
@@ -338,6 +412,18 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
         gpu_step_end_s=gpu_end_s,
         in_flight=in_flight,
     )
+
+
+class _Decided:
+    """A step source's steps as a sequence: each asked of the source once, in order."""
+
+    def __init__(self, source):
+        self.source, self.steps = source, []
+
+    def __getitem__(self, index):
+        while len(self.steps) <= index:
+            self.steps.append(as_step(self.source[len(self.steps)]))
+        return self.steps[index]
 
 
 class _Sync:

@@ -16,7 +16,8 @@ What a trace holds
   arrival at a sync to the sync's start, when it had to wait for a slower member; and the
   sync itself (cat ``sync``), named ``gradient all-reduce``, ``global sync``, ``block sync``
   (``rack sync``... for the levels of a nested topology) or ``block gradient all-reduce``
-  after the sync's kind (:func:`simulator.learning.schedules.sync_kind`), with ``args``
+  after the sync's kind (:func:`simulator.learning.schedules.sync_kind`), or ``gossip exchange``
+  (a GPU's exchanges with its gossip neighbours, from the first one's start), with ``args``
   ``step``, ``group`` (-1: all GPUs, else the group's index in its grouping, as in
   ``sync_log``), ``group_name`` and ``bytes`` (the message each GPU all-reduces), plus
   ``delay_s`` when a global sync delay is charged (the span covers the collective and then
@@ -56,14 +57,15 @@ Examples
 import json
 import math
 
-from ..learning.schedules import GLOBAL, as_step, sync_kind
+from ..learning.schedules import GLOBAL, GOSSIP, as_step, sync_kind
 from ..network.flows import TIERS
 from ..utils.files import check_output, write_text_atomic
 
 __all__ = ["SYNC_NAMES", "COUNTER_NAME", "gpu_spans", "bytes_in_flight", "trace_document",
            "write_trace", "check_trace_path"]
 
-SYNC_NAMES = {"gradient": "gradient all-reduce", "global": "global sync", "block": "block sync"}
+SYNC_NAMES = {"gradient": "gradient all-reduce", "global": "global sync", "block": "block sync",
+              GOSSIP: "gossip exchange"}
 """Span name of each sync kind of a one-level topology (others: :func:`sync_name`)."""
 
 
@@ -128,7 +130,8 @@ def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
                 if name is None:
                     continue
                 kind = sync_kind(what, name)
-                group = -1 if name == GLOBAL else _group_of(group_of, name, k, len(gpus))
+                group = -1 if name == GLOBAL else k if name == GOSSIP else \
+                    _group_of(group_of, name, k, len(gpus))
                 start_s, end_s = syncs[(t + 1, kind, group)]
                 start_s, end_s = float(start_s), float(end_s)
                 if start_s > clock_s:
@@ -198,9 +201,11 @@ def _duration_us(start_s, end_s):
     return dur_us
 
 
-def _group_name(group, grouping, groupings, gpus):
+def _group_name(group, grouping, groupings, gpus, neighbours=None):
     if group == -1:
         return f"all {len(gpus)} GPUs"
+    if grouping == GOSSIP:
+        return f"{gpus[group]} with {', '.join(gpus[j] for j in neighbours[group])}"
     if grouping in groupings:
         members = groupings[grouping][group]
     else:                                          # groups_of_g: consecutive ranks
@@ -247,7 +252,8 @@ def trace_document(runs):
             if span["cat"] == "sync":
                 event["args"].update(group=span["group"],
                                      group_name=_group_name(span["group"], span["grouping"],
-                                                            groupings, gpus),
+                                                            groupings, gpus,
+                                                            timed.get("neighbours")),
                                      bytes=float(timed["message_bytes"]))
                 if span["group"] == -1 and delay_s:
                     event["args"]["delay_s"] = float(delay_s)
