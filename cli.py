@@ -534,7 +534,8 @@ def schema(name, output):
 
 
 # --------------------------------------------------------------------------- run
-ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
+ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical", "diloco", "slowmo", "qsr",
+                   "adacomm", "gossip"]
 
 
 @sgdsim.command("run")
@@ -543,7 +544,8 @@ ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical"]
               help="Write the results JSON here (- prints it; the table then goes to stderr).")
 @click.option("--algorithm", type=click.Choice(ALGORITHM_NAMES),
               help="Run only this variant (replaces the scenario's list).")
-@click.option("-H", "H", type=_count(1), help="Local steps between averages.")
+@click.option("-H", "H", type=_count(1),
+              help="Local steps between averages (gossip: between global averages).")
 @click.option("--Hb", "Hb", type=_count(1), help="Block averages per global average.")
 @click.option("--switch-epoch", type=_Number(minimum=0),
               help="Post-local SGD: switch after this epoch.")

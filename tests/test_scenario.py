@@ -184,7 +184,9 @@ def test_large_batch_and_delay_scenarios():
 def test_contract_fields():
     assert [f.name for f in fields(Variant)] == [
         "algorithm", "H", "Hb", "switch_step", "batch_size", "global_sync_delay_s", "label",
-        "convention", "warmup_steps", "periods", "post_local_gradient_allreduce"]
+        "convention", "warmup_steps", "periods", "post_local_gradient_allreduce",
+        "outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha", "H_min",
+        "interval_s", "replica", "graph", "optimizer"]
     assert [f.name for f in fields(Scenario)] == [
         "name", "source", "topology", "topology_source", "workload", "optimizer", "variants",
         "target_accuracy", "seed", "epochs", "steps", "eval_every", "timing", "convention",

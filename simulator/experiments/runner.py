@@ -13,6 +13,11 @@ time-to-accuracy"):
 - the virtual average of the K models, which exists on no GPU between global syncs, is
   kept as ``virtual_average_curve``, timed at the end of its step, for diagnosis only.
 
+A schedule that decides as it goes (AdaComm) first runs a coupled pass
+(:mod:`simulator.experiments.coupled`) that fixes its steps; the run then replays those
+steps like any other. DiLoCo and SlowMo hand the replay their outer optimizer, gossip its
+mixing matrix and the engine its neighbours.
+
 Before a run, :func:`run_warnings` says when the workload cannot be trusted at this scale
 (an epoch of fewer than :data:`MIN_STEPS_PER_EPOCH` steps, a step larger than the training
 set, a peak learning rate above the scenario's ``max_peak_lr``); after it,
@@ -29,9 +34,12 @@ from ..cluster.levels import graph_levels, graph_tiers
 from ..engine.profiles import timing_costs
 from ..engine.timeline import cluster_gpus, cluster_groupings, compute_times, simulate_timeline
 from ..learning.datasets import BatchStream, load_dataset, shard_indices
-from ..learning.schedules import schedule_for
+from ..learning.gossip import gossip_neighbours, metropolis_weights
+from ..learning.outer import outer_for
+from ..learning.schedules import GLOBAL, schedule_for
 from ..learning.training import train
 from ..learning.workload import make_model
+from .coupled import decide_steps
 from .scenario import steps_per_epoch
 
 __all__ = ["run_variant", "run_scenario", "load_workload", "planned_steps", "run_warnings",
@@ -113,7 +121,7 @@ def run_warnings(scenario, variant, n_train):
                    f"({n_train} samples / ({workers} GPUs x {batch})): warm-up, decay and "
                    "switch epochs round to so few steps (use fewer GPUs, a smaller batch or "
                    "more data)")
-    optimizer = scenario.optimizer
+    optimizer = getattr(variant, "optimizer", None) or scenario.optimizer
     bound = getattr(optimizer, "max_peak_lr", None)
     peak = optimizer.peak_lr(workers)
     if bound is not None and peak > bound:
@@ -121,6 +129,11 @@ def run_warnings(scenario, variant, n_train):
         out.append(f"linear scaling makes the peak learning rate {peak:g} ({how}), above "
                    f"optimizer.max_peak_lr {bound:g} (lower lr, or set "
                    "scale_lr_with_workers: false)")
+    if getattr(variant, "algorithm", None) == "gossip" and variant.H is None and \
+            getattr(scenario, "evaluate", "common") == "common":
+        out.append("gossip without H never averages over all GPUs, so no common model exists "
+                   "and the target cannot be reached (give H for a global average every H "
+                   "steps, or use evaluate: any_gpu)")
     return out
 
 
@@ -197,11 +210,10 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
     gpus, blocks = cluster_gpus(graph)
     groupings = cluster_groupings(graph, gpus)
     batch = variant.batch_size or scenario.workload.batch_size
-    steps = planned_steps(scenario, variant, len(data.y_train))
-    if stop_after is not None:
-        steps = min(steps, int(stop_after))
-    action = schedule_for(variant, block_level=graph_levels(graph)[0])
-    actions = [action(t) for t in range(1, steps + 1)]
+    full_steps = planned_steps(scenario, variant, len(data.y_train))
+    steps = full_steps if stop_after is None else min(full_steps, int(stop_after))
+    optimizer = getattr(variant, "optimizer", None) or scenario.optimizer
+    per_epoch = steps_per_epoch(len(data.y_train), len(gpus), batch)
     warnings = run_warnings(scenario, variant, len(data.y_train))
     for line in warnings:
         text = f"warning: {variant.label}: {line}"
@@ -212,6 +224,33 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
 
     shards = shard_indices(data.y_train, len(gpus), seed=scenario.seed,
                            non_iid_alpha=scenario.workload.non_iid_alpha)
+    costs = timing_costs(scenario.timing.cost_profile, model)
+    delay_s = variant.global_sync_delay_s
+    if delay_s is None:
+        delay_s = scenario.timing.global_sync_delay_s
+    action = schedule_for(variant, block_level=graph_levels(graph)[0],  # of the full run
+                          learning_rates=optimizer.learning_rate(
+                              np.arange(1, full_steps + 1), workers=len(gpus),
+                              steps_per_epoch=per_epoch),
+                          lr_warmup_steps=round(optimizer.warmup_epochs * per_epoch))
+    neighbours = mixing = None
+    if variant.algorithm == "gossip":
+        neighbours = gossip_neighbours(variant.graph or "ring", gpus, graph)
+        mixing = metropolis_weights(neighbours)
+    if hasattr(action, "ended"):               # decided as it goes: the coupled pass first
+        with threadpool_limits(limits=1):
+            actions, _ = decide_steps(
+                action, model=model, data=data, stream=BatchStream(shards, batch,
+                                                                   seed=scenario.seed),
+                groupings=groupings, optimizer=optimizer, graph=graph, gpus=gpus,
+                compute_s=compute_times(graph, gpus, steps,
+                                        flops_per_sample=costs["flops_per_sample"],
+                                        batch_size=batch, jitter=scenario.timing.jitter,
+                                        slow_gpus=scenario.timing.slow_gpus, seed=scenario.seed),
+                message_bytes=costs["message_bytes"], collective=scenario.timing.collective,
+                global_sync_delay_s=delay_s)
+    else:
+        actions = [action(t) for t in range(1, steps + 1)]
     stream = BatchStream(shards, batch, seed=scenario.seed)
     evaluate = getattr(scenario, "evaluate", "common")
     eval_every = scenario.eval_every
@@ -221,24 +260,22 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
     # or on how many runs share it, so the same inputs give the same curve everywhere.
     with threadpool_limits(limits=1):
         learned = train(model, data, stream, actions=actions, blocks=groupings,
-                        optimizer=scenario.optimizer, eval_every=eval_every,
-                        evaluate=evaluate, progress=progress)
+                        optimizer=optimizer, eval_every=eval_every,
+                        evaluate=evaluate, progress=progress, outer=outer_for(variant),
+                        mixing=mixing)
 
     timed_steps = learned.steps_done + (1 if learned.diverged else 0)
-    costs = timing_costs(scenario.timing.cost_profile, model)
     compute_s = compute_times(graph, gpus, timed_steps, flops_per_sample=costs["flops_per_sample"],
                               batch_size=batch, jitter=scenario.timing.jitter,
                               slow_gpus=scenario.timing.slow_gpus, seed=scenario.seed)
-    delay_s = variant.global_sync_delay_s
-    if delay_s is None:
-        delay_s = scenario.timing.global_sync_delay_s
     timeline = simulate_timeline(graph, gpus, groupings, actions[:timed_steps], compute_s,
                                  message_bytes=costs["message_bytes"],
                                  collective=scenario.timing.collective,
                                  global_sync_delay_s=delay_s, record_in_flight=timed is not None,
-                                 record_gpu_steps=evaluate == "any_gpu")
+                                 record_gpu_steps=evaluate == "any_gpu", neighbours=neighbours)
     if timed is not None:
         timed.append({"gpus": gpus, "blocks": blocks, "groupings": groupings,
+                      "neighbours": neighbours,
                       "actions": actions[:timed_steps], "compute_s": compute_s,
                       "message_bytes": costs["message_bytes"],
                       "collective": scenario.timing.collective, "global_sync_delay_s": delay_s,
@@ -256,7 +293,7 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
     record = {
         "label": variant.label,
         "algorithm": variant.algorithm,
-        "params": _params(variant, batch, delay_s),
+        "params": _params(variant, batch, delay_s, optimizer),
         "convention": variant.convention,
         "evaluate": evaluate,
         "eval_every": eval_every,
@@ -299,7 +336,19 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
             reached = reached_any
     if reached is not None:
         record["time_to_accuracy_s"], record["steps_to_accuracy"] = reached
+    if variant.algorithm in ("qsr", "adacomm"):
+        record["rounds"] = _rounds(actions[:timed_steps])
     return record
+
+
+def _rounds(actions):
+    """The length in steps of every round: from one global average to the next."""
+    out, last = [], 0
+    for t, step in enumerate(actions, start=1):
+        if GLOBAL in (step.gradient, step.average):
+            out.append(t - last)
+            last = t
+    return out
 
 
 def _chance_accuracy(y_test):
@@ -330,7 +379,13 @@ def _gpu_curve(learned, timeline, target):
     return best, first
 
 
-def _params(variant, batch_size, delay_s):
+_NEWER_PARAMS = {"diloco": ("outer_lr", "outer_momentum"), "slowmo": ("slow_lr", "slow_momentum"),
+                 "qsr": ("alpha",), "adacomm": ("H_min", "interval_s"), "gossip": ("graph",)}
+_NEWER_DEFAULTS = {"outer_lr": 0.7, "outer_momentum": 0.9, "slow_lr": 1.0, "slow_momentum": 0.5,
+                   "H_min": 1, "graph": "ring"}
+
+
+def _params(variant, batch_size, delay_s, optimizer=None):
     params = {"batch_size": batch_size}
     if variant.algorithm in ("local", "postlocal") or \
             (variant.algorithm == "hierarchical" and not variant.periods):
@@ -342,6 +397,18 @@ def _params(variant, batch_size, delay_s):
             params["Hb"] = variant.Hb
     if variant.algorithm == "postlocal":
         params["switch_step"] = variant.switch_step
+    if variant.algorithm in _NEWER_PARAMS:
+        if variant.H is not None:
+            params["H"] = variant.H
+        for key in _NEWER_PARAMS[variant.algorithm]:
+            value = getattr(variant, key, None)
+            value = _NEWER_DEFAULTS.get(key) if value is None else value
+            if value is not None:
+                params[key] = value
+        if getattr(variant, "replica", None):
+            params["replica"] = variant.replica
+    if optimizer is not None and optimizer.name != "sgd":
+        params["optimizer"] = optimizer.name
     if variant.warmup_steps:
         params["warmup_steps"] = variant.warmup_steps
     if variant.convention == "pytorch" and variant.algorithm != "minibatch":

@@ -39,7 +39,9 @@ from ..cluster.topology import (
     validate_graph,
 )
 from ..engine.profiles import get_profile
+from ..engine.timeline import cluster_gpus
 from ..learning.datasets import load_dataset
+from ..learning.gossip import GRAPHS, gossip_neighbours
 from ..learning.schedules import CONVENTIONS, GLOBAL, resolve_group_sizes
 from ..learning.training import EVALUATE
 from ..learning.workload import OptimizerConfig, optimizer_config_from_dict
@@ -61,19 +63,32 @@ __all__ = [
     "ALGORITHMS", "COLLECTIVES", "OVERRIDE_OPTIONS", "DEFAULT_SOURCE", "PARAMETER_ALGORITHMS",
 ]
 
-ALGORITHMS = ("minibatch", "local", "postlocal", "hierarchical")
+ALGORITHMS = ("minibatch", "local", "postlocal", "hierarchical", "diloco", "slowmo", "qsr",
+              "adacomm", "gossip")
 COLLECTIVES = ("ring", "hierarchical", "halving-doubling")
 DATASET_NAMES = ("digits", "mnist1d", "teacher")   # and npz:PATH
 DEFAULT_SOURCE = "<built-in default>"
 
+_REPLICATED = ("diloco", "slowmo", "qsr", "adacomm")
 PARAMETER_ALGORITHMS = {  # which algorithms take each variant parameter
-    "H": ("local", "postlocal", "hierarchical"), "Hb": ("hierarchical",),
+    "H": ("local", "postlocal", "hierarchical", "diloco", "slowmo", "qsr", "adacomm", "gossip"),
+    "Hb": ("hierarchical",),
     "switch_epoch": ("postlocal",), "switch_step": ("postlocal",),
     "warmup_steps": ("local", "hierarchical"), "periods": ("hierarchical",),
     "period_group_size": ("hierarchical",),
-    "post_local_gradient_allreduce": ("local", "postlocal", "hierarchical")}
-_FILE_ONLY = ("warmup_steps", "periods", "period_group_size", "post_local_gradient_allreduce")
+    "post_local_gradient_allreduce": ("local", "postlocal", "hierarchical"),
+    "outer_lr": ("diloco",), "outer_momentum": ("diloco",),
+    "slow_lr": ("slowmo",), "slow_momentum": ("slowmo",),
+    "alpha": ("qsr",), "H_min": ("adacomm",), "interval_s": ("adacomm",),
+    "replica": _REPLICATED, "graph": ("gossip",)}
+_NEWER = ("outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha", "H_min",
+          "interval_s", "replica", "graph")
+"""The newer schedules' parameters (docs/schedules.md): Variant fields of the same names."""
+_FILE_ONLY = ("warmup_steps", "periods", "period_group_size",
+              "post_local_gradient_allreduce") + _NEWER
 """Variant parameters with no command-line option (their applicability is checked too)."""
+PAPER_ONLY = ("diloco", "slowmo", "qsr", "adacomm", "gossip")
+"""Algorithms with no torch.distributed averager to follow: the paper convention only."""
 
 OVERRIDE_OPTIONS = {key: "--" + key.replace("_", "-") for key in (
     "algorithm", "Hb", "switch_epoch", "switch_step", "topology", "epochs", "steps",
@@ -100,6 +115,18 @@ class Variant:
                                    # the last "global"; () = the H, Hb form
     post_local_gradient_allreduce: bool | None = None  # pytorch: gradients all-reduced in
                                    # each block after the warm-up (None: PyTorch's default)
+    # The newer schedules (docs/schedules.md); None: the schedule's default
+    outer_lr: float | None = None        # diloco: outer SGD rate (0.7)
+    outer_momentum: float | None = None  # diloco: outer Nesterov momentum (0.9)
+    slow_lr: float | None = None         # slowmo: alpha (1.0)
+    slow_momentum: float | None = None   # slowmo: beta (0.5)
+    alpha: float | None = None           # qsr: growth coefficient (required)
+    H_min: int | None = None             # adacomm: shortest period (1)
+    interval_s: float | None = None      # adacomm: re-choose the period every this many s
+    replica: str | None = None           # diloco, slowmo, qsr, adacomm: a level whose groups
+                                         # all-reduce gradients at every step
+    graph: str | None = None             # gossip: ring | torus | topology (ring)
+    optimizer: OptimizerConfig | None = None  # this variant's own optimizer (else the scenario's)
 
 
 @dataclass(frozen=True)
@@ -598,6 +625,10 @@ def _raw_variants(data, at, given):
     for index, spec in enumerate(data["variants"]):
         path = ("variants", index)
         params = {key: _Value(value, at(path + (key,))) for key, value in spec.items()}
+        if "optimizer" in spec:                     # this variant's own optimizer, whole
+            params["optimizer"] = _Value(optimizer_config_from_dict(
+                spec["optimizer"], file=at.file, locate=at.locate, path=path + ("optimizer",)),
+                at(path + ("optimizer",)))
         algorithm = spec["algorithm"]
         for key in params_keys + _FILE_ONLY:
             if key in spec and algorithm not in PARAMETER_ALGORITHMS[key]:
@@ -664,7 +695,13 @@ def _variants(data, at, given, graph, workload, epochs, steps, n_train, conventi
                                   "local")
         variant_convention = value("convention", convention)
         _pytorch_only(params, variant_convention)
-        variant = Variant(algorithm=algorithm, H=int(value("H", 1)), Hb=int(value("Hb", 1)),
+        if algorithm in PAPER_ONLY:
+            variant_convention = _paper_only(algorithm, params, where, variant_convention,
+                                             "convention" in given)
+        newer = _newer_parameters(algorithm, params, where, graph, workers)
+        H = value("H", None if algorithm == "gossip" else 1)
+        variant = Variant(algorithm=algorithm, H=None if H is None else int(H),
+                          Hb=int(value("Hb", 1)),
                           switch_step=switch_step,
                           batch_size=None if batch_size is None else int(batch_size),
                           global_sync_delay_s=None if value("global_sync_delay_s") is None
@@ -673,7 +710,8 @@ def _variants(data, at, given, graph, workload, epochs, steps, n_train, conventi
                           warmup_steps=int(value("warmup_steps", 0)),
                           periods=_periods(params, graph, workers) if algorithm == "hierarchical"
                           else (),
-                          post_local_gradient_allreduce=value("post_local_gradient_allreduce"))
+                          post_local_gradient_allreduce=value("post_local_gradient_allreduce"),
+                          optimizer=value("optimizer"), **newer)
         label = value("label")
         if label is None or overridden:             # a label written for other values
             label = _derived_label(variant, value("switch_epoch"),      # would mislead
@@ -695,6 +733,60 @@ def _variants(data, at, given, graph, workload, epochs, steps, n_train, conventi
         seen[variant.label] = label_value.where if label_value is not None else where
         unique.append(variant)
     return tuple(unique)
+
+
+def _paper_only(algorithm, params, where, convention, overridden):
+    """The convention of a newer schedule: paper; pytorch written for it is an error."""
+    if convention == "paper":
+        return convention
+    if "convention" in params:
+        place = params["convention"].where
+    elif overridden:
+        place = _option("convention")
+    else:
+        return "paper"                  # the scenario's default convention: not for these
+    raise InputError(f"{algorithm} has no pytorch convention (torch.distributed has no "
+                     f"averager for it)", **place,
+                     fix="leave the convention out of this variant: it follows the paper")
+
+
+def _newer_parameters(algorithm, params, where, graph, workers):
+    """The newer schedules' fields of a variant, checked against the topology."""
+    out = {key: params[key].value for key in _NEWER if key in params}
+    for key in ("outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha",
+                "interval_s"):
+        if key in out:
+            out[key] = float(out[key])
+    if "H_min" in out:
+        out["H_min"] = int(out["H_min"])
+        H = params["H"].value if "H" in params else 1
+        if out["H_min"] > H:
+            raise InputError(f"H_min ({out['H_min']}) is above H ({H}): AdaComm only shrinks "
+                             "the period", **params["H_min"].where,
+                             fix=f"give H_min between 1 and {H}")
+    if algorithm == "qsr" and "alpha" not in out:
+        raise InputError("QSR needs its growth coefficient alpha", **where,
+                         fix="add e.g. 'alpha: 0.2': rounds last max(H, (alpha / lr)^2) steps")
+    if "replica" in out:
+        levels = list(graph_levels(graph))
+        if out["replica"] not in levels:
+            hint = did_you_mean(out["replica"], levels)
+            raise InputError(f"'{out['replica']}' is not a level of the topology",
+                             **params["replica"].where,
+                             fix=hint or "name one of its levels: " + ", ".join(levels))
+    if algorithm == "gossip":
+        name = out.setdefault("graph", "ring")
+        place = params["graph"].where if "graph" in params else where
+        if name not in GRAPHS:
+            hint = did_you_mean(name, GRAPHS)
+            raise InputError(f"unknown gossip graph {name!r}", **place,
+                             fix=(hint + " " if hint else "") + "choose from: "
+                             + ", ".join(GRAPHS))
+        try:
+            gossip_neighbours(name, cluster_gpus(graph)[0], graph)
+        except InputError as err:
+            raise InputError(err.message, **place, fix=err.fix) from None
+    return out
 
 
 def _same_run(a, b):
@@ -721,16 +813,30 @@ def _switch_step(params, where, n_train, workers, batch_size):
 
 def _derived_label(variant, switch_epoch, period_group_size=None):
     """``"local H=4"``, ``"postlocal H=16 after epoch 2"``, ``"minibatch B=128"``,
-    ``"hierarchical node=2 rack=4 global=8"``, ``"local H=4 pytorch warmup 10"``..."""
+    ``"hierarchical node=2 rack=4 global=8"``, ``"local H=4 pytorch warmup 10"``,
+    ``"diloco H=8 outer_lr=0.5 replica block adamw"``, ``"gossip ring H=8"``..."""
     parts = [variant.algorithm]
     if variant.algorithm == "hierarchical" and period_group_size:
         parts.append(" ".join(f"{p}:{g}" for p, g in period_group_size.items()))
     elif variant.algorithm == "hierarchical" and variant.periods:
         parts.append(" ".join(f"{name}={p}" for name, p in variant.periods))
+    elif variant.algorithm == "gossip":
+        parts.append(variant.graph or "ring")
+        if variant.H is not None:
+            parts.append(f"H={variant.H}")
     elif variant.algorithm in PARAMETER_ALGORITHMS["H"]:
         parts.append(f"H={variant.H}")
     if variant.algorithm == "hierarchical" and not variant.periods:
         parts.append(f"Hb={variant.Hb}")
+    for key in ("outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha", "H_min"):
+        if getattr(variant, key) is not None:
+            parts.append(f"{key}={getattr(variant, key):g}")
+    if variant.interval_s is not None:
+        parts.append(f"every {variant.interval_s:g} s")
+    if variant.replica is not None:
+        parts.append(f"replica {variant.replica}")
+    if variant.optimizer is not None:
+        parts.append(variant.optimizer.name)
     if variant.algorithm == "postlocal":
         parts.append(f"after epoch {switch_epoch:g}" if switch_epoch is not None
                      else f"after step {variant.switch_step}")

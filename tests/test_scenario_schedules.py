@@ -1,0 +1,93 @@
+"""The newer schedules in scenario files and on the command line: labels, defaults, and one
+located line for every mistake."""
+
+import pytest
+from helpers import one_error_line
+
+from simulator.experiments.scenario import scenario_from_data
+from simulator.utils.errors import InputError
+
+HEAD = """\
+name: s
+topology: seed_8x2
+workload: {dataset: digits, batch_size: 32}
+optimizer: {lr: 0.02, warmup_epochs: 2}
+target_accuracy: 0.9
+steps: 12
+variants:
+"""
+
+
+def load(variants, **top):
+    data = {"topology": "seed_8x2", "workload": {"dataset": "digits"},
+            "optimizer": {"lr": 0.02}, "target_accuracy": 0.9, "steps": 12,
+            "variants": variants, **top}
+    return scenario_from_data(data)
+
+
+def test_labels_and_fields_of_the_newer_schedules():
+    s = load([{"algorithm": "diloco", "H": 8},
+              {"algorithm": "diloco", "H": 8, "outer_lr": 0.5, "replica": "block"},
+              {"algorithm": "slowmo", "H": 4, "slow_momentum": 0.7},
+              {"algorithm": "qsr", "H": 2, "alpha": 0.2},
+              {"algorithm": "adacomm", "H": 16, "H_min": 2, "interval_s": 0.5},
+              {"algorithm": "gossip"}, {"algorithm": "gossip", "graph": "torus", "H": 6},
+              {"algorithm": "local", "H": 8, "optimizer": {"name": "adam"}}])
+    assert [v.label for v in s.variants] == [
+        "diloco H=8", "diloco H=8 outer_lr=0.5 replica block", "slowmo H=4 slow_momentum=0.7",
+        "qsr H=2 alpha=0.2", "adacomm H=16 H_min=2 every 0.5 s", "gossip ring",
+        "gossip torus H=6", "local H=8 adam"]
+    gossip = s.variants[5]
+    assert gossip.H is None and gossip.graph == "ring"
+    assert s.variants[7].optimizer.name == "adam" and s.optimizer.name == "sgd"
+
+
+@pytest.mark.parametrize("variant, line, text", [
+    ("{algorithm: qsr, H: 2}", 8, "QSR needs its growth coefficient alpha"),
+    ("{algorithm: diloco, H: 4, replica: rack}", 8, "'rack' is not a level of the topology"),
+    ("{algorithm: adacomm, H: 4, H_min: 8}", 8, "H_min (8) is above H (4)"),
+    ("{algorithm: gossip, graph: star}", 8, "is not one of"),
+    ("{algorithm: local, H: 4, outer_lr: 0.5}", 8, "outer_lr does not apply to local"),
+    ("{algorithm: slowmo, H: 4, outer_momentum: 0.5}", 8, "outer_momentum does not apply"),
+    ("{algorithm: diloco, H: 4, outer_momentum: 1.0}", 8, "must be in [0, 1)"),
+    ("{algorithm: diloco, H: 4, convention: pytorch}", 8, "diloco has no pytorch convention"),
+    ("{algorithm: diloco, H: 4, optimizer: {name: adamw, momentum: 0.9}}", 8,
+     "momentum is a setting of sgd, not of adamw"),
+    ("{algorithm: gossip, graph: topology}", 8, "has no link to another GPU"),
+])
+def test_mistakes_in_the_newer_schedules_are_one_line_and_exit_2(run_cli, write_file, variant,
+                                                                  line, text):
+    path = write_file("s.yaml", HEAD + f"  - {variant}\n")
+    error = one_error_line(run_cli("run", path, "-q"))
+    assert f"s.yaml:{line}:" in error and text in error, error
+
+
+def test_a_torus_needs_a_composite_number_of_gpus():
+    with pytest.raises(InputError, match="torus of 7 GPUs"):
+        scenario_from_data({"topology": {"blocks": 7, "gpus_per_block": 1,
+                                         "gpu": {"peak_flops": "1 TFLOP/s", "efficiency": 0.5},
+                                         "intra_block": {"bandwidth": "1 GB/s", "latency": "1 us"},
+                                         "inter_block": {"bandwidth": "1 GB/s", "latency": "1 us"}},
+                            "target_accuracy": 0.5, "steps": 3,
+                            "variants": [{"algorithm": "gossip", "graph": "torus"}]})
+
+
+def test_the_pytorch_convention_of_the_scenario_leaves_the_newer_schedules_alone(run_cli,
+                                                                                  write_file):
+    s = load([{"algorithm": "local", "H": 4}, {"algorithm": "diloco", "H": 4}],
+             convention="pytorch")
+    assert [v.convention for v in s.variants] == ["pytorch", "paper"]
+    path = write_file("s.yaml", HEAD + "  - {algorithm: diloco, H: 4}\n")
+    error = one_error_line(run_cli("run", path, "--convention", "pytorch", "-q"))
+    assert "--convention: diloco has no pytorch convention" in error
+
+
+def test_the_command_line_runs_each_newer_schedule(run_cli, write_file):
+    path = write_file("s.yaml", HEAD + "  - {algorithm: minibatch}\n")
+    for algorithm, extra in (("diloco", ["-H", "4"]), ("slowmo", ["-H", "4"]),
+                             ("adacomm", ["-H", "4"]), ("gossip", ["-H", "4"])):
+        result = run_cli("run", path, "--algorithm", algorithm, *extra, "-q")
+        assert result.exit_code == 0, result.output
+        assert f"{algorithm} " in result.output
+    error = one_error_line(run_cli("run", path, "--algorithm", "qsr", "-H", "2", "-q"))
+    assert "--algorithm: QSR needs its growth coefficient alpha" in error
