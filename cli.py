@@ -638,10 +638,12 @@ def _progress(total, quiet):
 @sgdsim.command("plot")
 @click.argument("results", type=click.Path())
 @click.option("--kind", "-k", required=True,
-              type=click.Choice(["speedup", "accuracy", "comm", "heatmap", "tune", "pareto"]),
+              type=click.Choice(["speedup", "accuracy", "comm", "heatmap", "tradeoff", "tune",
+                                 "pareto"]),
               help="speedup: time-to-accuracy speedup vs GPUs; accuracy: test accuracy vs "
                    "simulated time; comm: compute/comm/wait time and bytes per tier per run; "
-                   "heatmap: time-to-accuracy over two swept values; tune: a search's "
+                   "heatmap: time-to-accuracy over two swept values; tradeoff: each run's "
+                   "time-to-accuracy against its bytes on the slowest tier; tune: a search's "
                    "objective over trials; pareto: its trials' time-to-accuracy against "
                    "final accuracy and inter-block bytes.")
 @click.option("--output", "-o", type=click.Path(), required=True,

@@ -233,9 +233,36 @@ def test_heatmap_unknown_axis_is_one_line(grid_sweep, run_cli, tmp_path):
     assert "--x" in line and "variants[0].H" in line
 
 
+# --------------------------------------------------------------------------- tradeoff
+def test_tradeoff_puts_each_run_at_its_time_and_outermost_bytes_per_cluster(tmp_path):
+    fast = dict(record("local", 16, 2.0, label="local H=8"), tiers=["intra_block", "inter_block"])
+    slow = dict(record("minibatch", 16, None, label="minibatch"), status="not_learning")
+    nested = dict(record("diloco", 16, 4.0, label="diloco H=8"),
+                  comm_bytes={"intra_node": 1e9, "inter_node": 3e8, "inter_rack": 7e7},
+                  tiers=["intra_node", "inter_node", "inter_rack"])
+    rows = [sweep_row(0, {"topology": "a"}, fast), sweep_row(1, {"topology": "a"}, slow),
+            sweep_row(2, {"topology": "b"}, nested)]
+    for row, variant in zip(rows, ("local", "minibatch", "diloco")):
+        row["variant"] = variant
+    rows[1]["status"] = "ok"
+    series = series_for("tradeoff", load_runs(write_sweep(tmp_path / "s", rows, ["topology"])))
+    a, b = series["panels"]
+    assert (a["title"], a["tier"], b["title"], b["tier"]) == \
+        ("topology=a", "inter_block", "topology=b", "inter_rack")
+    assert a["runs"] == [
+        {"label": "local H=8", "time_to_accuracy_s": 2.0, "bytes": 5e8,
+         "final_test_accuracy": 0.95, "status": "ok"},
+        {"label": "minibatch", "time_to_accuracy_s": None, "bytes": 5e8,
+         "final_test_accuracy": 0.95, "status": "not learning"}]
+    assert b["runs"][0]["bytes"] == 7e7 and b["runs"][0]["time_to_accuracy_s"] == 4.0
+    out = tmp_path / "t.png"
+    draw("tradeoff", series, out)
+    assert out.read_bytes().startswith(MAGIC[".png"])
+
+
 # --------------------------------------------------------------------------- files
 @pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
-@pytest.mark.parametrize("kind", ["accuracy", "comm"])
+@pytest.mark.parametrize("kind", ["accuracy", "comm", "tradeoff"])
 def test_each_kind_writes_the_format_of_its_extension(results, run_cli, tmp_path, kind, suffix):
     out = tmp_path / f"fig{suffix}"
     result = run_cli("plot", results, "--kind", kind, "-o", out)

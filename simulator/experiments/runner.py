@@ -36,7 +36,7 @@ from ..engine.timeline import cluster_gpus, cluster_groupings, compute_times, si
 from ..learning.datasets import BatchStream, load_dataset, shard_indices
 from ..learning.gossip import gossip_neighbours, metropolis_weights
 from ..learning.outer import outer_for
-from ..learning.schedules import GLOBAL, schedule_for
+from ..learning.schedules import GLOBAL, PARAMETER_DEFAULTS, schedule_for
 from ..learning.training import train
 from ..learning.workload import make_model
 from .coupled import decide_steps
@@ -381,8 +381,6 @@ def _gpu_curve(learned, timeline, target):
 
 _NEWER_PARAMS = {"diloco": ("outer_lr", "outer_momentum"), "slowmo": ("slow_lr", "slow_momentum"),
                  "qsr": ("alpha",), "adacomm": ("H_min", "interval_s"), "gossip": ("graph",)}
-_NEWER_DEFAULTS = {"outer_lr": 0.7, "outer_momentum": 0.9, "slow_lr": 1.0, "slow_momentum": 0.5,
-                   "H_min": 1, "graph": "ring"}
 
 
 def _params(variant, batch_size, delay_s, optimizer=None):
@@ -402,7 +400,7 @@ def _params(variant, batch_size, delay_s, optimizer=None):
             params["H"] = variant.H
         for key in _NEWER_PARAMS[variant.algorithm]:
             value = getattr(variant, key, None)
-            value = _NEWER_DEFAULTS.get(key) if value is None else value
+            value = PARAMETER_DEFAULTS.get(key) if value is None else value
             if value is not None:
                 params[key] = value
         if getattr(variant, "replica", None):

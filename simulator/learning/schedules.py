@@ -66,10 +66,11 @@ import inspect
 from ..utils.errors import InputError
 from .adaptive import adacomm, qsr
 from .gossip import gossip
-from .outer import diloco, slowmo
+from .outer import DILOCO_DEFAULTS, SLOWMO_DEFAULTS, diloco, slowmo
 from .steps import ACTIONS, GLOBAL, GOSSIP, NOTHING, Step, as_step, sync_kind
 
-__all__ = ["ACTIONS", "CONVENTIONS", "GLOBAL", "GOSSIP", "SCHEDULES", "Step", "as_step", "sync_kind",
+__all__ = ["ACTIONS", "CONVENTIONS", "GLOBAL", "GOSSIP", "SCHEDULES", "PARAMETER_DEFAULTS",
+           "Step", "as_step", "sync_kind",
            "minibatch", "local", "postlocal", "hierarchical", "schedule_for", "count_syncs",
            "resolve_group_sizes", "grouping_members"]
 
@@ -261,6 +262,9 @@ Each returns ``action(step) -> Step``, except ``adacomm``, whose decisions depen
 _VARIANT_FIELDS = ("outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha", "H_min",
                    "interval_s", "replica", "graph")
 """Parameters of the newer schedules, passed by name from the variant."""
+PARAMETER_DEFAULTS = {**DILOCO_DEFAULTS, **SLOWMO_DEFAULTS, "H_min": 1, "graph": "ring"}
+"""The newer schedules' parameters that have a default (alpha, interval_s and replica have
+none), as the schedules use them when a variant leaves them out."""
 
 
 def schedule_for(variant, *, block_level="block", learning_rates=None, lr_warmup_steps=0):

@@ -33,6 +33,12 @@ Kinds
     (``comm_time_by_tier_s``: the syncs of each tier's groups, with any global sync delay)
     and wait time (their sum is about the simulated time, marked), and a second panel of
     the bytes carried per tier (summed over links), each bar labelled with its total.
+``tradeoff``
+    What each schedule buys with its traffic: per run, its time-to-accuracy (x) against the
+    bytes it carried on the outermost tier (y, the slow links: ``inter_block``, or the
+    last tier of a nested topology), both on log axes, each point labelled with the run
+    and its final accuracy; one panel per point of a sweep (per cluster). A run that did not
+    reach the target (diverged, not learning) is an ``x`` at the right edge, saying why.
 ``heatmap``
     Time-to-accuracy over two swept paths of a sweep (``x`` and ``y``; default the first
     two that vary, in the sweep's order; ``variant``, the variant's label, counts as one
@@ -46,14 +52,16 @@ everywhere in sgdsim); the unit is in the axis label.
 """
 
 import json
+import math
 from pathlib import Path
 
+from ..learning.schedules import PARAMETER_DEFAULTS
 from ..utils.errors import InputError
 from ..utils.files import FIGURE_FORMATS, check_output, read_text_input, write_figure
 
 __all__ = ["KINDS", "FORMATS", "VARIANT", "load_runs", "series_for", "draw", "plot_file", "variant_label"]
 
-KINDS = ("speedup", "accuracy", "comm", "heatmap")
+KINDS = ("speedup", "accuracy", "comm", "heatmap", "tradeoff")
 """Figure kinds :func:`series_for` and :func:`draw` know."""
 FORMATS = FIGURE_FORMATS
 """File name extensions :func:`draw` writes (``-``: PNG on standard output)."""
@@ -196,12 +204,25 @@ def variant_label(record):
     'hierarchical H=2 Hb=4'
     >>> variant_label({"algorithm": "local", "params": {"H": 4, "global_sync_delay_s": 1.0}})
     'local H=4 delay 1 s'
+    >>> variant_label({"algorithm": "diloco", "params": {"H": 8, "outer_lr": 0.5,
+    ...                "outer_momentum": 0.9, "optimizer": "adamw"}})
+    'diloco H=8 outer_lr=0.5 adamw'
     """
     params = record.get("params") or {}
     parts = [str(record.get("algorithm", record.get("label", "?")))]
+    if "graph" in params:
+        parts.append(str(params["graph"]))
     for key in ("H", "Hb"):
         if key in params:
             parts.append(f"{key}={params[key]}")
+    for key in ("outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha", "H_min"):
+        if key in params and params[key] != PARAMETER_DEFAULTS.get(key):
+            parts.append(f"{key}={params[key]:g}")
+    if params.get("interval_s"):
+        parts.append(f"every {params['interval_s']:g} s")
+    for key in ("replica", "optimizer"):
+        if key in params:
+            parts.append(("replica " if key == "replica" else "") + str(params[key]))
     if params.get("global_sync_delay_s"):
         parts.append(f"delay {params['global_sync_delay_s']:g} s")
     return " ".join(parts)
@@ -271,7 +292,7 @@ def series_for(kind, runs, *, x=None, y=None):
 
     Parameters
     ----------
-    kind : {"speedup", "accuracy", "comm", "heatmap"}
+    kind : {"speedup", "accuracy", "comm", "heatmap", "tradeoff"}
     runs : dict or list
         What :func:`load_runs` returns, its ``runs``, or plain results records.
     x, y : str, optional
@@ -298,6 +319,11 @@ def series_for(kind, runs, *, x=None, y=None):
         ``comm``: ``labels``, ``tiers`` and per run ``compute_s``, ``comm_s``, ``wait_s``,
         ``simulated_time_s``; ``comm_by_tier_s`` and ``bytes_by_tier``: ``{tier: [per
         run]}``; and ``{tier}_bytes`` for each tier (``intra_block_bytes``...).
+
+        ``tradeoff``: ``panels``, each ``{title, point (the swept values), tier (the
+        outermost), runs}``; a run is ``{label, time_to_accuracy_s (or None), bytes (on
+        that tier), final_test_accuracy, status}`` (``"ok"``, ``"not reached"``,
+        ``"diverged"`` or ``"not learning"``).
 
         ``heatmap``: ``x_path``, ``y_path``, ``x_values``, ``y_values`` and ``panels``, each
         ``{title, point (the other swept values, and the variant when several), cells,
@@ -336,7 +362,8 @@ def series_for(kind, runs, *, x=None, y=None):
         raise InputError("--x and --y apply to --kind heatmap only", field="--x" if x else "--y",
                          fix="leave them out")
     else:
-        out = {"speedup": _speedup, "accuracy": _accuracy, "comm": _comm}[kind](ok)
+        out = {"speedup": _speedup, "accuracy": _accuracy, "comm": _comm,
+               "tradeoff": _tradeoff}[kind](ok)
     return {"kind": kind, **out, "failed": failed}
 
 
@@ -469,6 +496,36 @@ def _comm(ok):
     return out
 
 
+def _tradeoff(ok):
+    keys = _varying_keys([e["point"] for e in ok])
+    panels = {}
+    for entry in ok:
+        record = _need(entry, "comm_bytes", "time_to_accuracy_s")
+        facet = {k: entry["point"].get(k) for k in keys}
+        panel = panels.setdefault(json.dumps(facet, sort_keys=True),
+                                  {"title": _point_text(facet, keys), "point": facet,
+                                   "tier": None, "entries": []})
+        panel["entries"].append(entry)
+    out = []
+    for panel in panels.values():
+        entries = panel.pop("entries")
+        tiers = []
+        for entry in entries:
+            for tier in entry["record"].get("tiers") or list(entry["record"]["comm_bytes"]):
+                if tier not in tiers:
+                    tiers.append(tier)
+        tier = tiers[-1]
+        panel["tier"] = tier
+        panel["runs"] = [{"label": label, "time_to_accuracy_s": e["record"]["time_to_accuracy_s"],
+                          "bytes": float(e["record"]["comm_bytes"].get(tier, 0.0)),
+                          "final_test_accuracy": e["record"].get("final_test_accuracy"),
+                          "status": _outcome(e["record"])}
+                         for e, label in zip(entries, _run_labels(entries))]
+        out.append(panel)
+    return {"xlabel": "time to accuracy (s)", "ylabel": "bytes on the outermost tier (B)",
+            "panels": out}
+
+
 def _heatmap(entries, x, y, paths):
     if not entries:
         raise InputError("no runs to plot", fix=_RESULTS_FIX)
@@ -573,7 +630,7 @@ def draw(kind, series, path):
         raise InputError(f"unknown kind {kind!r}", field="--kind", fix="use one of " + ", ".join(KINDS))
     check_output(path, suffixes=FORMATS, what="a figure")
     drawer = {"speedup": _draw_speedup, "accuracy": _draw_accuracy, "comm": _draw_comm,
-              "heatmap": _draw_heatmap}[kind]
+              "heatmap": _draw_heatmap, "tradeoff": _draw_tradeoff}[kind]
     fig = Figure(figsize=_figure_size(kind, series), layout="constrained")
     FigureCanvasAgg(fig)
     drawer(fig, series)
@@ -598,6 +655,9 @@ def _figure_size(kind, series):
         return (min(24.0, cols * width + 1.5), min(24.0, rows * height + 0.8))
     if kind == "speedup":
         return (11.0, 5.5)
+    if kind == "tradeoff":
+        n = max(1, len(series["panels"]))
+        return (min(24.0, 10.0 * min(n, 2)), 5.0 * -(-n // 2))
     return (8.0, 5.0)
 
 
@@ -781,6 +841,65 @@ def _draw_comm(fig, series):
     bottom.set_xticks(positions, labels, rotation=30 if len(labels) > 3 else 0, ha="right"
                       if len(labels) > 3 else "center", fontsize=8)
     bottom.set_xlabel(series["xlabel"])
+
+
+def _draw_tradeoff(fig, series):
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    from ..utils.units import format_bytes
+
+    panels = series["panels"]
+    cols = min(len(panels), 2)
+    axes = fig.subplots(-(-len(panels) // cols), cols, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes, panels):
+        runs = panel["runs"]
+        reached = [r["time_to_accuracy_s"] for r in runs if r["status"] == "ok"]
+        factor, unit = _time_unit(max(reached, default=1.0))
+        edge = max(reached, default=1.0) * 1.6           # where runs that never got there sit
+        positive = [r["bytes"] for r in runs if r["bytes"] > 0]
+        floor = min(positive, default=1.0) / 2           # runs that sent no bytes on the tier
+        from matplotlib.lines import Line2D
+
+        spots, handles, names = [], [], []               # nearby runs share one number label
+        for number, (color, run) in enumerate(zip(_colors(len(runs)), runs), start=1):
+            ok = run["status"] == "ok"
+            x = (run["time_to_accuracy_s"] if ok else edge) / factor
+            y = run["bytes"] if run["bytes"] > 0 else floor
+            marker = {"marker": "o" if ok else "x", "color": color if ok else "#c00000",
+                      "ms": 7, "mew": 2, "ls": ""}
+            ax.plot([x], [y], alpha=0.85, **marker)
+            near = next((spot for spot in spots if abs(math.log(spot[0] / x)) < 0.04
+                         and abs(math.log(spot[1] / y)) < 0.04), None)
+            if near is None:
+                spots.append([x, y, [str(number)]])
+            else:
+                near[2].append(str(number))
+            accuracy = run["final_test_accuracy"]
+            note = f" ({run['status']})" if not ok else \
+                (f", final acc {accuracy:.3f}" if accuracy is not None else "")
+            handles.append(Line2D([], [], **marker))
+            names.append(f"{number}  {run['label']}{note}")
+        for x, y, numbers in spots:
+            ax.annotate(",".join(numbers), (x, y), xytext=(6, 0), textcoords="offset points",
+                        fontsize=8, va="center")
+        ax.legend(handles, names, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                  frameon=False)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis, text in ((ax.xaxis, lambda v, _: f"{v:g}"),
+                           (ax.yaxis, lambda v, _: format_bytes(v))):
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_minor_locator(NullLocator())
+            axis.set_major_formatter(FuncFormatter(text))
+        low, high = ax.get_xlim()
+        ax.set_xlim(low, high * 1.15)                    # room for the numbers
+        ax.set_xlabel(_with_unit(series["xlabel"], unit) + ", log scale")
+        ax.set_ylabel(f"bytes on {panel['tier']}, log scale")
+        ax.grid(True, alpha=0.3)
+        title = panel["title"] or "runs"
+        ax.set_title(f"{title}: time to accuracy against {panel['tier']} bytes", fontsize=9)
 
 
 def _tier_colors(n):
