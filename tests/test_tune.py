@@ -147,6 +147,37 @@ def test_a_small_space_is_searched_exhaustively_and_finds_the_true_optimum(scena
     assert outcome.best["value"] == best[0][0]
 
 
+@pytest.mark.parametrize("variant, space, values", [
+    ({"algorithm": "diloco", "H": 3}, ["outer_lr=0.4,1.0", "outer_momentum=0,0.8"],
+     {"outer_lr": (0.4, 1.0), "outer_momentum": (0, 0.8)}),
+    ({"algorithm": "slowmo", "H": 3}, ["slow_momentum=0,0.6", "H=3,6"],
+     {"slow_momentum": (0, 0.6), "H": (3, 6)}),
+])
+def test_the_newer_schedules_settings_are_searched_by_name(tmp_path, variant, space, values):
+    data = __import__("yaml").safe_load(SCENARIO)
+    data["variants"] = [{"algorithm": "minibatch"}, variant]
+    path = tmp_path / "s.yaml"
+    path.write_text(__import__("yaml").safe_dump(data))
+    plan = load_tune(path, space=space, budget=10)
+    with local_executor(1) as executor:
+        outcome = run_tune(plan, executor, directory=str(tmp_path / "out"))
+    names = list(values)
+    best = None                                      # every point run on its own
+    for a in values[names[0]]:
+        for b in values[names[1]]:
+            point = dict(data, variants=[dict(variant, **{names[0]: a, names[1]: b})])
+            s = scenario_from_data(point, base_dir=str(tmp_path))
+            r = run_variant(s, s.variants[0])
+            if r["time_to_accuracy_s"] is not None:
+                key = (r["time_to_accuracy_s"], -r["final_test_accuracy"],
+                       r["comm_bytes"]["inter_block"])
+                best = min(best or (key, a, b), (key, a, b))
+    assert outcome.runs == 4 and best is not None
+    assert outcome.best["values"] == {f"variants[0].{names[0]}": best[1],
+                                      f"variants[0].{names[1]}": best[2]}
+    assert outcome.best["value"] == best[0][0]
+
+
 def _tune_cli(run_cli, scenario_file, out, *extra):
     return run_cli("tune", scenario_file, "--variant", "hierarchical H=2 Hb=2", "--rungs", "3",
                    "--space", "H=1..12", "--space", "Hb=1..6", "--budget", "9", "--batch", "3",

@@ -9,8 +9,11 @@ How it searches
 ---------------
 * A *space* is a list of dimensions: ``H=1..64:log`` (integers, log-uniform), ``lr=0.01..0.1``
   (floats), ``collective=ring,hierarchical`` (choices). A bare name is a setting of the tuned
-  variant (``variants[i].H``); a dotted path addresses any scenario key as in a sweep
-  (``optimizer.lr``, ``topology.inter_block.bandwidth``).
+  variant (``variants[i].H``; for the newer schedules also ``outer_lr``, ``outer_momentum``,
+  ``slow_lr``, ``slow_momentum``, ``alpha``, ``H_min``, ``interval_s``, ``replica``,
+  ``graph``); a dotted path addresses any scenario key as in a sweep (``optimizer.lr``,
+  ``topology.inter_block.bandwidth``; ``variants[0]`` is the tuned variant, which the search
+  holds alone: ``variants[0].optimizer.lr``).
 * Optuna samples the space. A finite space no larger than the budget is enumerated
   exhaustively, each point once and without pruning (the true optimum, no guessing);
   otherwise Optuna's TPE (``TPESampler``, multivariate, constant liar for trials in
@@ -77,14 +80,14 @@ __all__ = ["Dimension", "Constraint", "TunePlan", "TuneOutcome", "parse_space",
 
 METRICS = ("time_to_accuracy_s", "final_test_accuracy", "simulated_time_s", "comm_time_s",
            "compute_time_s", "wait_time_s", "comm_bytes.inter_block", "comm_bytes.intra_block",
-           "syncs.global", "syncs.block")
+           "syncs.global", "syncs.block", "syncs.gossip")
 """Record fields an objective or a constraint may name."""
 
 MAXIMIZED = ("final_test_accuracy",)
 
 MONOTONE = ("time_to_accuracy_s", "simulated_time_s", "comm_time_s", "compute_time_s",
             "wait_time_s", "comm_bytes.inter_block", "comm_bytes.intra_block", "syncs.global",
-            "syncs.block")
+            "syncs.block", "syncs.gossip")
 """Metrics that only grow with the steps run: a prefix's value is a lower bound of the full
 run's (for time-to-accuracy, the simulated time of a prefix that has not reached the target
 yet), so a trial whose prefix is already no better than the best full run cannot win."""
