@@ -64,6 +64,8 @@ def test_space_texts_parse_to_dimensions():
     ("Q=1..4", "not a setting of the tuned variant"),
     ("H=1,1", "twice"),
     ("optimizer.lrr=0.1..0.2", "unknown key 'lrr'"),
+    ("outer_lr=0.1..1.0", "'outer_lr' is not a setting of the tuned variant"),
+    ("variants[0].outer_lr=0.1..1.0", "outer_lr applies to diloco"),
 ])
 def test_bad_space_is_one_line_and_exit_2(run_cli, scenario_file, tmp_path, text, says):
     line = one_error_line(run_cli("tune", scenario_file, "--space", text, "--variant",

@@ -413,6 +413,12 @@ def load_tune(path, *, space, objective="time_to_accuracy_s", direction=None,
     keys = [k for k, algorithms in PARAMETER_ALGORITHMS.items() if tuned.algorithm in algorithms]
     keys += ["batch_size", "global_sync_delay_s"]
     dims = parse_space(space, variant_index=0, variant_keys=keys)
+    for d in dims:                     # a written path into the tuned variant: does it apply?
+        key = d.path[len("variants[0]."):] if d.path.startswith("variants[0].") else None
+        if key in PARAMETER_ALGORITHMS and tuned.algorithm not in PARAMETER_ALGORITHMS[key]:
+            raise InputError(f"{d.name}: {key} does not apply to {tuned.algorithm}",
+                             field="--space", fix=f"{key} applies to "
+                             + ", ".join(PARAMETER_ALGORITHMS[key]))
     parsed = tuple(parse_constraint(text) for text in constraints)
     written = data["variants"]
     only = dict(data, variants=[written[index]])
