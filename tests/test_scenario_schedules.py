@@ -91,3 +91,17 @@ def test_the_command_line_runs_each_newer_schedule(run_cli, write_file):
         assert f"{algorithm} " in result.output
     error = one_error_line(run_cli("run", path, "--algorithm", "qsr", "-H", "2", "-q"))
     assert "--algorithm: QSR needs its growth coefficient alpha" in error
+
+
+def test_the_memory_check_counts_adams_moments_and_gossips_neighbours(monkeypatch):
+    import simulator.experiments.scenario as scenario_module
+
+    seen = []
+    monkeypatch.setattr(scenario_module, "check_run_memory",
+                        lambda **kw: seen.append(kw["copies"]))
+    load([{"algorithm": "local", "H": 4}, {"algorithm": "diloco", "H": 4,
+                                           "optimizer": {"name": "adamw", "amsgrad": True}},
+          {"algorithm": "gossip", "graph": "torus"}, {"algorithm": "gossip"}],
+         optimizer={"name": "adam"})
+    # adam 8; adamw with AMSGrad 9; gossip on a 4 x 4 torus: adam 8 + 4 neighbours + 2; ring: + 2 + 2
+    assert seen == [8, 9, 14, 12]

@@ -48,7 +48,7 @@ from ..learning.workload import OptimizerConfig, optimizer_config_from_dict
 from ..network.collectives import check_group
 from ..utils.errors import InputError
 from ..utils.shipped import resolve, shipped_dir, shipped_files
-from .footprint import check_run_memory
+from .footprint import check_run_memory, model_copies
 from ..utils.yamlfile import (
     Places,
     did_you_mean,
@@ -287,7 +287,7 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
     n_train = _train_size(workload, seed, at, len(gpu_nodes(graph)))  # loads the dataset
     convention = given.get("convention", data.get("convention", "paper"))
     variants = _variants(data, at, given, graph, workload, epochs, steps, n_train, convention)
-    _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants)
+    _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants, optimizer)
     if name is None:
         name = os.path.splitext(os.path.basename(file))[0] if file else "scenario"
     return Scenario(
@@ -569,7 +569,7 @@ def _train_size(workload, seed, at, workers):
     return n_train
 
 
-def _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants):
+def _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants, optimizer):
     """Refuse, before anything runs, a scenario whose largest run would not fit in memory
     (:mod:`simulator.experiments.footprint`), naming the setting that costs most."""
     n_train, input_dim, num_classes = _shape(workload, seed)
@@ -591,9 +591,16 @@ def _check_memory(data, at, given, graph, workload, seed, epochs, steps, variant
         batch = variant.batch_size or workload.batch_size
         total = steps if steps is not None else \
             max(1, round(epochs * steps_per_epoch(n_train, workers, batch)))
+        own = variant.optimizer or optimizer
+        degree = None
+        if variant.algorithm == "gossip":
+            degree = max(map(len, gossip_neighbours(variant.graph, cluster_gpus(graph)[0],
+                                                    graph)), default=0)
         check_run_memory(workers=workers, input_dim=input_dim, hidden=workload.hidden,
                          num_classes=num_classes, batch_size=batch, steps=total,
-                         itemsize=itemsize, where=where)
+                         itemsize=itemsize, where=where,
+                         copies=model_copies(own.name, amsgrad=own.amsgrad,
+                                             gossip_degree=degree))
 
 
 # --------------------------------------------------------------------------- variants
