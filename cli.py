@@ -566,13 +566,19 @@ ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical", "diloco", 
 @click.option("--evaluate", type=click.Choice(["common", "any_gpu"]),
               help="Which models count for time-to-accuracy: the model all GPUs hold after "
                    "a global sync [common], or also each GPU's own (any_gpu).")
+@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="A variant setting with no option of its own, e.g. alpha=0.2, "
+                   "outer_lr=0.5, replica=block, graph=torus (repeatable; with --algorithm "
+                   "that variant's, otherwise every variant's it applies to; "
+                   "docs/schedules.md).")
 @click.option("--quiet", "-q", is_flag=True,
               help="Print only the table (and errors and warnings): no progress bar, no "
                    "header naming the scenario and cluster, no notes, no 'written to' lines.")
 @click.option("--trace", "trace_file", type=click.Path(),
               help="Write a Chrome trace (JSON) of every GPU's compute, waits and syncs and the "
                    "bytes in flight per tier; open it in Perfetto or chrome://tracing.")
-def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=None, **overrides):
+def run(scenario, output, quiet, topology_file, global_sync_delay, settings, trace_file=None,
+        **overrides):
     """Replay SCENARIO's SGD variants on its cluster and compare them. SCENARIO is a file
     or the name of a shipped scenario ('sgdsim scenario list').
 
@@ -580,7 +586,7 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=No
     cluster, an MLP on scikit-learn's digits, and all four variants.
     """
     from simulator.experiments.runner import load_workload, planned_steps, run_variant
-    from simulator.experiments.scenario import load_scenario
+    from simulator.experiments.scenario import load_scenario, parse_settings
     from simulator.outputs.report import format_table, results_document, write_results
     from simulator.utils.files import check_output, is_stdout
     from simulator.utils.units import parse_time
@@ -593,6 +599,7 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, trace_file=No
             check_output(path, field=option, what=what)       # before the runs, not after
     report = is_stdout(output) or is_stdout(trace_file)       # the table goes to stderr
     overrides["topology"] = topology_file
+    overrides["settings"] = parse_settings(settings) if settings else None
     overrides["global_sync_delay_s"] = (None if global_sync_delay is None else
                                         parse_time(global_sync_delay, field="--global-sync-delay"))
     with _notes(quiet):

@@ -537,7 +537,8 @@ def test_override_options_are_the_documented_keys():
         "switch_step": "--switch-step", "topology": "--topology", "epochs": "--epochs",
         "steps": "--steps", "target_accuracy": "--target-accuracy", "seed": "--seed",
         "cost_profile": "--cost-profile", "convention": "--convention",
-        "evaluate": "--evaluate", "global_sync_delay_s": "--global-sync-delay"}
+        "evaluate": "--evaluate", "global_sync_delay_s": "--global-sync-delay",
+        "settings": "--set"}
     with pytest.raises(TypeError):
         load_scenario(overrides={"bogus": 1})
 

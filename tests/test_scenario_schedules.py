@@ -105,3 +105,61 @@ def test_the_memory_check_counts_adams_moments_and_gossips_neighbours(monkeypatc
          optimizer={"name": "adam"})
     # adam 8; adamw with AMSGrad 9; gossip on a 4 x 4 torus: adam 8 + 4 neighbours + 2; ring: + 2 + 2
     assert seen == [8, 9, 14, 12]
+
+
+# --------------------------------------------------------------------------- run --set
+def test_set_gives_the_algorithm_variant_the_settings_a_file_would():
+    from simulator.experiments.scenario import load_scenario, parse_settings
+
+    settings = parse_settings(["outer_lr=0.5", "outer_momentum=0", "replica=block"])
+    by_option = load_scenario(overrides={"algorithm": "diloco", "H": 4, "settings": settings})
+    by_file = load([{"algorithm": "diloco", "H": 4, "outer_lr": 0.5, "outer_momentum": 0,
+                     "replica": "block"}])
+    assert by_option.variants[0] == by_file.variants[0]
+    assert by_option.variants[0].label == "diloco H=4 outer_lr=0.5 outer_momentum=0 replica block"
+
+
+def test_set_without_algorithm_changes_only_the_variants_it_applies_to():
+    from simulator.experiments.scenario import scenario_from_data
+
+    data = {"topology": "seed_8x2", "workload": {"dataset": "digits"},
+            "optimizer": {"lr": 0.02}, "target_accuracy": 0.9, "steps": 12,
+            "variants": [{"algorithm": "local", "H": 4},
+                         {"algorithm": "qsr", "H": 2, "alpha": 0.1, "label": "mine"}]}
+    s = scenario_from_data(data, overrides={"settings": {"alpha": 0.3}})
+    assert s.variants[0] == scenario_from_data(data).variants[0]
+    assert s.variants[1].alpha == 0.3 and s.variants[1].label == "qsr H=2 alpha=0.3"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--algorithm", "qsr", "-H", "4"], "error: --algorithm: QSR needs its growth coefficient "
+                                        "alpha (add e.g. --set alpha=0.2"),
+    (["--set", "alpha"], "error: --set: 'alpha' is not NAME=VALUE"),
+    (["--set", "alpah=0.1"], "error: --set alpah: 'alpah' is not a variant setting (did you "
+                             "mean 'alpha'?"),
+    (["--set", "H=3"], "error: --set H: 'H' is not a variant setting (use the option -H)"),
+    (["--algorithm", "local", "--set", "alpha=0.1"], "error: --set alpha: alpha does not apply "
+                                                     "to local"),
+    (["--set", "alpha=0.1"], "error: --set alpha: alpha applies to qsr variants, and this "
+                             "scenario has none"),
+    (["--algorithm", "qsr", "--set", "alpha=-1"], "error: --set alpha: must be positive"),
+    (["--algorithm", "qsr", "--set", "alpha=nan"], "error: --set alpha:"),
+    (["--algorithm", "diloco", "--set", "outer_lr=[1"], "error: --set outer_lr: '[1': YAML "
+                                                        "syntax error"),
+    (["--algorithm", "diloco", "--set", "replica=rack"], "error: --set replica: 'rack' is not a "
+                                                         "level of the topology"),
+])
+def test_bad_set_values_are_one_line_and_exit_2(run_cli, args, expected):
+    assert one_error_line(run_cli("run", "-q", "--steps", "4", *args)).startswith(expected)
+
+
+def test_set_runs_the_same_numbers_as_the_file(run_cli, write_file):
+    import json
+
+    path = write_file("qsr.yaml", HEAD + "  - {algorithm: qsr, H: 2, alpha: 0.2}\n")
+    from_file = run_cli("run", path, "-q", "-o", "-")
+    from_option = run_cli("run", path, "-q", "-o", "-", "--algorithm", "qsr", "-H", "2",
+                          "--set", "alpha=0.2")
+    assert from_file.exit_code == 0 and from_option.exit_code == 0, from_option.output
+    records = [json.loads(r.stdout)["runs"] for r in (from_file, from_option)]
+    assert records[0] == records[1] and records[0][0]["label"] == "qsr H=2 alpha=0.2"

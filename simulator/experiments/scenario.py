@@ -54,13 +54,14 @@ from ..utils.yamlfile import (
     did_you_mean,
     load_schema,
     load_yaml,
+    parse_yaml,
     validate_schema,
 )
 
 __all__ = [
     "Variant", "WorkloadSpec", "TimingSpec", "Scenario",
     "load_scenario", "scenario_from_data", "steps_per_epoch",
-    "ALGORITHMS", "COLLECTIVES", "OVERRIDE_OPTIONS", "DEFAULT_SOURCE", "PARAMETER_ALGORITHMS",
+    "ALGORITHMS", "COLLECTIVES", "OVERRIDE_OPTIONS", "SETTINGS", "parse_settings", "DEFAULT_SOURCE", "PARAMETER_ALGORITHMS",
 ]
 
 ALGORITHMS = ("minibatch", "local", "postlocal", "hierarchical", "diloco", "slowmo", "qsr",
@@ -90,10 +91,13 @@ _FILE_ONLY = ("warmup_steps", "periods", "period_group_size",
 PAPER_ONLY = ("diloco", "slowmo", "qsr", "adacomm", "gossip")
 """Algorithms with no torch.distributed averager to follow: the paper convention only."""
 
+SETTINGS = ("warmup_steps", "post_local_gradient_allreduce") + _NEWER
+"""Variant parameters that ``sgdsim run --set NAME=VALUE`` gives (they have no option)."""
+
 OVERRIDE_OPTIONS = {key: "--" + key.replace("_", "-") for key in (
     "algorithm", "Hb", "switch_epoch", "switch_step", "topology", "epochs", "steps",
     "target_accuracy", "seed", "cost_profile", "convention", "evaluate")}
-OVERRIDE_OPTIONS.update(H="-H", global_sync_delay_s="--global-sync-delay")
+OVERRIDE_OPTIONS.update(H="-H", global_sync_delay_s="--global-sync-delay", settings="--set")
 """Override key -> the ``sgdsim run`` option named in its errors (``"H"`` -> ``"-H"``)."""
 
 
@@ -207,7 +211,10 @@ def load_scenario(path=None, overrides=None):
         ``topology`` (a path relative to the current directory), ``epochs`` (replaces
         steps), ``steps`` (replaces epochs), ``target_accuracy``, ``seed``,
         ``cost_profile``, ``global_sync_delay_s`` (for every variant, replacing their own),
-        ``convention`` (for every variant, replacing their own), ``evaluate``.
+        ``convention`` (for every variant, replacing their own), ``evaluate``,
+        ``settings`` (a dict of :data:`SETTINGS` names to values, ``sgdsim run --set``:
+        with ``algorithm`` that variant's, without it every variant's they apply to; see
+        :func:`parse_settings`).
 
     Returns
     -------
@@ -360,6 +367,9 @@ def _checked_overrides(overrides):
             except InputError as err:
                 raise InputError(err.message, **_option(key), fix=err.fix) from None
             continue
+        if key == "settings":
+            given[key] = _checked_settings(value)
+            continue
         if key in ("convention", "evaluate"):
             choices = CONVENTIONS if key == "convention" else EVALUATE
             if value not in choices:
@@ -379,6 +389,74 @@ def _checked_overrides(overrides):
     if "topology" in given:
         given["topology"] = str(given["topology"])
     return given
+
+
+def parse_settings(texts):
+    """``{name: value}`` from ``NAME=VALUE`` texts (``sgdsim run --set``), values read as YAML.
+
+    Parameters
+    ----------
+    texts : iterable of str
+        E.g. ``["alpha=0.2", "replica=block"]``; a later NAME replaces an earlier one.
+
+    Returns
+    -------
+    dict
+        Checked as :func:`load_scenario` checks its ``settings`` override.
+
+    Raises
+    ------
+    InputError
+        A text without ``=``, a name that is not in :data:`SETTINGS`, a value the
+        scenario schema refuses; the line names ``--set NAME``.
+
+    Examples
+    --------
+    >>> parse_settings(["alpha=0.2", "graph=torus"])
+    {'alpha': 0.2, 'graph': 'torus'}
+    """
+    settings = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or not name or not value.strip():
+            raise InputError(f"{text!r} is not NAME=VALUE", file=None, line=None, field="--set",
+                             fix="write e.g. --set alpha=0.2")
+        try:
+            settings[name] = parse_yaml(value, file=None)[0]
+        except InputError as err:
+            raise InputError(f"{value!r}: {err.message}", **_setting(name), fix=err.fix) from None
+    return _checked_settings(settings)
+
+
+def _checked_settings(settings):
+    """`settings` with every name known and every value as the variant schema wants it."""
+    if not isinstance(settings, dict):
+        raise TypeError("the settings override is a dict of names to values")
+    schema = load_schema("scenario")
+    properties = schema["$defs"]["variant"]["properties"]
+    for name, value in settings.items():
+        field_name = f"--set {name}"
+        if name not in SETTINGS:
+            if name in OVERRIDE_OPTIONS and name != "settings":
+                fix = f"use the option {OVERRIDE_OPTIONS[name]}"
+            else:
+                hint = did_you_mean(name, SETTINGS)
+                fix = (hint + " " if hint else "") + "settable: " + ", ".join(SETTINGS)
+            raise InputError(f"{name!r} is not a variant setting", file=None, line=None,
+                             field=field_name, fix=fix)
+        try:
+            validate_schema({name: value}, {"$defs": schema["$defs"], "type": "object",
+                                            "properties": {name: properties[name]}})
+        except InputError as err:
+            raise InputError(err.message, file=None, line=None, field=field_name,
+                             fix=err.fix) from None
+    return dict(settings)
+
+
+def _setting(name):
+    """Keyword arguments that locate an InputError at ``--set NAME``."""
+    return {"file": None, "line": None, "field": f"--set {name}"}
 
 
 # --------------------------------------------------------------------------- sections
@@ -626,6 +704,13 @@ def _raw_variants(data, at, given):
                                      fix=f"leave it out, or use --algorithm "
                                          f"{' or '.join(PARAMETER_ALGORITHMS[key])}")
                 params[key] = _Value(given[key], _option(key))
+        for key, value in given.get("settings", {}).items():
+            if given["algorithm"] not in PARAMETER_ALGORITHMS[key]:
+                raise InputError(f"{key} does not apply to {given['algorithm']}",
+                                 **_setting(key),
+                                 fix=f"leave it out, or use --algorithm "
+                                     f"{' or '.join(PARAMETER_ALGORITHMS[key])}")
+            params[key] = _Value(value, _setting(key))
         return [(params, _option("algorithm"), set())]
 
     raw = []
@@ -650,6 +735,10 @@ def _raw_variants(data, at, given):
                     params.pop("switch_step", None)
                 params[key] = _Value(given[key], _option(key))
                 overridden.add(key)
+        for key, value in given.get("settings", {}).items():
+            if algorithm in PARAMETER_ALGORITHMS[key]:
+                params[key] = _Value(value, _setting(key))
+                overridden.add(key)
         if "global_sync_delay_s" in given:          # the command line wins for every variant
             params.pop("global_sync_delay_s", None)
             overridden.add("global_sync_delay_s")
@@ -670,6 +759,11 @@ def _raw_variants(data, at, given):
             raise InputError(f"{OVERRIDE_OPTIONS[key]} applies to {', '.join(PARAMETER_ALGORITHMS[key])} "
                              "variants, and this scenario has none", **_option(key),
                              fix=f"add --algorithm {PARAMETER_ALGORITHMS[key][-1]}, or leave it out")
+    for key in given.get("settings", {}):
+        if not any(p["algorithm"].value in PARAMETER_ALGORITHMS[key] for p, _, _ in raw):
+            raise InputError(f"{key} applies to {', '.join(PARAMETER_ALGORITHMS[key])} "
+                             "variants, and this scenario has none", **_setting(key),
+                             fix=f"add --algorithm {PARAMETER_ALGORITHMS[key][0]}, or leave it out")
     return raw
 
 
@@ -772,8 +866,10 @@ def _newer_parameters(algorithm, params, where, graph, workers):
                              "the period", **params["H_min"].where,
                              fix=f"give H_min between 1 and {H}")
     if algorithm == "qsr" and "alpha" not in out:
+        written = "--set alpha=0.2" if where["field"] == OVERRIDE_OPTIONS["algorithm"] \
+            else "'alpha: 0.2'"
         raise InputError("QSR needs its growth coefficient alpha", **where,
-                         fix="add e.g. 'alpha: 0.2': rounds last max(H, (alpha / lr)^2) steps")
+                         fix=f"add e.g. {written}: rounds last max(H, (alpha / lr)^2) steps")
     if "replica" in out:
         levels = list(graph_levels(graph))
         if out["replica"] not in levels:
