@@ -48,6 +48,18 @@ once on the network model and reused. Otherwise the syncs of smaller groups run 
 shared :class:`~simulator.network.flows.Network` in the same environment, contending as
 they overlap; that network carries the protocol's link efficiencies
 (:func:`~simulator.network.collectives.collective_network`).
+
+Overlap
+-------
+With an :class:`~simulator.engine.overlap.Overlap` (``timing.overlap: ddp``), a step with a
+gradient all-reduce computes its forward pass, joins the sync at the start of its backward
+pass, and the sync all-reduces the gradients bucket by bucket while the backward passes go
+on (:mod:`simulator.engine.overlap` states the rules); a GPU leaves when its backward pass
+and the sync are done. This holds for every ``Step.gradient`` (all GPUs', a block's or a
+replica's); parameter averages and gossip exchanges still follow the whole step. With
+overlap a step source is asked for step t after the first GPU's forward pass of it (DDP
+knows before the backward pass whether the step synchronises). ``Timeline.overlapped_comm_time_s`` is the per-GPU mean of the
+communication that ran during backward passes, ``Timeline.bucket_log`` every bucket's span.
 """
 
 from dataclasses import dataclass
@@ -68,6 +80,7 @@ from ..network.collectives import (
 )
 from ..network.flows import Network
 from ..network.routing import Router
+from .overlap import BucketedSync, run_buckets
 
 __all__ = ["Timeline", "compute_times", "simulate_timeline", "cluster_gpus", "cluster_groupings",
            "groupings_of"]
@@ -98,6 +111,10 @@ class Timeline:
                                     # in flight, one per collective run on an idle network
                                     # (shifted to its start) plus one for the shared network;
                                     # a series' value holds until its next entry
+    overlapped_comm_time_s: float = 0.0  # with overlap: mean over GPUs of the time in
+                                    # collectives that ran during their backward passes
+    bucket_log: list = None         # with overlap: (step, kind, group, bucket, bytes, start_s,
+                                    # end_s) of every bucket's all-reduce (engine/overlap.py)
 
 
 def cluster_gpus(graph):
@@ -206,7 +223,7 @@ def groupings_of(graph, groups, n_gpus, used=()):
 
 def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
                       collective="ring", global_sync_delay_s=0.0, record_in_flight=False,
-                      record_gpu_steps=False, neighbours=None):
+                      record_gpu_steps=False, neighbours=None, overlap=None):
     """Run the GPUs' compute and syncs in a SimPy environment.
 
     Parameters
@@ -235,6 +252,8 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
         Also fill ``Timeline.gpu_step_end_s`` (K, T): when each GPU finished each step.
     neighbours : list of list of int, optional
         Each GPU's gossip neighbours (positions in `gpus`), for steps that gossip.
+    overlap : simulator.engine.overlap.Overlap, optional
+        DDP's buckets: gradient all-reduces overlap the backward pass (module docstring).
 
     Returns
     -------
@@ -286,35 +305,48 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
         gossip_tier = [tiers.index(group_tier(graph, [gpus[k]] + [gpus[j] for j in neighbours[k]]))
                        for k in range(n_gpus)]
         exchanges = {}                           # (step, i, j) -> _Sync of the pair i < j
-    costs = {}                                   # members -> (time_s, bytes_by_tier) on an idle network
+    costs = {}                                   # (members, bytes) -> (time_s, bytes_by_tier) on an idle network
     comm_bytes = dict.fromkeys(tiers, 0.0)
     step_end_s = np.zeros(n_steps)
     gpu_end_s = np.zeros((n_gpus, n_steps)) if record_gpu_steps else None
     compute_total = compute_s.sum(axis=1)
     tier_total = np.zeros((n_gpus, len(tiers)))   # time in syncs, by the tier of their group
     wait_total = np.zeros(n_gpus)
+    hidden_total = np.zeros(n_gpus)              # overlap: time in collectives during backward
+    bucket_log = [] if overlap is not None else None
+    first_gradient = []                          # overlap: the first step with gradients
     pending = {}                                 # (step, what, grouping, group) -> _Sync
     sync_log = []
     left = np.zeros(n_steps, dtype=np.intp) if source is not None else None
 
-    def run_sync(sync, members, everyone):
-        sync.start_s = env.now
-        if len(members) == 1:
-            pass
-        elif everyone or shared is None:
-            key = tuple(members)
+    def reduce(members, size, everyone, extra_s=0.0):
+        """One all-reduce of `size` bytes over `members` from now, then `extra_s` more."""
+        if everyone or shared is None:
+            key = (tuple(members), size)
             if key not in costs:
                 log = flight_logs[key] = [] if record_in_flight else None
-                costs[key] = run_groups(graph, [members], message_bytes, collective, router,
+                costs[key] = run_groups(graph, [members], size, collective, router,
                                         in_flight_log=log)
             time_s, nbytes = costs[key]
             if record_in_flight:
-                in_flight.append([(float(sync.start_s + t), *rest) for t, *rest in flight_logs[key]])
+                in_flight.append([(float(env.now + t), *rest) for t, *rest in flight_logs[key]])
             for tier in tiers:
                 comm_bytes[tier] += nbytes[tier]
-            yield env.timeout(time_s + (global_sync_delay_s if everyone else 0.0))
+            yield env.timeout(time_s + extra_s)
         else:
-            yield allreduce(shared, [members], message_bytes, collective)
+            yield allreduce(shared, [members], size, collective)
+
+    def run_sync(sync, members, everyone):
+        sync.start_s = env.now
+        delay_s = global_sync_delay_s if everyone else 0.0
+        if len(members) == 1:
+            pass
+        elif sync.buckets is None:
+            yield from reduce(members, message_bytes, everyone, delay_s)
+        else:                                    # DDP: bucket by bucket (engine/overlap.py)
+            yield from run_buckets(env, sync.buckets, lambda size: reduce(members, size, everyone),
+                                   delay_s, bucket_log, (sync.step, sync.kind, sync.group))
+            sync.start_s = sync.buckets.spans[0][0]
         sync.end_s = env.now
         sync_log.append((sync.step, sync.kind, sync.group, sync.start_s, sync.end_s))
         sync.done.succeed()
@@ -350,8 +382,20 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
 
     def gpu(k):
         for t in range(n_steps):
-            yield env.timeout(compute_s[k, t])
-            step = steps[t]
+            if overlap is None:
+                yield env.timeout(compute_s[k, t])
+                step = steps[t]
+                ddp = False
+            else:                                # the step is asked after the forward pass
+                forward_s = compute_s[k, t] * overlap.forward_share
+                backward_s = compute_s[k, t] - forward_s
+                yield env.timeout(forward_s)
+                step = steps[t]
+                ddp = step.gradient is not None  # buckets during the backward pass
+                if not ddp:
+                    yield env.timeout(backward_s)
+                elif not first_gradient:
+                    first_gradient.append(t)
             for what, name in (("gradient", step.gradient), ("average", step.average)):
                 if name is None:
                     continue
@@ -365,14 +409,28 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
                 if sync is None:
                     sync = pending[key] = _Sync(env, len(groupings[name][g]), t + 1,
                                                 sync_kind(what, name), -1 if everyone else g)
+                    if ddp and what == "gradient":
+                        sync.buckets = BucketedSync(overlap.first_buckets if t == first_gradient[0]
+                                                    else overlap.buckets)
                 arrived_s = env.now
+                if sync.buckets is not None:     # joins at the start of its backward pass
+                    sync.buckets.join(k, arrived_s, backward_s)
+                    backward = env.timeout(backward_s)
                 sync.waiting -= 1
                 if sync.waiting == 0:
                     del pending[key]
                     env.process(run_sync(sync, names[name][g], everyone))
-                yield sync.done
-                wait_total[k] += sync.start_s - arrived_s
-                tier_total[k, group_tiers[name][g]] += sync.end_s - sync.start_s
+                if sync.buckets is None:
+                    yield sync.done
+                    wait_total[k] += sync.start_s - arrived_s
+                    tier_total[k, group_tiers[name][g]] += sync.end_s - sync.start_s
+                else:
+                    yield backward & sync.done
+                    busy_s, hidden_s, wait_s = sync.buckets.share(arrived_s, arrived_s + backward_s,
+                                                                  env.now)
+                    wait_total[k] += wait_s
+                    hidden_total[k] += hidden_s
+                    tier_total[k, group_tiers[name][g]] += busy_s
             if env.now > step_end_s[t]:
                 step_end_s[t] = env.now
             if gpu_end_s is not None:
@@ -411,6 +469,8 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
         comm_time_by_tier_s={tier: float(by_tier[i]) for i, tier in enumerate(tiers)},
         gpu_step_end_s=gpu_end_s,
         in_flight=in_flight,
+        overlapped_comm_time_s=float(hidden_total.mean()),
+        bucket_log=bucket_log,
     )
 
 
@@ -429,13 +489,14 @@ class _Decided:
 class _Sync:
     """One all-reduce of a group after one step: members arrive, then it runs."""
 
-    __slots__ = ("done", "waiting", "step", "kind", "group", "start_s", "end_s")
+    __slots__ = ("done", "waiting", "step", "kind", "group", "start_s", "end_s", "buckets")
 
     def __init__(self, env, size, step, kind, group):
         self.done = env.event()
         self.waiting = size
         self.step, self.kind, self.group = step, kind, group
         self.start_s = self.end_s = None
+        self.buckets = None                      # overlap: a BucketedSync (engine/overlap.py)
 
 
 def _independent(router, groups, algorithm):

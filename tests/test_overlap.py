@@ -1,0 +1,219 @@
+"""DDP's compute/communication overlap in the engine, against closed forms and a reference.
+
+The reference (:func:`reference_timeline`) is written here from the rules of docs/engine.md
+("Overlap: DDP's gradient buckets"), without the engine's code: buckets by PyTorch's
+``compute_bucket_assignment_by_size`` loop over the gradients in ready order, ready times
+from the layers' FLOPs, one stream per group, the step's end when backward and the last
+bucket are done. All-reduce times are the closed form of a ring on a star under the
+``ideal`` protocol: ``T(n) = 2(p-1) 2l + 2(p-1)/p n/b``.
+"""
+
+import numpy as np
+import pytest
+
+from simulator.cluster.generators import two_tier
+from simulator.engine.buckets import DEFAULT_BUCKET_CAP_BYTES, DEFAULT_FIRST_BUCKET_BYTES
+from simulator.engine.overlap import FORWARD_SHARE, ddp_overlap
+from simulator.engine.profiles import LayerCost, layer_costs
+from simulator.engine.timeline import cluster_gpus, compute_times, simulate_timeline
+
+P = 4                                    # GPUs, all under one switch
+LAT = 1e-6                               # s per link
+
+
+def star(bandwidth, latency=LAT):
+    """P GPUs on one switch; the ideal protocol: all-reduces cost the wires alone."""
+    graph = two_tier(1, P, intra_bandwidth=bandwidth, intra_latency=latency,
+                     peak_flops=10e12, efficiency=0.5)
+    graph.graph["collectives"] = {"protocol": "ideal"}
+    return graph
+
+
+def ring_s(nbytes, bandwidth, latency=LAT):
+    """A ring all-reduce of `nbytes` over the star's P GPUs: 2(P-1) hops of two links."""
+    return 2 * (P - 1) * 2 * latency + 2 * (P - 1) / P * nbytes / bandwidth
+
+
+# Six layers, 300,000 parameters each (1.2 MB of fp32 gradients), forward FLOPs 1..6: with a
+# 3 MiB cap the rebuilt buckets are {f}, {e, d, c}, {b, a} (the first closes at 1 MiB).
+LAYERS = tuple(LayerCost(name, ((f"{name}.weight", 299_000), (f"{name}.bias", 1_000)), float(i + 1))
+               for i, name in enumerate("abcdef"))
+CAP = 3 * 2**20
+
+
+def reference_buckets(layers, limits):
+    """(ready fraction of the backward pass, bytes) per bucket, in reduction order."""
+    flops = [2.0 * layer.forward_flops for layer in layers]
+    total, done, ready = sum(flops), 0.0, []
+    for layer, work in zip(reversed(layers), reversed(flops)):
+        done += work
+        for _, count in reversed(layer.tensors):
+            ready.append((done / total, 4 * count))
+    out, size, last, limit = [], 0, 0.0, 0
+    for fraction, nbytes in ready:           # compute_bucket_assignment_by_size, one dtype
+        size, last = size + nbytes, fraction
+        if size >= limits[limit]:
+            out.append((last, size))
+            size, limit = 0, min(limit + 1, len(limits) - 1)
+    if size:
+        out.append((last, size))
+    return out
+
+
+def reference_timeline(compute, steady, first, cost_s, delay_s=0.0):
+    """Per step and GPU, from the rules: ``(end_s, comm_s, overlapped_s, wait_s)``, the last
+    three per-GPU means."""
+    K, T = compute.shape
+    clock = np.zeros(K)
+    comm, hidden, wait = np.zeros(K), np.zeros(K), np.zeros(K)
+    for t in range(T):
+        forward = compute[:, t] / 3.0
+        backward = compute[:, t] - forward
+        start, end = clock + forward, clock + forward + backward
+        spans, stream = [], -np.inf
+        for fraction, nbytes in (first if t == 0 else steady):
+            begin = max(float(np.max(start + fraction * backward)), stream)
+            stream = begin + cost_s(nbytes)
+            spans.append((begin, stream))
+        if delay_s:
+            spans.append((stream, stream + delay_s))
+            stream += delay_s
+        leave = np.maximum(end, stream)
+        busy = sum(e - s for s, e in spans)
+        inside = np.array([sum(max(0.0, min(e, end[k]) - max(s, start[k])) for s, e in spans)
+                           for k in range(K)])
+        comm += busy
+        hidden += inside
+        wait += (leave - end) - (busy - inside)
+        clock = leave
+    return float(clock.max()), float(comm.mean()), float(hidden.mean()), float(wait.mean())
+
+
+def timeline(graph, compute, overlap, actions=None, delay_s=0.0):
+    gpus, blocks = cluster_gpus(graph)
+    steps = compute.shape[1]
+    return simulate_timeline(graph, gpus, blocks, actions or ["gradient"] * steps, compute,
+                             message_bytes=overlap.message_bytes, collective="ring",
+                             global_sync_delay_s=delay_s, overlap=overlap)
+
+
+def jittered(steps, seed=1):
+    graph = star(25e9)
+    gpus, _ = cluster_gpus(graph)
+    return compute_times(graph, gpus, steps, flops_per_sample=2e8, batch_size=32, jitter=0.3,
+                         seed=seed)                     # ~1.3 ms a step, +-30 %
+
+
+# --------------------------------------------------------------------------- the rule
+def test_buckets_follow_pytorchs_rule_first_one_bucket_then_the_rebuilt_ones():
+    overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
+    expected = reference_buckets(LAYERS, [DEFAULT_FIRST_BUCKET_BYTES, CAP])
+    assert [b.nbytes for b in overlap.buckets] == [n for _, n in expected]
+    assert [b.ready_s for b in overlap.buckets] == pytest.approx([r for r, _ in expected], rel=1e-15)
+    assert [b.tensors[0] for b in overlap.buckets] == ["f.bias", "e.bias", "b.bias"]
+    assert [(b.ready_s, b.nbytes) for b in overlap.first_buckets] == [(1.0, 6 * 1_200_000)]
+    # PyTorch's defaults: ResNet-50's classifier alone in the small first bucket.
+    resnet = ddp_overlap(layer_costs("resnet50-imagenet"))
+    assert resnet.bucket_cap_bytes == DEFAULT_BUCKET_CAP_BYTES == 25 * 2**20
+    assert resnet.first_bucket_cap_bytes == DEFAULT_FIRST_BUCKET_BYTES == 2**20
+    assert resnet.buckets[0].tensors == ("fc.bias", "fc.weight")
+    assert FORWARD_SHARE == pytest.approx(1 / 3)
+
+
+# --------------------------------------------------------------------------- closed forms
+def test_with_zero_network_cost_the_step_time_is_the_compute_time():
+    graph = star(1e30, latency=0.0)
+    compute = jittered(6)
+    overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
+    tl = timeline(graph, compute, overlap)
+    # every GPU leaves each step with the slowest member's backward pass
+    assert tl.simulated_time_s == pytest.approx(compute.max(axis=0).sum(), rel=1e-12)
+    assert tl.step_end_s == pytest.approx(np.cumsum(compute.max(axis=0)), rel=1e-12)
+    assert tl.comm_time_s == pytest.approx(0.0, abs=1e-18)
+    assert tl.wait_time_s == pytest.approx((compute.max(axis=0) - compute).sum(axis=1).mean(),
+                                           rel=1e-9)
+    assert len(tl.bucket_log) == 1 + 3 * 5           # one bucket first, then three a step
+
+
+def test_with_an_infinitely_slow_network_the_step_is_compute_plus_the_serial_buckets():
+    bandwidth = 1e6                                  # 1 MB/s: every bucket outlasts backward
+    graph = star(bandwidth)
+    c, steps = 2e-3, 5
+    compute = np.full((P, steps), c)
+    overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
+    tl = timeline(graph, compute, overlap)
+    sizes = [b.nbytes for b in overlap.buckets]
+    first = c + ring_s(overlap.message_bytes, bandwidth)       # one bucket, after backward
+    later = c / 3 + overlap.buckets[0].ready_s * (2 * c / 3) + sum(ring_s(n, bandwidth) for n in sizes)
+    assert tl.step_end_s[0] == pytest.approx(first, rel=1e-12)
+    assert np.diff(tl.step_end_s) == pytest.approx([later] * (steps - 1), rel=1e-12)
+    # the buckets run back to back from the first one's ready time
+    log = [entry for entry in tl.bucket_log if entry[0] == 2]
+    assert [entry[4] for entry in log] == sizes
+    for previous, entry in zip(log, log[1:]):
+        assert entry[5] == previous[6]
+    assert log[0][5] == pytest.approx(tl.step_end_s[0] + c / 3 + overlap.buckets[0].ready_s * 2 * c / 3,
+                                      rel=1e-12)
+
+
+def test_the_overlap_matches_the_reference_step_by_step_with_stragglers_and_a_delay():
+    graph = star(5e9)                      # buckets take 0.3-1 ms beside ~1.3 ms of compute
+    compute = jittered(8, seed=4)
+    overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
+    steady = reference_buckets(LAYERS, [DEFAULT_FIRST_BUCKET_BYTES, CAP])
+    first = [(1.0, overlap.message_bytes)]
+    tl = timeline(graph, compute, overlap, delay_s=1e-4)
+    end, comm, hidden, wait = reference_timeline(compute, steady, first,
+                                                 lambda n: ring_s(n, 5e9), delay_s=1e-4)
+    assert tl.simulated_time_s == pytest.approx(end, rel=1e-12)
+    assert tl.comm_time_s == pytest.approx(comm, rel=1e-12)
+    assert tl.overlapped_comm_time_s == pytest.approx(hidden, rel=1e-12)
+    assert tl.wait_time_s == pytest.approx(wait, rel=1e-9)
+    assert 0 < tl.overlapped_comm_time_s < tl.comm_time_s
+    # every GPU's time is compute + wait + comm - overlapped; all leave the last step at once
+    assert tl.simulated_time_s == pytest.approx(
+        tl.compute_time_s + tl.wait_time_s + tl.comm_time_s - tl.overlapped_comm_time_s, rel=1e-12)
+    assert sum(tl.comm_time_by_tier_s.values()) == pytest.approx(tl.comm_time_s, rel=1e-12)
+
+
+def test_overlap_hides_communication_and_changes_no_bytes():
+    graph = star(5e9)
+    compute = jittered(8, seed=4)
+    overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
+    gpus, blocks = cluster_gpus(graph)
+    plain = simulate_timeline(graph, gpus, blocks, ["gradient"] * 8, compute,
+                              message_bytes=overlap.message_bytes, collective="ring")
+    ddp = timeline(graph, compute, overlap)
+    assert ddp.simulated_time_s < plain.simulated_time_s
+    assert plain.overlapped_comm_time_s == 0.0 and plain.bucket_log is None
+    for tier in plain.comm_bytes:
+        assert ddp.comm_bytes[tier] == pytest.approx(plain.comm_bytes[tier], rel=1e-12)
+
+
+def test_parameter_averages_do_not_overlap():
+    graph = star(5e9)
+    compute = jittered(6, seed=2)
+    overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
+    gpus, blocks = cluster_gpus(graph)
+    actions = [None, "global", None, "global", None, "global"]
+    plain = simulate_timeline(graph, gpus, blocks, actions, compute,
+                              message_bytes=overlap.message_bytes, collective="ring")
+    ddp = timeline(graph, compute, overlap, actions=actions)
+    assert ddp.simulated_time_s == plain.simulated_time_s and ddp.bucket_log == []
+
+
+def test_block_gradient_syncs_overlap_and_stay_on_their_tier():
+    graph = two_tier(2, 2, peak_flops=10e12, efficiency=0.5)
+    gpus, blocks = cluster_gpus(graph)
+    compute = compute_times(graph, gpus, 6, flops_per_sample=2e8, batch_size=32)
+    overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
+    from simulator.learning.schedules import Step
+    actions = [Step(gradient="block")] * 5 + [Step(gradient="block", average="global")]
+    tl = simulate_timeline(graph, gpus, blocks, actions, compute,
+                           message_bytes=overlap.message_bytes, collective="ring", overlap=overlap)
+    assert tl.overlapped_comm_time_s > 0
+    assert {entry[2] for entry in tl.bucket_log} == {0, 1}            # each block's stream
+    intra, inter = tl.comm_time_by_tier_s["intra_block"], tl.comm_time_by_tier_s["inter_block"]
+    assert intra + inter == pytest.approx(tl.comm_time_s, rel=1e-12)
+    global_sync = [e for e in tl.sync_log if e[2] == -1]
+    assert inter == pytest.approx(global_sync[0][4] - global_sync[0][3], rel=1e-12)
