@@ -571,14 +571,19 @@ ALGORITHM_NAMES = ["minibatch", "local", "postlocal", "hierarchical", "diloco", 
                    "outer_lr=0.5, replica=block, graph=torus (repeatable; with --algorithm "
                    "that variant's, otherwise every variant's it applies to; "
                    "docs/schedules.md).")
+@click.option("--overlap", type=click.Choice(["none", "ddp"]),
+              help="ddp: all-reduce gradients in buckets during the backward pass, as "
+                   "PyTorch's DistributedDataParallel (every variant); none: after it.")
+@click.option("--bucket-cap", help="With --overlap ddp: DDP's bucket size limit, with a unit "
+                                   "[25 MiB, PyTorch's bucket_cap_mb].")
 @click.option("--quiet", "-q", is_flag=True,
               help="Print only the table (and errors and warnings): no progress bar, no "
                    "header naming the scenario and cluster, no notes, no 'written to' lines.")
 @click.option("--trace", "trace_file", type=click.Path(),
               help="Write a Chrome trace (JSON) of every GPU's compute, waits and syncs and the "
                    "bytes in flight per tier; open it in Perfetto or chrome://tracing.")
-def run(scenario, output, quiet, topology_file, global_sync_delay, settings, trace_file=None,
-        **overrides):
+def run(scenario, output, quiet, topology_file, global_sync_delay, settings, bucket_cap,
+        trace_file=None, **overrides):
     """Replay SCENARIO's SGD variants on its cluster and compare them. SCENARIO is a file
     or the name of a shipped scenario ('sgdsim scenario list').
 
@@ -589,7 +594,7 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, settings, tra
     from simulator.experiments.scenario import load_scenario, parse_settings
     from simulator.outputs.report import format_table, results_document, write_results
     from simulator.utils.files import check_output, is_stdout
-    from simulator.utils.units import parse_time
+    from simulator.utils.units import parse_bytes, parse_time
 
     if is_stdout(output) and is_stdout(trace_file):
         raise InputError("--output and --trace cannot both be '-' (standard output)",
@@ -602,6 +607,8 @@ def run(scenario, output, quiet, topology_file, global_sync_delay, settings, tra
     overrides["settings"] = parse_settings(settings) if settings else None
     overrides["global_sync_delay_s"] = (None if global_sync_delay is None else
                                         parse_time(global_sync_delay, field="--global-sync-delay"))
+    overrides["bucket_cap_bytes"] = (None if bucket_cap is None else
+                                     parse_bytes(bucket_cap, field="--bucket-cap"))
     with _notes(quiet):
         spec = load_scenario(scenario, overrides)
     workload = load_workload(spec)

@@ -8,6 +8,8 @@ bucket are done. All-reduce times are the closed form of a ring on a star under 
 ``ideal`` protocol: ``T(n) = 2(p-1) 2l + 2(p-1)/p n/b``.
 """
 
+import json
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,11 @@ from simulator.engine.buckets import DEFAULT_BUCKET_CAP_BYTES, DEFAULT_FIRST_BUC
 from simulator.engine.overlap import FORWARD_SHARE, ddp_overlap
 from simulator.engine.profiles import LayerCost, layer_costs
 from simulator.engine.timeline import cluster_gpus, compute_times, simulate_timeline
+from simulator.experiments.runner import run_variant
+from simulator.experiments.scenario import scenario_from_data
+from simulator.outputs.report import format_table
+from simulator.outputs.trace import gpu_spans, trace_document
+from simulator.utils.errors import InputError
 
 P = 4                                    # GPUs, all under one switch
 LAT = 1e-6                               # s per link
@@ -217,3 +224,120 @@ def test_block_gradient_syncs_overlap_and_stay_on_their_tier():
     assert intra + inter == pytest.approx(tl.comm_time_s, rel=1e-12)
     global_sync = [e for e in tl.sync_log if e[2] == -1]
     assert inter == pytest.approx(global_sync[0][4] - global_sync[0][3], rel=1e-12)
+
+
+# --------------------------------------------------------------------------- runs, records, traces
+def scenario(overlap="ddp", **timing):
+    return scenario_from_data({
+        "topology": {"name": "t1x4", "blocks": 1, "gpus_per_block": 4,
+                     "gpu": {"peak_flops": "10 TFLOP/s", "efficiency": 0.5},
+                     "intra_block": {"bandwidth": "5 GB/s", "latency": "1 us"},
+                     "inter_block": {"bandwidth": "5 GB/s", "latency": "1 us"}},
+        "workload": {"dataset": "digits", "model": "mlp", "hidden": [16], "batch_size": 16},
+        "variants": [{"algorithm": "minibatch"}, {"algorithm": "minibatch", "overlap": "none"}],
+        "target_accuracy": 0.5,
+        "steps": 5,
+        "seed": 0,
+        "timing": {"cost_profile": "resnet50-imagenet", "jitter": 0.2, "overlap": overlap,
+                   **timing},
+    }, file="o.yaml")
+
+
+def test_a_run_records_its_overlap_and_learns_the_same():
+    spec = scenario(bucket_cap="10 MiB")
+    assert [v.label for v in spec.variants] == ["minibatch", "minibatch no overlap"]
+    ddp, plain = (run_variant(spec, v) for v in spec.variants)
+    assert ddp["timing"]["overlap"] == "ddp" and "overlap" not in plain["timing"]
+    assert ddp["timing"]["bucket_cap_bytes"] == 10 * 2**20
+    assert sum(ddp["timing"]["bucket_bytes"]) == ddp["timing"]["message_bytes"] == 4 * 25_557_032
+    assert "overlapped_comm_time_s" not in plain
+    assert 0 < ddp["overlapped_comm_time_s"] < ddp["comm_time_s"]
+    assert ddp["simulated_time_s"] < plain["simulated_time_s"]
+    assert [p[1:] for p in ddp["curve"]] == [p[1:] for p in plain["curve"]]
+    table = format_table([ddp, plain])
+    assert "overlapped" in table.splitlines()[0]
+    assert table.splitlines()[3].split()[-1] == "0/5"
+
+
+def test_the_trace_shows_the_buckets_beside_the_backward_pass_and_adds_up():
+    spec = scenario()
+    timed = []
+    record = run_variant(spec, spec.variants[0], timed=timed)
+    [t] = timed
+    tl = t["timeline"]
+    spans = gpu_spans(t["gpus"], t["groupings"], t["actions"], t["compute_s"], tl.sync_log,
+                      t["overlap"], tl.bucket_log)
+    per_gpu_comm, per_gpu_hidden = np.zeros(P), np.zeros(P)
+    for k in range(P):
+        mine = [s for s in spans if s["gpu"] == k]
+        backward = [(s["start_s"], s["end_s"]) for s in mine if s["name"] == "backward"]
+        buckets = [(s["start_s"], s["end_s"]) for s in mine if s.get("track") == "comm"]
+        per_gpu_comm[k] = sum(e - s for s, e in buckets)
+        per_gpu_hidden[k] = sum(max(0.0, min(e, be) - max(s, bs)) for s, e in buckets
+                                for bs, be in backward)
+        main = [s for s in mine if s.get("track") != "comm"]
+        for a, b in zip(main, main[1:]):              # the GPU's own track has no gaps
+            assert b["start_s"] == a["end_s"]
+        assert main[-1]["end_s"] == pytest.approx(record["simulated_time_s"], rel=1e-12)
+    assert per_gpu_comm.mean() == pytest.approx(record["comm_time_s"], rel=1e-12)
+    assert per_gpu_hidden.mean() == pytest.approx(record["overlapped_comm_time_s"], rel=1e-12)
+    document = trace_document([(record["label"], t)])
+    names = {e["args"]["name"] for e in document["traceEvents"] if e["name"] == "thread_name"}
+    assert {"gpu0_0", "gpu0_0 comm"} <= names
+    bucket_events = [e for e in document["traceEvents"] if e["name"].startswith("bucket ")]
+    assert {e["tid"] for e in bucket_events} == {P + 1 + k for k in range(P)}
+    json.dumps(document, allow_nan=False)
+
+
+def test_overlap_is_deterministic():
+    spec = scenario()
+    a = json.dumps(run_variant(spec, spec.variants[0]), sort_keys=True)
+    b = json.dumps(run_variant(spec, spec.variants[0]), sort_keys=True)
+    assert a == b
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("timing, field, message", [
+    ({"bucket_cap": "25"}, "timing.bucket_cap", "is not a size"),
+    ({"bucket_cap": "0 MiB"}, "timing.bucket_cap", "must be from 1 B"),
+    ({"first_bucket_cap": "1 GHz"}, "timing.first_bucket_cap", ""),
+])
+def test_bad_bucket_limits_name_the_line(timing, field, message):
+    with pytest.raises(InputError) as info:
+        scenario(**timing)
+    assert info.value.field == field and info.value.file == "o.yaml"
+    assert message in info.value.message
+
+
+def test_bucket_limits_without_overlap_are_an_error_not_ignored():
+    with pytest.raises(InputError) as info:
+        scenario_from_data({**_minimal(), "timing": {"bucket_cap": "10 MiB"}}, file="o.yaml")
+    assert info.value.field == "timing.bucket_cap" and "no variant overlaps" in info.value.message
+
+
+def _minimal():
+    return {"topology": "seed_8x2", "variants": [{"algorithm": "minibatch"}],
+            "target_accuracy": 0.5, "steps": 2}
+
+
+def test_the_command_line_overlaps_every_variant(run_cli, tmp_path):
+    out = tmp_path / "r.json"
+    trace = tmp_path / "t.json"
+    result = run_cli("run", "--algorithm", "minibatch", "--steps", "3", "--cost-profile",
+                     "resnet50-imagenet", "--overlap", "ddp", "--bucket-cap", "10MiB", "-q",
+                     "-o", out, "--trace", trace)
+    assert result.exit_code == 0, result.output
+    assert "overlapped" in result.output
+    [record] = json.loads(out.read_text())["runs"]
+    assert record["timing"]["bucket_cap_bytes"] == 10 * 2**20
+    assert any(e["name"] == "backward" for e in json.loads(trace.read_text())["traceEvents"])
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--bucket-cap", "10MiB"], "error: --bucket-cap: --bucket-cap applies with DDP overlap"),
+    (["--overlap", "ddp", "--bucket-cap", "10"], "error: --bucket-cap: '10' has no unit"),
+])
+def test_bad_overlap_options_are_one_line(run_cli, args, expected):
+    result = run_cli("run", "--algorithm", "minibatch", "--steps", "2", "-q", *args)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1].startswith(expected), result.output

@@ -186,12 +186,12 @@ def test_contract_fields():
         "algorithm", "H", "Hb", "switch_step", "batch_size", "global_sync_delay_s", "label",
         "convention", "warmup_steps", "periods", "post_local_gradient_allreduce",
         "outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha", "H_min",
-        "interval_s", "replica", "graph", "optimizer"]
+        "interval_s", "replica", "graph", "optimizer", "overlap"]
     assert [f.name for f in fields(Scenario)] == [
         "name", "source", "topology", "topology_source", "workload", "optimizer", "variants",
         "target_accuracy", "seed", "epochs", "steps", "eval_every", "timing", "convention",
         "evaluate", "eval_every_epochs"]
-    assert TimingSpec() == TimingSpec("model", 0.0, {}, 0.0, "ring")
+    assert TimingSpec() == TimingSpec("model", 0.0, {}, 0.0, "ring", "none", 25 * 2**20, 2**20)
 
 
 def test_schema_is_valid_and_strict():
@@ -538,7 +538,7 @@ def test_override_options_are_the_documented_keys():
         "steps": "--steps", "target_accuracy": "--target-accuracy", "seed": "--seed",
         "cost_profile": "--cost-profile", "convention": "--convention",
         "evaluate": "--evaluate", "global_sync_delay_s": "--global-sync-delay",
-        "settings": "--set"}
+        "settings": "--set", "overlap": "--overlap", "bucket_cap_bytes": "--bucket-cap"}
     with pytest.raises(TypeError):
         load_scenario(overrides={"bogus": 1})
 

@@ -9,7 +9,7 @@ schedule, trains step ``t`` at once on the :class:`~simulator.learning.training.
 its loss is known), and hands the step to the engine; when the last GPU leaves a step, the
 engine tells the schedule the time. The learning never waits for the clock and the clock
 never runs ahead of a decision: a global average releases every GPU at once, and each GPU
-computes its next step before it asks.
+computes its next step (with DDP overlap, its next forward pass) before it asks.
 
 The pass returns the decided steps. The run then replays them like any fixed schedule
 (:func:`simulator.experiments.runner.run_variant`): the same learning, bit for bit, and the
@@ -54,7 +54,7 @@ class _Source:
 
 
 def decide_steps(schedule, *, model, data, stream, groupings, optimizer, graph, gpus,
-                 compute_s, message_bytes, collective, global_sync_delay_s):
+                 compute_s, message_bytes, collective, global_sync_delay_s, overlap=None):
     """Run `schedule`'s decisions with the engine and the replay advancing together.
 
     Parameters
@@ -65,7 +65,7 @@ def decide_steps(schedule, *, model, data, stream, groupings, optimizer, graph, 
         As for :func:`simulator.learning.training.train`; `stream` is consumed.
     groupings : dict
         The cluster's groupings (:func:`simulator.engine.timeline.cluster_groupings`).
-    graph, gpus, compute_s, message_bytes, collective, global_sync_delay_s
+    graph, gpus, compute_s, message_bytes, collective, global_sync_delay_s, overlap
         As for :func:`simulator.engine.timeline.simulate_timeline`; ``compute_s`` (K, T)
         covers the planned steps.
 
@@ -81,5 +81,6 @@ def decide_steps(schedule, *, model, data, stream, groupings, optimizer, graph, 
     with np.errstate(over="ignore", invalid="ignore"):   # divergence is detected, not warned
         timeline = simulate_timeline(graph, gpus, groupings, source, compute_s,
                                      message_bytes=message_bytes, collective=collective,
-                                     global_sync_delay_s=global_sync_delay_s)
+                                     global_sync_delay_s=global_sync_delay_s,
+                                     overlap=overlap)
     return source.steps, timeline

@@ -31,7 +31,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..cluster.levels import graph_levels, graph_tiers
-from ..engine.profiles import timing_costs
+from ..engine.overlap import ddp_overlap
+from ..engine.profiles import FP32_BYTES, PROFILES, layer_costs, timing_costs
 from ..engine.timeline import cluster_gpus, cluster_groupings, compute_times, simulate_timeline
 from ..learning.datasets import BatchStream, load_dataset, shard_indices
 from ..learning.gossip import gossip_neighbours, metropolis_weights
@@ -228,6 +229,7 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
     delay_s = variant.global_sync_delay_s
     if delay_s is None:
         delay_s = scenario.timing.global_sync_delay_s
+    overlap = _overlap(scenario, variant, model, costs)
     action = schedule_for(variant, block_level=graph_levels(graph)[0],  # of the full run
                           learning_rates=optimizer.learning_rate(
                               np.arange(1, full_steps + 1), workers=len(gpus),
@@ -248,7 +250,7 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
                                         batch_size=batch, jitter=scenario.timing.jitter,
                                         slow_gpus=scenario.timing.slow_gpus, seed=scenario.seed),
                 message_bytes=costs["message_bytes"], collective=scenario.timing.collective,
-                global_sync_delay_s=delay_s)
+                global_sync_delay_s=delay_s, overlap=overlap)
     else:
         actions = [action(t) for t in range(1, steps + 1)]
     stream = BatchStream(shards, batch, seed=scenario.seed)
@@ -272,14 +274,15 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
                                  message_bytes=costs["message_bytes"],
                                  collective=scenario.timing.collective,
                                  global_sync_delay_s=delay_s, record_in_flight=timed is not None,
-                                 record_gpu_steps=evaluate == "any_gpu", neighbours=neighbours)
+                                 record_gpu_steps=evaluate == "any_gpu", neighbours=neighbours,
+                                 overlap=overlap)
     if timed is not None:
         timed.append({"gpus": gpus, "blocks": blocks, "groupings": groupings,
                       "neighbours": neighbours,
                       "actions": actions[:timed_steps], "compute_s": compute_s,
                       "message_bytes": costs["message_bytes"],
                       "collective": scenario.timing.collective, "global_sync_delay_s": delay_s,
-                      "timeline": timeline})
+                      "timeline": timeline, "overlap": overlap})
 
     def timed_curve(points):
         return [[float(timeline.step_end_s[t - 1]), t, acc, loss] for t, acc, loss in points]
@@ -329,6 +332,11 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
         "curve": curve,
         "virtual_average_curve": timed_curve(learned.virtual_curve),
     }
+    if overlap is not None:
+        record["overlapped_comm_time_s"] = timeline.overlapped_comm_time_s
+        record["timing"].update(overlap="ddp", bucket_cap_bytes=overlap.bucket_cap_bytes,
+                                first_bucket_cap_bytes=overlap.first_bucket_cap_bytes,
+                                bucket_bytes=[b.nbytes for b in overlap.buckets])
     if evaluate == "any_gpu":
         best, reached_any = _gpu_curve(learned, timeline, target)
         record["best_gpu_curve"] = best
@@ -349,6 +357,24 @@ def _rounds(actions):
             out.append(t - last)
             last = t
     return out
+
+
+def _overlap(scenario, variant, model, costs):
+    """DDP's buckets for this run (:mod:`simulator.engine.overlap`), or None without overlap."""
+    if (variant.overlap or scenario.timing.overlap) != "ddp":
+        return None
+    layers = layer_costs(costs["profile"], model)
+    overlap = ddp_overlap(layers, bucket_cap_bytes=scenario.timing.bucket_cap_bytes,
+                          first_bucket_cap_bytes=scenario.timing.first_bucket_cap_bytes,
+                          bytes_per_param=_bytes_per_param(costs))
+    if overlap.message_bytes != costs["message_bytes"]:        # the layers add up to the profile
+        raise ValueError(f"the {costs['profile']} layers hold {overlap.message_bytes} bytes, "
+                         f"its messages {costs['message_bytes']}")
+    return overlap
+
+
+def _bytes_per_param(costs):
+    return PROFILES[costs["profile"]].bytes_per_param or FP32_BYTES
 
 
 def _chance_accuracy(y_test):

@@ -38,6 +38,8 @@ from ..cluster.topology import (
     topology_from_data,
     validate_graph,
 )
+from ..engine.buckets import DEFAULT_BUCKET_CAP_BYTES, DEFAULT_FIRST_BUCKET_BYTES
+from ..engine.overlap import MODES as OVERLAP_MODES
 from ..engine.profiles import get_profile
 from ..engine.timeline import cluster_gpus
 from ..learning.datasets import load_dataset
@@ -48,6 +50,7 @@ from ..learning.workload import OptimizerConfig, optimizer_config_from_dict
 from ..network.collectives import check_group
 from ..utils.errors import InputError
 from ..utils.shipped import resolve, shipped_dir, shipped_files
+from ..utils.units import parse_bytes
 from .footprint import check_run_memory, model_copies
 from ..utils.yamlfile import (
     Places,
@@ -81,10 +84,13 @@ PARAMETER_ALGORITHMS = {  # which algorithms take each variant parameter
     "outer_lr": ("diloco",), "outer_momentum": ("diloco",),
     "slow_lr": ("slowmo",), "slow_momentum": ("slowmo",),
     "alpha": ("qsr",), "H_min": ("adacomm",), "interval_s": ("adacomm",),
-    "replica": _REPLICATED, "graph": ("gossip",)}
+    "replica": _REPLICATED, "graph": ("gossip",),
+    "overlap": tuple(a for a in ALGORITHMS if a != "gossip")}   # gossip all-reduces no gradients
 _NEWER = ("outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha", "H_min",
           "interval_s", "replica", "graph")
 """The newer schedules' parameters (docs/schedules.md): Variant fields of the same names."""
+_MAX_BUCKET_BYTES = 1e15
+"""The largest DDP bucket limit a scenario may give (bytes)."""
 _FILE_ONLY = ("warmup_steps", "periods", "period_group_size",
               "post_local_gradient_allreduce") + _NEWER
 """Variant parameters with no command-line option (their applicability is checked too)."""
@@ -96,8 +102,9 @@ SETTINGS = ("warmup_steps", "post_local_gradient_allreduce") + _NEWER
 
 OVERRIDE_OPTIONS = {key: "--" + key.replace("_", "-") for key in (
     "algorithm", "Hb", "switch_epoch", "switch_step", "topology", "epochs", "steps",
-    "target_accuracy", "seed", "cost_profile", "convention", "evaluate")}
-OVERRIDE_OPTIONS.update(H="-H", global_sync_delay_s="--global-sync-delay", settings="--set")
+    "target_accuracy", "seed", "cost_profile", "convention", "evaluate", "overlap")}
+OVERRIDE_OPTIONS.update(H="-H", global_sync_delay_s="--global-sync-delay", settings="--set",
+                        bucket_cap_bytes="--bucket-cap")
 """Override key -> the ``sgdsim run`` option named in its errors (``"H"`` -> ``"-H"``)."""
 
 
@@ -131,6 +138,7 @@ class Variant:
                                          # all-reduce gradients at every step
     graph: str | None = None             # gossip: ring | torus | topology (ring)
     optimizer: OptimizerConfig | None = None  # this variant's own optimizer (else the scenario's)
+    overlap: str | None = None     # "none" | "ddp": overrides TimingSpec.overlap
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,9 @@ class TimingSpec:
     slow_gpus: dict = field(default_factory=dict)  # GPU name -> slowdown factor >= 1
     global_sync_delay_s: float = 0.0  # extra seconds added to every global sync
     collective: str = "ring"       # ring | tree | in-switch | hierarchical | halving-doubling | auto
+    overlap: str = "none"          # none | ddp: gradient buckets all-reduced during backward
+    bucket_cap_bytes: int = DEFAULT_BUCKET_CAP_BYTES          # DDP's bucket_cap_mb, in bytes
+    first_bucket_cap_bytes: int = DEFAULT_FIRST_BUCKET_BYTES  # dist._DEFAULT_FIRST_BUCKET_BYTES
 
 
 @dataclass(frozen=True)
@@ -214,7 +225,9 @@ def load_scenario(path=None, overrides=None):
         ``convention`` (for every variant, replacing their own), ``evaluate``,
         ``settings`` (a dict of :data:`SETTINGS` names to values, ``sgdsim run --set``:
         with ``algorithm`` that variant's, without it every variant's they apply to; see
-        :func:`parse_settings`).
+        :func:`parse_settings`),
+        ``overlap`` (``none`` or ``ddp``, for every variant, replacing their own),
+        ``bucket_cap_bytes`` (DDP's bucket size limit, bytes, replacing ``timing.bucket_cap``).
 
     Returns
     -------
@@ -294,6 +307,7 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
     n_train = _train_size(workload, seed, at, len(gpu_nodes(graph)))  # loads the dataset
     convention = given.get("convention", data.get("convention", "paper"))
     variants = _variants(data, at, given, graph, workload, epochs, steps, n_train, convention)
+    _check_overlap(data, at, given, timing, variants)
     _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants, optimizer)
     if name is None:
         name = os.path.splitext(os.path.basename(file))[0] if file else "scenario"
@@ -345,6 +359,8 @@ _OVERRIDE_RULES = {  # key -> (test, what it must be, example)
     "seed": (lambda v: _is_int(v) and v >= 0, "a non-negative integer", "0"),
     "global_sync_delay_s": (lambda v: _is_number(v) and v >= 0,
                             "a non-negative number of seconds", "1"),
+    "bucket_cap_bytes": (lambda v: _is_number(v) and 1 <= v <= _MAX_BUCKET_BYTES,
+                         f"a size from 1 B to {_MAX_BUCKET_BYTES:.0e} B", "'25 MiB'"),
 }
 
 
@@ -370,8 +386,9 @@ def _checked_overrides(overrides):
         if key == "settings":
             given[key] = _checked_settings(value)
             continue
-        if key in ("convention", "evaluate"):
-            choices = CONVENTIONS if key == "convention" else EVALUATE
+        if key in ("convention", "evaluate", "overlap"):
+            choices = {"convention": CONVENTIONS, "evaluate": EVALUATE,
+                       "overlap": OVERLAP_MODES}[key]
             if value not in choices:
                 hint = did_you_mean(value, choices)
                 raise InputError(f"unknown {key} {value!r}", **_option(key),
@@ -570,7 +587,52 @@ def _timing(spec, at, graph, given):
         slow_gpus={gpu: float(f) for gpu, f in spec.get("slow_gpus", {}).items()},
         global_sync_delay_s=float(given.get("global_sync_delay_s",
                                             spec.get("global_sync_delay_s", 0.0))),
-        collective=collective)
+        collective=collective,
+        overlap=spec.get("overlap", "none"),
+        bucket_cap_bytes=int(given["bucket_cap_bytes"]) if "bucket_cap_bytes" in given
+        else _bucket_bytes(spec, "bucket_cap", DEFAULT_BUCKET_CAP_BYTES, at),
+        first_bucket_cap_bytes=_bucket_bytes(spec, "first_bucket_cap",
+                                             DEFAULT_FIRST_BUCKET_BYTES, at))
+
+
+def _bucket_bytes(spec, key, default, at):
+    """A DDP bucket limit of the ``timing`` mapping, in whole bytes (as DDP's
+    ``int(bucket_cap_mb * 1024 * 1024)``)."""
+    if key not in spec:
+        return default
+    where = at(("timing", key))
+    try:
+        value = parse_bytes(spec[key], field=f"timing.{key}")
+    except InputError as err:
+        raise InputError(err.message, **where, fix=err.fix) from None
+    if not 1 <= value <= _MAX_BUCKET_BYTES:
+        raise InputError(f"must be from 1 B to {_MAX_BUCKET_BYTES:.0e} B, got {spec[key]!r}",
+                         **where, fix="write a size such as '25 MiB'")
+    return int(value)
+
+
+def _check_overlap(data, at, given, timing, variants):
+    """Overlap applies to gradient all-reduces, bucket limits only where some variant
+    overlaps; say so rather than ignore them."""
+    spec = data.get("timing", {})
+    overlapping = [v for v in variants if (v.overlap or timing.overlap) == "ddp"]
+    if overlapping and all(v.algorithm not in PARAMETER_ALGORITHMS["overlap"]
+                           for v in overlapping):
+        where = _option("overlap") if "overlap" in given else at(("timing", "overlap"))
+        raise InputError("overlap ddp overlaps gradient all-reduces, and gossip has none",
+                         **where, fix="leave it out, or add a variant that all-reduces "
+                                      "gradients (e.g. algorithm minibatch)")
+    if overlapping:
+        return
+    for key, option in (("bucket_cap_bytes", "bucket_cap"), ("first_bucket_cap_bytes",
+                                                             "first_bucket_cap")):
+        if key in given:
+            raise InputError("--bucket-cap applies with DDP overlap, and no variant overlaps",
+                             **_option(key), fix="add --overlap ddp, or leave it out")
+        if option in spec:
+            raise InputError(f"{option} applies with DDP overlap, and no variant overlaps",
+                             **at(("timing", option)),
+                             fix="add 'overlap: ddp' to timing (or to a variant), or remove it")
 
 
 def _require_equal_blocks(graph, where, what, fix):
@@ -722,7 +784,7 @@ def _raw_variants(data, at, given):
                 spec["optimizer"], file=at.file, locate=at.locate, path=path + ("optimizer",)),
                 at(path + ("optimizer",)))
         algorithm = spec["algorithm"]
-        for key in params_keys + _FILE_ONLY:
+        for key in params_keys + _FILE_ONLY + ("overlap",):
             if key in spec and algorithm not in PARAMETER_ALGORITHMS[key]:
                 raise InputError(f"{key} does not apply to {algorithm}", **at(path + (key,)),
                                  fix=f"remove it; {key} applies to "
@@ -745,6 +807,9 @@ def _raw_variants(data, at, given):
         if "convention" in given:                   # likewise
             params.pop("convention", None)
             overridden.add("convention")
+        if "overlap" in given:                      # likewise
+            params.pop("overlap", None)
+            overridden.add("overlap")
         for key in ("H", "Hb"):
             if key in given and algorithm == "hierarchical" and \
                     ("periods" in spec or "period_group_size" in spec):
@@ -812,11 +877,12 @@ def _variants(data, at, given, graph, workload, epochs, steps, n_train, conventi
                           periods=_periods(params, graph, workers) if algorithm == "hierarchical"
                           else (),
                           post_local_gradient_allreduce=value("post_local_gradient_allreduce"),
-                          optimizer=value("optimizer"), **newer)
+                          optimizer=value("optimizer"),
+                          overlap=given.get("overlap", value("overlap")), **newer)
         label = value("label")
         if label is None or overridden:             # a label written for other values
             label = _derived_label(variant, value("switch_epoch"),      # would mislead
-                                   value("period_group_size"))
+                                   value("period_group_size"), "overlap" in params)
         resolved.append((replace(variant, label=label), params.get("label"), where,
                          overridden))
 
@@ -914,10 +980,11 @@ def _switch_step(params, where, n_train, workers, batch_size):
     raise InputError("post-local SGD needs a switch point", **where, fix=fix)
 
 
-def _derived_label(variant, switch_epoch, period_group_size=None):
+def _derived_label(variant, switch_epoch, period_group_size=None, own_overlap=False):
     """``"local H=4"``, ``"postlocal H=16 after epoch 2"``, ``"minibatch B=128"``,
     ``"hierarchical node=2 rack=4 global=8"``, ``"local H=4 pytorch warmup 10"``,
-    ``"diloco H=8 outer_lr=0.5 replica block adamw"``, ``"gossip ring H=8"``..."""
+    ``"diloco H=8 outer_lr=0.5 replica block adamw"``, ``"gossip ring H=8"``,
+    ``"minibatch DDP overlap"`` (a variant's own ``overlap``)..."""
     parts = [variant.algorithm]
     if variant.algorithm == "hierarchical" and period_group_size:
         parts.append(" ".join(f"{p}:{g}" for p, g in period_group_size.items()))
@@ -956,6 +1023,8 @@ def _derived_label(variant, switch_epoch, period_group_size=None):
             variant.post_local_gradient_allreduce != default_grads:
         parts.append("block gradients" if variant.post_local_gradient_allreduce
                      else "no block gradients")
+    if own_overlap:
+        parts.append("DDP overlap" if variant.overlap == "ddp" else "no overlap")
     return " ".join(parts)
 
 

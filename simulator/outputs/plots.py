@@ -317,6 +317,7 @@ def series_for(kind, runs, *, x=None, y=None):
         empty lists when the record has none).
 
         ``comm``: ``labels``, ``tiers`` and per run ``compute_s``, ``comm_s``, ``wait_s``,
+        ``overlapped_s`` (the comm that ran during backward passes, DDP overlap; 0 without),
         ``simulated_time_s``; ``comm_by_tier_s`` and ``bytes_by_tier``: ``{tier: [per
         run]}``; and ``{tier}_bytes`` for each tier (``intra_block_bytes``...).
 
@@ -476,13 +477,15 @@ def _comm(ok):
                 tiers.append(tier)
     out = {"xlabel": "run", "ylabel": "time per GPU, mean (s)",
            "bytes_label": "bytes carried, summed over links (B)", "labels": labels,
-           "tiers": tiers, "compute_s": [], "comm_s": [], "wait_s": [], "simulated_time_s": [],
+           "tiers": tiers, "compute_s": [], "comm_s": [], "wait_s": [], "overlapped_s": [],
+           "simulated_time_s": [],
            "comm_by_tier_s": {tier: [] for tier in tiers},
            "bytes_by_tier": {tier: [] for tier in tiers}}
     for record in records:
         out["compute_s"].append(float(record["compute_time_s"]))
         out["comm_s"].append(float(record["comm_time_s"]))
         out["wait_s"].append(float(record.get("wait_time_s") or 0.0))
+        out["overlapped_s"].append(float(record.get("overlapped_comm_time_s") or 0.0))
         out["simulated_time_s"].append(float(record["simulated_time_s"]))
         by_tier = record.get("comm_time_by_tier_s")
         for tier in tiers:
@@ -812,6 +815,13 @@ def _draw_comm(fig, series):
         values = [v / factor for v in values]
         top.bar(positions, values, bottom=base, color=color, label=name)
         base = [b + v for b, v in zip(base, values)]
+    hidden = series.get("overlapped_s") or [0.0] * len(labels)
+    if any(hidden):                  # DDP overlap: the comm that ran during backward passes
+        tops = [(c + m) / factor for c, m in zip(series["compute_s"], series["comm_s"])]
+        top.bar(positions, [h / factor for h in hidden],
+                bottom=[t - h / factor for t, h in zip(tops, hidden)], fill=False,
+                hatch="///", edgecolor="black", linewidth=0.0,
+                label="of the comm: overlapped with backward")
     top.plot(positions, [t / factor for t in series["simulated_time_s"]], ls="", marker="_", ms=18,
              mew=2, color="black", label="simulated time")
     for i, total in enumerate(totals):                       # small bars stay readable

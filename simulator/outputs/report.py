@@ -74,6 +74,9 @@ def _columns(records):
         ("compute", lambda r: format_time(r["compute_time_s"])),
         ("comm", lambda r: format_time(r["comm_time_s"])),
     ]
+    if any("overlapped_comm_time_s" in r for r in records):      # DDP overlap: the hidden part
+        columns.append(("overlapped", lambda r: "-" if "overlapped_comm_time_s" not in r
+                        else format_time(r["overlapped_comm_time_s"])))
     for tier in tiers:
         columns += tier_cells(tier)
     columns.append(("syncs " + "/".join(_SHORT_SYNCS.get(k, k) for k in sync_keys),
@@ -86,6 +89,9 @@ def format_table(records, *, target_accuracy=None):
 
     Times are simulated seconds; ``compute``, ``comm`` and each tier's comm time are means
     per GPU (the tiers' add up to ``comm``); bytes are summed over the links of each tier.
+    When a run overlaps its gradient all-reduces with the backward pass (DDP), an
+    ``overlapped`` column gives the part of ``comm`` that ran during backward passes
+    (``-`` for runs without overlap).
     A run that ``diverged`` or is ``not learning`` gets a line below the table saying why.
     """
     columns = _columns(records)

@@ -25,6 +25,16 @@ What a trace holds
 - ``"C"`` (counter) events named ``bytes in flight`` with one series per tier,
   ``intra_block`` and ``inter_block`` (one per tier of a nested topology).
 
+With DDP overlap (``timing.overlap: ddp``, :mod:`simulator.engine.overlap`), a step whose
+gradients are all-reduced shows ``forward`` and ``backward`` (cat ``compute``) in place of
+``compute``, and, if the GPU still waits for its gradients when its backward pass ends, the
+sync span (``gradient all-reduce``...) from then until it leaves the step. Each GPU then has
+a second track, ``NAME comm`` (its communication stream, ``tid`` K + 1 + k, sorted just
+below the GPU's), with one span per bucket (``bucket 0``, ``bucket 1``...; cat ``sync``;
+``args`` ``step``, ``bucket``, ``bytes``, ``group``) and ``delay`` for a global sync delay:
+the buckets beside the ``backward`` span are the communication hidden behind it, and a GPU's
+comm-track spans add up to its communication time.
+
 The GPU spans are reconstructed exactly as the engine runs them
 (:func:`simulator.engine.timeline.simulate_timeline`): GPU ``k`` computes step ``t`` for
 ``compute_s[k, t - 1]``; if a sync follows, it waits until the sync of its group starts and
@@ -88,7 +98,7 @@ COUNTER_NAME = "bytes in flight"
 _US = 1e6                                        # microseconds per second
 
 
-def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
+def gpu_spans(gpus, blocks, actions, compute_s, sync_log, overlap=None, bucket_log=None):
     """What each GPU did, as spans in seconds of simulated time.
 
     Parameters
@@ -104,16 +114,25 @@ def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
         Compute time of each GPU at each step.
     sync_log : list
         ``Timeline.sync_log``: ``(step, kind, group, start_s, end_s)``.
+    overlap : simulator.engine.overlap.Overlap, optional
+        The run's DDP buckets, if its gradient all-reduces overlapped the backward pass.
+    bucket_log : list, optional
+        ``Timeline.bucket_log``: ``(step, kind, group, bucket, bytes, start_s, end_s)``.
 
     Returns
     -------
     list of dict
         GPU by GPU, in time order: ``gpu`` (index into `gpus`), ``name`` (``compute``,
-        ``wait`` or a :data:`SYNC_NAMES` value), ``cat`` (``compute``, ``wait``, ``sync``),
-        ``start_s``, ``end_s``, ``step``, and for syncs ``kind`` and ``group``. A wait of
-        zero length is left out.
+        ``wait`` or a :data:`SYNC_NAMES` value; with overlap also ``forward``, ``backward``,
+        and on the GPU's comm track ``bucket i`` and ``delay``), ``cat`` (``compute``,
+        ``wait``, ``sync``), ``start_s``, ``end_s``, ``step``, and for syncs ``kind`` and
+        ``group``; a comm-track span has ``track`` ``"comm"``, ``bucket`` and ``bytes``. A
+        wait of zero length is left out.
     """
     syncs = {(step, kind, group): (start_s, end_s) for step, kind, group, start_s, end_s in sync_log}
+    buckets = {}                                 # (step, kind, group) -> [(bucket, bytes, start, end)]
+    for step, kind, group, index, nbytes, start_s, end_s in bucket_log or ():
+        buckets.setdefault((step, kind, group), []).append((index, nbytes, start_s, end_s))
     groupings = blocks if isinstance(blocks, dict) else {"block": blocks}
     group_of = {name: {k: g for g, members in enumerate(groups) for k in members}
                 for name, groups in groupings.items()}
@@ -122,10 +141,23 @@ def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
     for k in range(len(gpus)):
         clock_s = 0.0
         for t, step in enumerate(steps):
-            end_s = clock_s + float(compute_s[k][t])           # as SimPy adds a timeout
-            spans.append({"gpu": k, "name": "compute", "cat": "compute", "start_s": clock_s,
-                          "end_s": end_s, "step": t + 1})
-            clock_s = end_s
+            ddp = overlap is not None and step.gradient is not None
+            if ddp:                                            # as the engine splits the step
+                compute = float(compute_s[k][t])
+                forward_s = compute * overlap.forward_share
+                backward_s = compute - forward_s
+                backward_end_s = (clock_s + forward_s) + backward_s
+                spans.append({"gpu": k, "name": "forward", "cat": "compute", "start_s": clock_s,
+                              "end_s": clock_s + forward_s, "step": t + 1})
+                spans.append({"gpu": k, "name": "backward", "cat": "compute",
+                              "start_s": clock_s + forward_s, "end_s": backward_end_s,
+                              "step": t + 1})
+                clock_s = clock_s + forward_s
+            else:
+                end_s = clock_s + float(compute_s[k][t])       # as SimPy adds a timeout
+                spans.append({"gpu": k, "name": "compute", "cat": "compute", "start_s": clock_s,
+                              "end_s": end_s, "step": t + 1})
+                clock_s = end_s
             for what, name in (("gradient", step.gradient), ("average", step.average)):
                 if name is None:
                     continue
@@ -134,6 +166,10 @@ def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
                     _group_of(group_of, name, k, len(gpus))
                 start_s, end_s = syncs[(t + 1, kind, group)]
                 start_s, end_s = float(start_s), float(end_s)
+                if ddp and what == "gradient":
+                    clock_s = _overlapped(spans, k, t + 1, kind, group, name, backward_end_s,
+                                          end_s, buckets.get((t + 1, kind, group), ()))
+                    continue
                 if start_s > clock_s:
                     spans.append({"gpu": k, "name": "wait", "cat": "wait", "start_s": clock_s,
                                   "end_s": start_s, "step": t + 1})
@@ -142,6 +178,25 @@ def gpu_spans(gpus, blocks, actions, compute_s, sync_log):
                               "group": group, "grouping": name})
                 clock_s = end_s
     return spans
+
+
+def _overlapped(spans, k, step, kind, group, grouping, backward_end_s, sync_end_s, buckets):
+    """GPU k's spans of an overlapped gradient sync; returns when it leaves the step."""
+    for index, nbytes, start_s, end_s in buckets:
+        spans.append({"gpu": k, "track": "comm", "name": f"bucket {index}", "cat": "sync",
+                      "start_s": float(start_s), "end_s": float(end_s), "step": step,
+                      "kind": kind, "group": group, "grouping": grouping, "bucket": index,
+                      "bytes": float(nbytes)})
+    if buckets and sync_end_s > buckets[-1][3]:
+        spans.append({"gpu": k, "track": "comm", "name": "delay", "cat": "sync",
+                      "start_s": float(buckets[-1][3]), "end_s": sync_end_s, "step": step,
+                      "kind": kind, "group": group, "grouping": grouping})
+    leave_s = max(backward_end_s, sync_end_s)
+    if leave_s > backward_end_s:
+        spans.append({"gpu": k, "name": sync_name(kind), "cat": "sync", "start_s": backward_end_s,
+                      "end_s": leave_s, "step": step, "kind": kind, "group": group,
+                      "grouping": grouping})
+    return leave_s
 
 
 def _group_of(group_of, name, k, n_gpus):
@@ -239,17 +294,34 @@ def trace_document(runs):
                        "args": {"name": label}})
         events.append({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0, "ts": 0.0,
                        "args": {"sort_index": pid}})
+        overlap = timed.get("overlap")
+        streams = overlap is not None and bool(timeline.bucket_log)   # a comm track per GPU
         for k, gpu in enumerate(gpus):
             events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": k + 1, "ts": 0.0,
                            "args": {"name": gpu}})
             events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": k + 1,
-                           "ts": 0.0, "args": {"sort_index": k + 1}})
+                           "ts": 0.0, "args": {"sort_index": 2 * k + 1 if streams else k + 1}})
+            if streams:
+                tid = len(gpus) + 1 + k
+                events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
+                               "ts": 0.0, "args": {"name": f"{gpu} comm"}})
+                events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
+                               "ts": 0.0, "args": {"sort_index": 2 * k + 2}})
         for span in gpu_spans(gpus, groupings, timed["actions"], timed["compute_s"],
-                              timeline.sync_log):
+                              timeline.sync_log, overlap, timeline.bucket_log):
+            comm = span.get("track") == "comm"
             event = {"ph": "X", "name": span["name"], "cat": span["cat"], "pid": pid,
-                     "tid": span["gpu"] + 1, "ts": span["start_s"] * _US,
+                     "tid": span["gpu"] + 1 + (len(gpus) if comm else 0), "ts": span["start_s"] * _US,
                      "dur": _duration_us(span["start_s"], span["end_s"]), "args": {"step": span["step"]}}
-            if span["cat"] == "sync":
+            if comm:
+                event["args"].update(group=span["group"],
+                                     group_name=_group_name(span["group"], span["grouping"],
+                                                            groupings, gpus))
+                if "bucket" in span:
+                    event["args"].update(bucket=span["bucket"], bytes=span["bytes"])
+                else:
+                    event["args"]["delay_s"] = float(delay_s)
+            elif span["cat"] == "sync":
                 event["args"].update(group=span["group"],
                                      group_name=_group_name(span["group"], span["grouping"],
                                                             groupings, gpus,
