@@ -9,6 +9,8 @@ bucket are done. All-reduce times are the closed form of a ring on a star under 
 """
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +20,10 @@ from simulator.engine.buckets import DEFAULT_BUCKET_CAP_BYTES, DEFAULT_FIRST_BUC
 from simulator.engine.overlap import FORWARD_SHARE, ddp_overlap
 from simulator.engine.profiles import LayerCost, layer_costs
 from simulator.engine.timeline import cluster_gpus, compute_times, simulate_timeline
+from simulator.learning.schedules import Step
 from simulator.experiments.runner import run_variant
 from simulator.experiments.scenario import scenario_from_data
+from simulator.outputs.plots import draw, series_for
 from simulator.outputs.report import format_table
 from simulator.outputs.trace import gpu_spans, trace_document
 from simulator.utils.errors import InputError
@@ -214,7 +218,6 @@ def test_block_gradient_syncs_overlap_and_stay_on_their_tier():
     gpus, blocks = cluster_gpus(graph)
     compute = compute_times(graph, gpus, 6, flops_per_sample=2e8, batch_size=32)
     overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
-    from simulator.learning.schedules import Step
     actions = [Step(gradient="block")] * 5 + [Step(gradient="block", average="global")]
     tl = simulate_timeline(graph, gpus, blocks, actions, compute,
                            message_bytes=overlap.message_bytes, collective="ring", overlap=overlap)
@@ -341,3 +344,23 @@ def test_bad_overlap_options_are_one_line(run_cli, args, expected):
     result = run_cli("run", "--algorithm", "minibatch", "--steps", "2", "-q", *args)
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].startswith(expected), result.output
+
+
+def test_the_comm_plot_shows_the_overlapped_part(tmp_path):
+    spec = scenario()
+    records = [run_variant(spec, v) for v in spec.variants]
+    series = series_for("comm", records)
+    assert series["overlapped_s"] == [records[0]["overlapped_comm_time_s"], 0.0]
+    for c, m, w, o, total in zip(series["compute_s"], series["comm_s"], series["wait_s"],
+                                 series["overlapped_s"], series["simulated_time_s"]):
+        assert c + w + m - o == pytest.approx(total, rel=1e-9)      # all leave the last step at once
+    assert draw("comm", series, tmp_path / "c.png") and (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_the_worked_example_of_the_engine_page_prints_what_it_shows(run_cli):
+    text = (Path(__file__).resolve().parent.parent / "docs" / "engine.md").read_text()
+    block = re.search(r"```console\n\$ sgdsim run ddp_overlap -q\n(.*?)```", text, re.S).group(1)
+    result = run_cli("run", "ddp_overlap", "-q")
+    assert result.exit_code == 0
+    assert [l.rstrip() for l in result.output.splitlines()] == \
+        [l.rstrip() for l in block.splitlines()]
