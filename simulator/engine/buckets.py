@@ -20,8 +20,9 @@ forward FLOPs, as in the profiles), walked from the last layer to the first; a l
 gradients are ready when its backward step ends, and a bucket is ready when its last
 tensor is. :func:`overlapped_step_s` then serialises the buckets' all-reduces on one
 communication stream, each starting when its bucket is ready and the previous one is done,
-and the step ends when both the backward pass and the last all-reduce have. (Wiring this
-into the engine is a later step.)
+and the step ends when both the backward pass and the last all-reduce have: the closed form
+of one step on one group, which :mod:`simulator.engine.overlap` runs in the engine (every
+group, stragglers, contention, DDP's one-bucket first pass).
 """
 
 from dataclasses import dataclass
