@@ -23,6 +23,8 @@ from simulator.engine.timeline import cluster_gpus, compute_times, simulate_time
 from simulator.learning.schedules import Step
 from simulator.experiments.runner import run_variant
 from simulator.experiments.scenario import scenario_from_data
+from simulator.experiments.sweep import plan_sweep
+from simulator.experiments.sweep_runner import metric_columns
 from simulator.outputs.plots import draw, series_for
 from simulator.outputs.report import format_table
 from simulator.outputs.trace import gpu_spans, trace_document
@@ -364,3 +366,14 @@ def test_the_worked_example_of_the_engine_page_prints_what_it_shows(run_cli):
     assert result.exit_code == 0
     assert [l.rstrip() for l in result.output.splitlines()] == \
         [l.rstrip() for l in block.splitlines()]
+
+
+def test_a_sweep_over_bucket_caps_has_the_overlapped_column():
+    data = {**_minimal(), "timing": {"overlap": "ddp"},
+            "sweep": {"grid": {"timing.bucket_cap": ["5 MiB", "50 MiB"]}}}
+    plan = plan_sweep(data, file="s.yaml")
+    assert plan.overlap and len(plan.runs) == 2
+    assert not plan_sweep({**_minimal(), "sweep": {"grid": {"steps": [2, 3]}}}, file="s.yaml").overlap
+    columns = metric_columns(plan.tiers, plan.levels, plan.overlap)
+    assert columns[columns.index("wait_time_s") + 1] == "overlapped_comm_time_s"
+    assert "overlapped_comm_time_s" not in metric_columns()

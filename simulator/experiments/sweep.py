@@ -85,6 +85,7 @@ class SweepPlan:
     runs: tuple                    # of Run, plan order
     tiers: tuple = ("intra_block", "inter_block")  # the points' topologies' tiers, innermost first
     levels: tuple = ("block",)     # and their levels (summary.csv's columns)
+    overlap: bool = False          # some run overlaps gradients with backward (DDP)
 
     def task(self, run):
         """The picklable argument of :func:`run_task` for `run` (plain data only)."""
@@ -153,7 +154,7 @@ def plan_sweep(data, *, file=None, locate=None, base_dir="."):
     paths += [text for text, _, _ in axes]
 
     points, runs, seen = [], [], {}
-    tiers, levels = [], []
+    tiers, levels, overlap = [], [], False
     list_items = list(enumerate(listed)) if listed else [(None, {})]
     for (list_index, item), combo in itertools.product(
             list_items, itertools.product(*[values for _, _, values in axes])):
@@ -171,6 +172,7 @@ def plan_sweep(data, *, file=None, locate=None, base_dir="."):
             if level not in levels:
                 levels.append(level)
         for variant in scenario.variants:
+            overlap = overlap or (variant.overlap or scenario.timing.overlap) == "ddp"
             run = Run(id=run_id(point.data, variant.label), point=index, variant=variant.label)
             if run.id in seen:
                 where = assignments[-1][3] if assignments else ("sweep",)
@@ -181,7 +183,7 @@ def plan_sweep(data, *, file=None, locate=None, base_dir="."):
             runs.append(run)
     return SweepPlan(name=name, source=file if file is not None else "<data>",
                      base_dir=base_dir, paths=tuple(paths), points=tuple(points),
-                     runs=tuple(runs), tiers=tuple(tiers), levels=tuple(levels))
+                     runs=tuple(runs), tiers=tuple(tiers), levels=tuple(levels), overlap=overlap)
 
 
 def run_id(data, label):

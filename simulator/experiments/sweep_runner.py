@@ -48,23 +48,25 @@ __all__ = ["SweepDir", "SweepOutcome", "METRICS", "metric_columns", "run_task", 
 METRICS = ("time_to_accuracy_s", "steps_to_accuracy", "final_test_accuracy",
            "simulated_time_s", "steps", "epochs", "compute_time_s", "comm_time_s", "wait_time_s")
 """Record fields of summary.csv's first metric columns (a dot reads one level down); then
-come ``comm_bytes.<tier>`` and ``comm_time_by_tier_s.<tier>`` for every tier of the sweep's
-topologies, ``syncs.<level>`` for every level and ``syncs.global``, and
-``status_reason`` (see :func:`metric_columns`)."""
+come ``overlapped_comm_time_s`` when some run overlaps (DDP), ``comm_bytes.<tier>`` and
+``comm_time_by_tier_s.<tier>`` for every tier of the sweep's topologies, ``syncs.<level>`` for
+every level and ``syncs.global``, and ``status_reason`` (see :func:`metric_columns`)."""
 NO_ERROR = "-"
 """summary.csv's ``error`` cell for a run that did not fail (text, so the column reads as
 text in pandas and spreadsheets even when no run failed)."""
 
 
-def metric_columns(tiers=("intra_block", "inter_block"), levels=("block",)):
-    """summary.csv's metric columns for topologies with these tiers and levels.
+def metric_columns(tiers=("intra_block", "inter_block"), levels=("block",), overlap=False):
+    """summary.csv's metric columns for topologies with these tiers and levels (and with
+    ``overlapped_comm_time_s`` if some run overlaps its gradient all-reduces).
 
     Examples
     --------
     >>> metric_columns()[-7:]
     ('comm_bytes.intra_block', 'comm_bytes.inter_block', 'comm_time_by_tier_s.intra_block', 'comm_time_by_tier_s.inter_block', 'syncs.block', 'syncs.global', 'status_reason')
     """
-    return (METRICS + tuple(f"comm_bytes.{t}" for t in tiers)
+    return (METRICS + (("overlapped_comm_time_s",) if overlap else ())
+            + tuple(f"comm_bytes.{t}" for t in tiers)
             + tuple(f"comm_time_by_tier_s.{t}" for t in tiers)
             + tuple(f"syncs.{level}" for level in levels) + ("syncs.global", "status_reason"))
 
@@ -207,7 +209,8 @@ class SweepDir:
 
     def _metrics(self):
         return metric_columns(getattr(self.plan, "tiers", ("intra_block", "inter_block")),
-                              getattr(self.plan, "levels", ("block",)))
+                              getattr(self.plan, "levels", ("block",)),
+                              getattr(self.plan, "overlap", False))
 
     def _row(self, entry):
         values = entry["values"]
