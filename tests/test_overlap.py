@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from simulator.engine.overlap import FORWARD_SHARE, ddp_overlap
 from simulator.engine.profiles import LayerCost, layer_costs
 from simulator.engine.timeline import cluster_gpus, compute_times, simulate_timeline
 from simulator.learning.schedules import Step
+from simulator.network.collectives import run_groups
 from simulator.experiments.runner import run_variant
 from simulator.experiments.scenario import scenario_from_data
 from simulator.experiments.sweep import plan_sweep
@@ -377,3 +379,30 @@ def test_a_sweep_over_bucket_caps_has_the_overlapped_column():
     columns = metric_columns(plan.tiers, plan.levels, plan.overlap)
     assert columns[columns.index("wait_time_s") + 1] == "overlapped_comm_time_s"
     assert "overlapped_comm_time_s" not in metric_columns()
+
+
+def test_buckets_of_groups_that_share_links_contend_on_the_shared_network():
+    # A ring of 4 GPUs, blocks {g0, g2} and {g1, g3}: each block's route crosses the other's
+    # links (as in test_engine), so both blocks' buckets run at once on one network.
+    import networkx as nx
+    from simulator.network.collectives import run_groups
+
+    g = nx.cycle_graph([f"g{i}" for i in range(4)])
+    for i, n in enumerate(g):
+        g.nodes[n].update(kind="gpu", block=f"b{i % 2}", peak_flops=1e12, efficiency=1.0)
+    for e in g.edges:
+        g.edges[e].update(bandwidth=1e6, latency=0.0, tier="inter_block")   # slow: buckets dominate
+    gpus, blocks = cluster_gpus(g)
+    c, steps = 1e-3, 3
+    overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
+    tl = simulate_timeline(g, gpus, blocks, [Step(gradient="block")] * steps, np.full((4, steps), c),
+                           message_bytes=overlap.message_bytes, collective="ring", overlap=overlap)
+    groups = [[gpus[i] for i in b] for b in blocks]
+    together = {n: run_groups(g, groups, n)[0] for n in
+                [overlap.message_bytes] + [b.nbytes for b in overlap.buckets]}
+    alone = run_groups(g, groups[:1], overlap.message_bytes)[0]
+    assert together[overlap.message_bytes] > alone                  # they do contend
+    first = c + together[overlap.message_bytes]
+    later = c / 3 + overlap.buckets[0].ready_s * 2 * c / 3 + sum(together[b.nbytes] for b in overlap.buckets)
+    assert tl.step_end_s[0] == pytest.approx(first, rel=1e-9)
+    assert np.diff(tl.step_end_s) == pytest.approx([later] * (steps - 1), rel=1e-9)
