@@ -20,7 +20,12 @@ from simulator.cluster.generators import two_tier
 from simulator.engine.buckets import DEFAULT_BUCKET_CAP_BYTES, DEFAULT_FIRST_BUCKET_BYTES
 from simulator.engine.overlap import FORWARD_SHARE, ddp_overlap
 from simulator.engine.profiles import LayerCost, layer_costs
-from simulator.engine.timeline import cluster_gpus, compute_times, simulate_timeline
+from simulator.engine.timeline import (
+    cluster_gpus,
+    cluster_groupings,
+    compute_times,
+    simulate_timeline,
+)
 from simulator.learning.schedules import Step
 from simulator.network.collectives import run_groups
 from simulator.experiments.runner import run_variant
@@ -406,3 +411,65 @@ def test_buckets_of_groups_that_share_links_contend_on_the_shared_network():
     later = c / 3 + overlap.buckets[0].ready_s * 2 * c / 3 + sum(together[b.nbytes] for b in overlap.buckets)
     assert tl.step_end_s[0] == pytest.approx(first, rel=1e-9)
     assert np.diff(tl.step_end_s) == pytest.approx([later] * (steps - 1), rel=1e-9)
+
+
+# --------------------------------------------------------------------------- main's schedules
+def test_a_step_source_with_overlap_times_what_the_list_does_and_is_asked_in_order():
+    from test_coupled import ListSource
+
+    graph = two_tier(4, 2, peak_flops=10e12, efficiency=0.5)
+    gpus, blocks = cluster_gpus(graph)
+    groupings = cluster_groupings(graph, gpus)
+    # no gradients at step 1: the first gradient sync (step 2) is DDP's one bucket
+    steps = [Step()] + [Step(gradient="block", average="global" if t % 3 == 0 else None)
+                        for t in range(2, 11)] + [Step(gradient="global")] * 2
+    compute = compute_times(graph, gpus, len(steps), flops_per_sample=2e8, batch_size=32,
+                            jitter=0.2, slow_gpus={"gpu1_1": 1.5}, seed=4)
+    overlap = ddp_overlap(LAYERS, bucket_cap_bytes=CAP)
+    kw = dict(message_bytes=overlap.message_bytes, overlap=overlap, record_gpu_steps=True)
+    fixed = simulate_timeline(graph, gpus, groupings, steps, compute, **kw)
+    source = ListSource(steps, ("block", "global"))
+    lazy = simulate_timeline(graph, gpus, groupings, source, compute, **kw)
+    for field in ("simulated_time_s", "comm_time_s", "wait_time_s", "overlapped_comm_time_s",
+                  "sync_log", "bucket_log", "comm_time_by_tier_s", "comm_bytes"):
+        assert getattr(lazy, field) == getattr(fixed, field), field
+    assert (lazy.gpu_step_end_s == fixed.gpu_step_end_s).all()
+    assert source.asked == list(range(len(steps)))                  # once each, in order
+    per_step = {}
+    for step, _, group, index, nbytes, *_ in fixed.bucket_log:
+        per_step.setdefault((step, group), []).append(nbytes)
+    assert per_step[(2, 0)] == [overlap.message_bytes]
+    assert per_step[(3, 0)] == [b.nbytes for b in overlap.buckets]
+    assert per_step[(11, -1)] == [b.nbytes for b in overlap.buckets]
+    assert 0 < fixed.overlapped_comm_time_s < fixed.comm_time_s
+
+
+def test_adacomm_on_replicas_overlaps_its_block_gradients_and_decides_by_its_losses():
+    from test_coupled import coupled_pass
+    from test_schedule_reductions import runs
+
+    variant = {"algorithm": "adacomm", "H": 8, "replica": "block"}
+    [record] = runs(variant, timing={"cost_profile": "resnet20-cifar10", "jitter": 0.05,
+                                     "overlap": "ddp", "bucket_cap": "64 KiB"})
+    _, schedule, _, timeline, _ = coupled_pass(variant)                 # without overlap
+    assert record["rounds"] == schedule.periods[:len(record["rounds"])]  # the losses decide
+    assert 0 < record["overlapped_comm_time_s"] < record["comm_time_s"]
+    assert record["simulated_time_s"] < timeline.simulated_time_s
+    assert record["syncs"]["block"] == 24
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("variant", "variants[1].overlap: overlap does not apply to gossip"),
+    ("timing", "timing.overlap: overlap ddp overlaps gradient all-reduces, and gossip has none"),
+])
+def test_gossip_refuses_overlap_in_one_line(where, expected):
+    data = {**_minimal(), "variants": [{"algorithm": "minibatch"}, {"algorithm": "gossip", "H": 4}]}
+    if where == "variant":
+        data["variants"][1]["overlap"] = "ddp"
+    else:
+        data["variants"] = data["variants"][1:]
+        data["timing"] = {"overlap": "ddp"}
+        expected = expected.replace("variants[1]", "variants[0]")
+    with pytest.raises(InputError) as info:
+        scenario_from_data(data, file="o.yaml")
+    assert f"{info.value.field}: {info.value.message}" == expected

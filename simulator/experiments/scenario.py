@@ -620,8 +620,8 @@ def _check_overlap(data, at, given, timing, variants):
                            for v in overlapping):
         where = _option("overlap") if "overlap" in given else at(("timing", "overlap"))
         raise InputError("overlap ddp overlaps gradient all-reduces, and gossip has none",
-                         **where, fix="leave it out, or add a variant that all-reduces "
-                                      "gradients (e.g. algorithm minibatch)")
+                         **where, fix="leave it out, or overlap a schedule that all-reduces "
+                                      "gradients, e.g. minibatch")
     if overlapping:
         return
     for key, option in (("bucket_cap_bytes", "bucket_cap"), ("first_bucket_cap_bytes",
