@@ -21,6 +21,14 @@ average change what the replicas hold (the engine times them like the others):
 :class:`Learner` takes one step at a time (the coupled pass of a loss-driven schedule
 drives it step by step); :func:`train` replays a whole schedule with it and evaluates.
 
+Under faults (``participation``, :mod:`simulator.learning.participation`) the replay does what
+the engine says happened: a worker that did not complete a step is frozen for it, a sync
+averages over the workers of each group that took part, the common model is the one every
+live worker holds after a global sync, the virtual average is over the live workers, and a
+replacement starts, after the step it joins at, from the state its policy names. Steps that
+every worker completed run the same operations as a run without faults, so a run whose
+faults change nothing learns exactly the same numbers.
+
 Which models are evaluated (docs/semantics.md, "Accuracy and time-to-accuracy")
 -------------------------------------------------------------------------------
 A model counts only once some GPU holds it. After a global sync (a gradient all-reduce or a
@@ -141,18 +149,29 @@ class Learner:
         self.mixing = mixing
         self._held = None
 
-    def step(self, t, step):
+    def step(self, t, step, live=None, took=None):
         """Take step `t` (from 1) of the schedule, :class:`Step` `step`, in place.
+
+        With `live` (K,) bool (under faults: the workers that completed step `t`) and `took`
+        (K,) bool (those whose gradients its all-reduce averaged), the other workers are
+        frozen for the step and every sync averages over those who took part (see the
+        module docstring); SGD only, without an outer optimizer or gossip.
 
         Returns
         -------
         ndarray (K,) or None
-            Each worker's loss on its batch, computed before the update; None if a loss is
-            not finite (the update is then not taken).
+            Each worker's loss on its batch, computed before the update; None if a loss (of
+            a live worker) is not finite (the update is then not taken).
         """
         params, data = self.params, self.data
         idx = self.stream.next_batch()                                      # (K, B)
         loss, grad = self.model.loss_and_grad(params, data.x_train[idx], data.y_train[idx])
+        if live is not None:
+            if not np.all(np.isfinite(loss[live])):
+                return None
+            self._partial_step(step, grad, self.lrs[t - 1], live, took)
+            self._held = grad
+            return loss
         if not np.all(np.isfinite(loss)):
             return None
         if step.gradient == GLOBAL:
@@ -180,9 +199,30 @@ class Learner:
         self._held = grad
         return loss
 
+    def _partial_step(self, step, grad, lr, live, took):
+        """One step that some workers missed: syncs over those who took part; the others
+        frozen (parameters and momentum as they were)."""
+        params, momentum = self.params, self.state
+        if self.outer is not None or step.average == GOSSIP or \
+                not isinstance(momentum, np.ndarray):
+            raise ValueError("a step some workers missed is replayed for SGD without an outer "
+                             "optimizer or gossip only")
+        frozen = ~live
+        kept = params[frozen].copy(), momentum[frozen].copy()
+        if step.gradient == GLOBAL:
+            grad = grad[took].mean(axis=0, keepdims=True)                   # (1, P)
+        elif step.gradient is not None:
+            _average_groups(grad, self.groupings[step.gradient], took)
+        self.optimizer.step(params, momentum, grad, lr)
+        params[frozen], momentum[frozen] = kept
+        if step.average == GLOBAL:
+            params[live] = params[live].mean(axis=0)
+        elif step.average is not None:
+            _average_groups(params, self.groupings[step.average], live)
+
 
 def train(model, data, stream, *, actions, blocks, optimizer, eval_every, evaluate="common",
-          progress=None, outer=None, mixing=None):
+          progress=None, outer=None, mixing=None, participation=None):
     """Replay a schedule on real data and return the learning curves.
 
     Parameters
@@ -208,6 +248,9 @@ def train(model, data, stream, *, actions, blocks, optimizer, eval_every, evalua
         The outer optimizer of every global parameter average (DiLoCo, SlowMo).
     mixing : simulator.learning.gossip.MixingMatrix, optional
         The gossip weights of ``"gossip"`` averages.
+    participation : simulator.learning.participation.Participation, optional
+        Who took part in each step of an elastic run under faults (see the module
+        docstring); None: every worker in every step.
 
     Returns
     -------
@@ -224,9 +267,13 @@ def train(model, data, stream, *, actions, blocks, optimizer, eval_every, evalua
     result = TrainingResult()
     losses = np.zeros(len(steps))
     with np.errstate(over="ignore", invalid="ignore"):   # divergence is detected, not warned
-        _replay(learner, steps, (common, virtual, per_gpu), result, losses, progress)
+        _replay(learner, steps, (common, virtual, per_gpu), result, losses, progress,
+                participation)
     result.losses = losses[:result.steps_done]
-    result.final_params = learner.params.mean(axis=0)
+    live = None if participation is None or not result.steps_done else \
+        participation.alive[result.steps_done - 1]
+    result.final_params = learner.params.mean(axis=0) if live is None or live.all() else \
+        learner.params[live].mean(axis=0)
     return result
 
 
@@ -241,36 +288,84 @@ def _groupings(blocks, steps, workers):
     return out
 
 
-def _replay(learner, steps, plan, result, losses, progress):
+def _replay(learner, steps, plan, result, losses, progress, participation=None):
     common, virtual, per_gpu = plan
     model, data, params = learner.model, learner.data, learner.params
     workers = len(params)
+    saved = _Checkpoints(params, learner.state, participation)
     for t, step in enumerate(steps, start=1):
-        loss = learner.step(t, step)
+        live = None
+        if participation is not None and not participation.everyone(t):
+            live = participation.alive[t - 1]                           # (K,) completed step t
+            loss = learner.step(t, step, live, participation.gradient_mask(t))
+        else:
+            loss = learner.step(t, step)
         if loss is None:
-            result.diverged = True
-            result.curve.append([t, None, None])
-            result.virtual_curve.append([t, None, None])
+            _diverged(result, t)
             return
         result.steps_done = t
-        mean_loss = float(loss.mean())
+        mean_loss = float(loss.mean()) if live is None else float(loss[live].mean())
         losses[t - 1] = mean_loss
         synced = workers == 1 or _is_global(step)
-        if t in common:                                  # every GPU holds this model
-            common_accuracy = float(model.accuracy(params[0], data.x_test, data.y_test))
+        holder = 0 if live is None else int(np.argmax(live))           # a live worker
+        if t in common:                                  # every (live) GPU holds this model
+            common_accuracy = float(model.accuracy(params[holder], data.x_test, data.y_test))
             result.curve.append([t, common_accuracy, mean_loss])
         if t in virtual:                                 # after a global sync, the same model
             accuracy = common_accuracy if synced and t in common else float(model.accuracy(
-                params[0] if synced else params.mean(axis=0), data.x_test, data.y_test))
+                params[holder] if synced else
+                (params.mean(axis=0) if live is None else params[live].mean(axis=0)),
+                data.x_test, data.y_test))
             result.virtual_curve.append([t, accuracy, mean_loss])
         if t in per_gpu:
-            result.gpu_accuracy.append([t, _accuracy_per_worker(model, params, data)])
+            result.gpu_accuracy.append([t, _accuracy_per_worker(model, params, data, live)])
+        if participation is not None:
+            saved.after_step(t, step, holder)
         if progress is not None:
             progress()
 
 
-def _accuracy_per_worker(model, params, data):
-    """(K,) test accuracy of the model each worker holds; equal models evaluated once."""
+def _diverged(result, t):
+    result.diverged = True
+    result.curve.append([t, None, None])
+    result.virtual_curve.append([t, None, None])
+
+
+class _Checkpoints:
+    """The rows an elastic run saved to checkpoints, and replacements joining after a step."""
+
+    def __init__(self, params, momentum, participation):
+        self.params, self.momentum = params, momentum
+        self.joins = {} if participation is None else participation.joins
+        self.due = {} if participation is None else dict(participation.checkpoints)
+        wanted = any(source == "checkpoint" for joins in self.joins.values()
+                     for _, source in joins)
+        # the initial model, zero momentum: what a rank that never saved loads
+        self.saved = (params.copy(), momentum.copy()) if wanted else None
+
+    def after_step(self, t, step, holder):
+        if self.saved is not None and t in self.due:
+            rows = self.due[t]
+            self.saved[0][rows], self.saved[1][rows] = self.params[rows], self.momentum[rows]
+        for k, source in self.joins.get(t, ()):
+            if source == "checkpoint":
+                self.momentum[k] = self.saved[1][k]
+                self.params[k] = self.params[holder] if step.gradient == GLOBAL \
+                    else self.saved[0][k]
+            else:                                        # the model the global sync produced
+                self.params[k] = self.params[holder]
+                self.momentum[k] = 0.0
+
+
+def _accuracy_per_worker(model, params, data, live=None):
+    """(K,) test accuracy of the model each worker holds; equal models evaluated once.
+
+    With `live` (K,) bool, only the live workers' models: the others get NaN.
+    """
+    if live is not None:
+        out = np.full(len(params), np.nan)
+        out[live] = _accuracy_per_worker(model, params[live], data)
+        return out
     rows = np.ascontiguousarray(params)
     view = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
     _, first, inverse = np.unique(view, return_index=True, return_inverse=True)
@@ -278,8 +373,18 @@ def _accuracy_per_worker(model, params, data):
     return accuracy[inverse.ravel()]
 
 
-def _average_groups(values, groups):
-    """Replace each group's rows of `values` (K, P) by their mean, in place."""
+def _average_groups(values, groups, mask=None):
+    """Replace each group's rows of `values` (K, P) by their mean, in place.
+
+    With `mask` (K,) bool, only the rows of each group that it marks take part: they get
+    their mean, the others are left alone (a group with none is left alone).
+    """
+    if mask is not None:
+        for members in groups:
+            rows = [k for k in members if mask[k]]
+            if rows:
+                values[rows] = values[rows].mean(axis=0)
+        return
     sizes = {len(g) for g in groups}
     if len(sizes) == 1 and [i for g in groups for i in g] == list(range(len(values))):
         per_group = values.reshape(len(groups), sizes.pop(), -1)       # (groups, g, P): contiguous
