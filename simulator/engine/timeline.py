@@ -115,6 +115,13 @@ class Timeline:
                                     # collectives that ran during their backward passes
     bucket_log: list = None         # with overlap: (step, kind, group, bucket, bytes, start_s,
                                     # end_s) of every bucket's all-reduce (engine/overlap.py)
+    faults: object = None           # under faults: what they did (fault_timeline.FaultReport)
+    participation: object = None    # elastic runs: who took part in each step
+                                    # (learning.participation.Participation)
+    spans: list = None              # under faults, with record_in_flight: what each GPU did,
+                                    # (gpu, name, cat, start_s, end_s, step, args)
+    steps_completed: int = None     # under faults: steps the job completed (all of them,
+                                    # unless the run failed)
 
 
 def cluster_gpus(graph):
