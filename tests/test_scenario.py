@@ -187,11 +187,11 @@ def test_contract_fields():
         "algorithm", "H", "Hb", "switch_step", "batch_size", "global_sync_delay_s", "label",
         "convention", "warmup_steps", "periods", "post_local_gradient_allreduce",
         "outer_lr", "outer_momentum", "slow_lr", "slow_momentum", "alpha", "H_min",
-        "interval_s", "replica", "graph", "optimizer", "overlap"]
+        "interval_s", "replica", "graph", "optimizer", "overlap", "fault_policy"]
     assert [f.name for f in fields(Scenario)] == [
         "name", "source", "topology", "topology_source", "workload", "optimizer", "variants",
         "target_accuracy", "seed", "epochs", "steps", "eval_every", "timing", "convention",
-        "evaluate", "eval_every_epochs"]
+        "evaluate", "eval_every_epochs", "faults"]
     assert TimingSpec() == TimingSpec("model", 0.0, {}, 0.0, "ring", "none", 25 * 2**20, 2**20)
 
 

@@ -18,6 +18,14 @@ A schedule that decides as it goes (AdaComm) first runs a coupled pass
 steps like any other. DiLoCo and SlowMo hand the replay their outer optimizer, gossip its
 mixing matrix and the engine its neighbours.
 
+Under faults (a scenario's ``faults`` section, docs/faults.md) the order is the other way
+round, because the learning must follow what happened: the timeline is simulated first
+(:func:`simulator.engine.fault_timeline.simulate_fault_timeline`, which needs no number
+learned), then the learning replays it (:func:`simulator.learning.training.train` with the
+engine's participation record: who averaged with whom, who rejoined from what); the record
+gets a ``faults`` block (:func:`fault_metrics`). Without a ``faults`` section nothing of
+this runs, and runs are what they were.
+
 Before a run, :func:`run_warnings` says when the workload cannot be trusted at this scale
 (an epoch of fewer than :data:`MIN_STEPS_PER_EPOCH` steps, a step larger than the training
 set, a peak learning rate above the scenario's ``max_peak_lr``); after it,
@@ -31,6 +39,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..cluster.levels import graph_levels, graph_tiers
+from ..engine.fault_timeline import simulate_fault_timeline
+from ..engine.faults import resolve_steps, straggler_factors
 from ..engine.overlap import ddp_overlap
 from ..engine.profiles import FP32_BYTES, PROFILES, layer_costs, timing_costs
 from ..engine.timeline import cluster_gpus, cluster_groupings, compute_times, simulate_timeline
@@ -44,8 +54,8 @@ from .coupled import decide_steps
 from .scenario import steps_per_epoch
 
 __all__ = ["run_variant", "run_scenario", "load_workload", "planned_steps", "run_warnings",
-           "learning_status", "MIN_STEPS_PER_EPOCH", "LOSS_GROWTH", "CHANCE_MARGIN",
-           "STATUSES"]
+           "learning_status", "fault_metrics", "variant_faults", "MIN_STEPS_PER_EPOCH",
+           "LOSS_GROWTH", "CHANCE_MARGIN", "STATUSES"]
 
 MIN_STEPS_PER_EPOCH = 3
 """Fewer steps per epoch than this draw a warning: epoch-based settings (warm-up, decay,
@@ -55,7 +65,8 @@ LOSS_GROWTH = 100.0
 """A run whose last step's train loss is this many times its first step's has diverged."""
 CHANCE_MARGIN = 0.05
 """A run whose final test accuracy is at most chance level plus this is not learning."""
-STATUSES = ("ok", "diverged", "not_learning")
+STATUSES = ("ok", "diverged", "failed", "not_learning")
+"""``failed``: faults stopped the run before its last step (docs/faults.md)."""
 
 _log = logging.getLogger(__name__)
 
@@ -135,11 +146,32 @@ def run_warnings(scenario, variant, n_train):
         out.append("gossip without H never averages over all GPUs, so no common model exists "
                    "and the target cannot be reached (give H for a global average every H "
                    "steps, or use evaluate: any_gpu)")
+    plan = variant_faults(scenario, variant)
+    if plan is not None and plan.policy == "restart" and plan.checkpoint_every is None and \
+            (plan.random is not None or any(e.target in ("gpu", "block") for e in plan.events)):
+        out.append("restart without checkpoints: every GPU failure restarts the run from its "
+                   "first step (add faults.checkpoint: {every: N, write_time: ...})")
     return out
 
 
-def learning_status(learned, chance_accuracy):
-    """``(status, reason)`` of a finished training: ``ok``, ``diverged`` or ``not_learning``.
+def variant_faults(scenario, variant):
+    """The scenario's FaultPlan with the variant's ``fault_policy``, or None without faults."""
+    plan = getattr(scenario, "faults", None)
+    if plan is None:
+        return None
+    policy = getattr(variant, "fault_policy", None)
+    if policy is not None and policy != plan.policy:
+        from dataclasses import replace
+
+        plan = replace(plan, policy=policy)
+    return plan
+
+
+def learning_status(learned, chance_accuracy, failed=None):
+    """``(status, reason)`` of a finished training: ``ok``, ``diverged``, ``failed`` or
+    ``not_learning``.
+
+    ``failed``: faults stopped the run, `failed` saying why (checked after ``diverged``).
 
     ``diverged``: a step's loss was not finite, or the last step's train loss is
     :data:`LOSS_GROWTH` times the first step's or more. ``not_learning``: the final test
@@ -158,6 +190,8 @@ def learning_status(learned, chance_accuracy):
     if learned.diverged:
         step = learned.steps_done + 1
         return "diverged", f"the train loss of step {step} is not finite"
+    if failed:
+        return "failed", failed
     final = learned.final_test_accuracy
     which = "final test accuracy"
     if final is None and learned.virtual_curve:
@@ -258,28 +292,56 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
     eval_every = scenario.eval_every
     if getattr(scenario, "eval_every_epochs", None) is not None:
         eval_every = max(1, round(scenario.eval_every_epochs * stream.steps_per_epoch))
-    # One BLAS thread: floating-point sums then do not depend on the machine's thread count
-    # or on how many runs share it, so the same inputs give the same curve everywhere.
-    with threadpool_limits(limits=1):
-        learned = train(model, data, stream, actions=actions, blocks=groupings,
-                        optimizer=optimizer, eval_every=eval_every,
-                        evaluate=evaluate, progress=progress, outer=outer_for(variant),
-                        mixing=mixing)
+    engine = {"message_bytes": costs["message_bytes"], "collective": scenario.timing.collective,
+              "global_sync_delay_s": delay_s, "record_in_flight": timed is not None,
+              "record_gpu_steps": evaluate == "any_gpu"}
+    plan = variant_faults(scenario, variant)
 
-    timed_steps = learned.steps_done + (1 if learned.diverged else 0)
-    compute_s = compute_times(graph, gpus, timed_steps, flops_per_sample=costs["flops_per_sample"],
-                              batch_size=batch, jitter=scenario.timing.jitter,
-                              slow_gpus=scenario.timing.slow_gpus, seed=scenario.seed)
-    timeline = simulate_timeline(graph, gpus, groupings, actions[:timed_steps], compute_s,
-                                 message_bytes=costs["message_bytes"],
-                                 collective=scenario.timing.collective,
-                                 global_sync_delay_s=delay_s, record_in_flight=timed is not None,
-                                 record_gpu_steps=evaluate == "any_gpu", neighbours=neighbours,
-                                 overlap=overlap)
+    def compute(n_steps):
+        return compute_times(graph, gpus, n_steps, flops_per_sample=costs["flops_per_sample"],
+                             batch_size=batch, jitter=scenario.timing.jitter,
+                             slow_gpus=scenario.timing.slow_gpus, seed=scenario.seed)
+
+    def learn(n_steps, participation=None):
+        # One BLAS thread: floating-point sums then do not depend on the machine's thread
+        # count or on how many runs share it, so the same inputs give the same curve everywhere.
+        with threadpool_limits(limits=1):
+            return train(model, data, stream, actions=actions[:n_steps], blocks=groupings,
+                         optimizer=optimizer, eval_every=eval_every,
+                         evaluate=evaluate, progress=progress, outer=outer_for(variant),
+                         mixing=mixing, participation=participation)
+
+    stragglers = None
+    if plan is None:
+        learned = learn(steps)
+        timed_steps = learned.steps_done + (1 if learned.diverged else 0)
+        compute_s = compute(timed_steps)
+        timeline = simulate_timeline(graph, gpus, groupings, actions[:timed_steps], compute_s,
+                                     neighbours=neighbours, overlap=overlap, **engine)
+    else:
+        # The clock does not depend on the numbers learned: time first, then replay what
+        # the timeline says happened (who averaged with whom, who rejoined from what).
+        plan = resolve_steps(plan, full_steps)
+        compute_s = compute(steps)
+        if plan.stragglers is not None:
+            factors, episodes = straggler_factors(plan.stragglers, len(gpus), steps,
+                                                  plan.seed if plan.seed is not None
+                                                  else scenario.seed)
+            stragglers = (compute_s * (factors - 1.0), episodes)       # the extra time
+            compute_s = compute_s * factors
+        timeline = simulate_fault_timeline(graph, gpus, groupings, actions, compute_s,
+                                           plan=plan, seed=scenario.seed, **engine)
+        learned = learn(timeline.steps_completed, timeline.participation)
+        if learned.diverged:                     # time only up to the diverging step
+            timed_steps = learned.steps_done + 1
+            compute_s = compute_s[:, :timed_steps]
+            timeline = simulate_fault_timeline(graph, gpus, groupings, actions[:timed_steps],
+                                               compute_s, plan=plan, seed=scenario.seed,
+                                               **engine)
     if timed is not None:
         timed.append({"gpus": gpus, "blocks": blocks, "groupings": groupings,
                       "neighbours": neighbours,
-                      "actions": actions[:timed_steps], "compute_s": compute_s,
+                      "actions": actions[:len(timeline.step_end_s)], "compute_s": compute_s,
                       "message_bytes": costs["message_bytes"],
                       "collective": scenario.timing.collective, "global_sync_delay_s": delay_s,
                       "timeline": timeline, "overlap": overlap})
@@ -292,7 +354,8 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
     reached = next(((time_s, t) for time_s, t, acc, _ in curve
                     if acc is not None and acc >= target), None)
     chance = _chance_accuracy(data.y_test)
-    status, reason = learning_status(learned, chance)
+    failed = timeline.faults.failed if timeline.faults is not None else None
+    status, reason = learning_status(learned, chance, failed)
     record = {
         "label": variant.label,
         "algorithm": variant.algorithm,
@@ -337,6 +400,8 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
         record["timing"].update(overlap="ddp", bucket_cap_bytes=overlap.bucket_cap_bytes,
                                 first_bucket_cap_bytes=overlap.first_bucket_cap_bytes,
                                 bucket_bytes=[b.nbytes for b in overlap.buckets])
+    if plan is not None:
+        record["faults"] = fault_metrics(timeline, learned.steps_done, stragglers)
     if evaluate == "any_gpu":
         best, reached_any = _gpu_curve(learned, timeline, target)
         record["best_gpu_curve"] = best
@@ -394,6 +459,9 @@ def _gpu_curve(learned, timeline, target):
     best, first = [], None
     for t, accuracy in learned.gpu_accuracy:
         when = end_s[:, t - 1]                                        # (K,)
+        if np.isnan(accuracy).any():                                  # a GPU held no model
+            live = ~np.isnan(accuracy)
+            accuracy, when = accuracy[live], when[live]
         top = accuracy.max()
         best.append([float(when[accuracy == top].min()), t, float(top),
                      float(losses[t - 1])])
@@ -403,6 +471,59 @@ def _gpu_curve(learned, timeline, target):
             if first is None or time_s < first[0]:
                 first = (time_s, t)
     return best, first
+
+
+def fault_metrics(timeline, steps, stragglers=None):
+    """The ``faults`` block of a record (docs/semantics.md, "Faults"): what faults did.
+
+    Parameters
+    ----------
+    timeline : simulator.engine.timeline.Timeline
+        From :func:`~simulator.engine.fault_timeline.simulate_fault_timeline`.
+    steps : int
+        Steps completed (and learned).
+    stragglers : tuple, optional
+        ``((K, T) extra compute time, episodes begun)`` of transient stragglers.
+
+    Returns
+    -------
+    dict
+        Times in seconds; ``*_s`` without ``gpu`` are per-GPU means, ``*_gpu_s`` sums over
+        GPUs.
+    """
+    report = timeline.faults
+    end_s = timeline.simulated_time_s
+    series = report.workers
+    n_gpus = series[0][1]
+    times = [t for t, _ in series] + [end_s]
+    weighted = sum(n * (times[i + 1] - times[i]) for i, (_, n) in enumerate(series))
+    participation = timeline.participation
+    useful = int(participation.alive[:steps].sum()) if participation is not None \
+        else n_gpus * steps
+    lost = report.discarded_gpu_s + n_gpus * (report.failure_wait_s + report.down_s)
+    out = {
+        "policy": report.policy,
+        "failures": report.failures,
+        "restarts": report.restarts,
+        "redone_steps": report.redone_steps,
+        "aborted_syncs": report.aborted_syncs,
+        "checkpoints": report.checkpoints,
+        "checkpoint_time_s": report.checkpoint_s,
+        "failure_wait_s": report.failure_wait_s,
+        "down_time_s": report.down_s,
+        "discarded_gpu_s": report.discarded_gpu_s,
+        "lost_gpu_s": lost,
+        "goodput_steps_per_s": steps / end_s if end_s > 0 else None,
+        "useful_gpu_steps": useful,
+        "mean_workers": weighted / end_s if end_s > 0 else float(n_gpus),
+        "min_workers": min(n for _, n in series),
+        "workers": [[float(t), int(n)] for t, n in series],
+        "events": [dict(e) for e in report.events],
+        "straggler_episodes": 0 if stragglers is None else stragglers[1],
+        "straggler_time_s": 0.0 if stragglers is None else
+        float(stragglers[0][:, :steps].sum(axis=1).mean()),
+    }
+    return out
 
 
 _NEWER_PARAMS = {"diloco": ("outer_lr", "outer_momentum"), "slowmo": ("slow_lr", "slow_momentum"),

@@ -52,6 +52,7 @@ from ..utils.errors import InputError
 from ..utils.shipped import resolve, shipped_dir, shipped_files
 from ..utils.units import parse_bytes
 from .footprint import check_run_memory, model_copies
+from .fault_section import FAULT_POLICY_KEY, fault_plan_from_data
 from ..utils.yamlfile import (
     Places,
     did_you_mean,
@@ -139,6 +140,7 @@ class Variant:
     graph: str | None = None             # gossip: ring | torus | topology (ring)
     optimizer: OptimizerConfig | None = None  # this variant's own optimizer (else the scenario's)
     overlap: str | None = None     # "none" | "ddp": overrides TimingSpec.overlap
+    fault_policy: str | None = None  # "restart" | "elastic": overrides Scenario.faults.policy
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ class Scenario:
     evaluate: str = "common"       # "common" | "any_gpu": which models count (training.py)
     eval_every_epochs: float | None = None  # if set: eval_every is this many epochs, in
                                    # each variant's steps (round(e * steps_per_epoch), >= 1)
+    faults: object = None          # engine.faults.FaultPlan of the faults section, or None
 
 
 def steps_per_epoch(n_train, workers, batch_size):
@@ -306,9 +309,11 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
     seed = given.get("seed", data.get("seed", 0))
     n_train = _train_size(workload, seed, at, len(gpu_nodes(graph)))  # loads the dataset
     convention = given.get("convention", data.get("convention", "paper"))
+    faults = fault_plan_from_data(data.get("faults"), at, graph)
     variants = _variants(data, at, given, graph, workload, epochs, steps, n_train, convention)
     _check_overlap(data, at, given, timing, variants)
     _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants, optimizer)
+    _check_fault_policies(data, at, faults)
     if name is None:
         name = os.path.splitext(os.path.basename(file))[0] if file else "scenario"
     return Scenario(
@@ -328,7 +333,19 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
         timing=timing,
         convention=convention,
         evaluate=given.get("evaluate", data.get("evaluate", "common")),
+        faults=faults,
     )
+
+
+def _check_fault_policies(data, at, faults):
+    """A variant's fault_policy needs a faults section to apply to."""
+    if faults is not None:
+        return
+    for index, spec in enumerate(data.get("variants") or []):
+        if FAULT_POLICY_KEY in spec:
+            raise InputError(f"{FAULT_POLICY_KEY} applies to the faults of the scenario, and "
+                             "it has none", **at(("variants", index, FAULT_POLICY_KEY)),
+                             fix="add a faults section (docs/faults.md), or remove it")
 
 
 def _option(key):
@@ -878,7 +895,8 @@ def _variants(data, at, given, graph, workload, epochs, steps, n_train, conventi
                           else (),
                           post_local_gradient_allreduce=value("post_local_gradient_allreduce"),
                           optimizer=value("optimizer"),
-                          overlap=given.get("overlap", value("overlap")), **newer)
+                          overlap=given.get("overlap", value("overlap")),
+                          fault_policy=value(FAULT_POLICY_KEY), **newer)
         label = value("label")
         if label is None or overridden:             # a label written for other values
             label = _derived_label(variant, value("switch_epoch"),      # would mislead
@@ -1025,6 +1043,8 @@ def _derived_label(variant, switch_epoch, period_group_size=None, own_overlap=Fa
                      else "no block gradients")
     if own_overlap:
         parts.append("DDP overlap" if variant.overlap == "ddp" else "no overlap")
+    if variant.fault_policy is not None:
+        parts.append(variant.fault_policy)
     return " ".join(parts)
 
 

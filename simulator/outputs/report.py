@@ -28,7 +28,8 @@ def write_results(path, document):
     write_text_atomic(path, text)
 
 
-_STATUS_TEXT = {"ok": "ok", "diverged": "diverged", "not_learning": "not learning"}
+_STATUS_TEXT = {"ok": "ok", "diverged": "diverged", "failed": "failed",
+                "not_learning": "not learning"}
 _SHORT_SYNCS = {"block": "blk", "global": "glob"}
 
 
@@ -81,7 +82,25 @@ def _columns(records):
         columns += tier_cells(tier)
     columns.append(("syncs " + "/".join(_SHORT_SYNCS.get(k, k) for k in sync_keys),
                     lambda r: "/".join(str(r.get("syncs", {}).get(k, "-")) for k in sync_keys)))
+    if any("faults" in r for r in records):
+        columns += _fault_columns()
     return columns
+
+
+def _fault_columns():
+    """Columns of runs under faults (docs/semantics.md, "Faults"); "-" for a run without."""
+    def cell(text):
+        return lambda r: "-" if "faults" not in r else text(r["faults"])
+
+    return [
+        ("goodput", cell(lambda f: "-" if f["goodput_steps_per_s"] is None
+                         else f"{f['goodput_steps_per_s']:.4g} step/s")),
+        ("failures", cell(lambda f: str(f["failures"]))),
+        ("restarts", cell(lambda f: str(f["restarts"]))),
+        ("fail wait", cell(lambda f: format_time(f["failure_wait_s"]))),
+        ("lost GPU time", cell(lambda f: format_time(f["lost_gpu_s"]))),
+        ("GPUs mean/min", cell(lambda f: f"{f['mean_workers']:.3g}/{f['min_workers']}")),
+    ]
 
 
 def format_table(records, *, target_accuracy=None):
@@ -92,7 +111,11 @@ def format_table(records, *, target_accuracy=None):
     When a run overlaps its gradient all-reduces with the backward pass (DDP), an
     ``overlapped`` column gives the part of ``comm`` that ran during backward passes
     (``-`` for runs without overlap).
-    A run that ``diverged`` or is ``not learning`` gets a line below the table saying why.
+    A run that ``diverged``, ``failed`` or is ``not learning`` gets a line below the table
+    saying why. Runs under faults add: ``goodput`` (steps per simulated second),
+    ``failures``, ``restarts``, ``fail wait`` (per GPU, time stalled by failures), ``lost
+    GPU time`` (summed over GPUs: work discarded, stalled and down) and ``GPUs mean/min``
+    (working GPUs over time).
     """
     columns = _columns(records)
     rows = [[name for name, _ in columns]] + [[cell(r) for _, cell in columns] for r in records]
