@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
+from simpy.events import EventPriority
 
 from ..cluster.levels import graph_levels, graph_tiers, group_tier
 from ..cluster.topology import gpu_blocks
@@ -57,6 +58,15 @@ from .timeline import Timeline, _independent, groupings_of
 __all__ = ["simulate_fault_timeline", "FaultReport"]
 
 _COMPUTE, _SYNC = 0, 1
+_LATE = EventPriority(2)        # after the normal events of an instant
+
+
+def _after_this_instant(env):
+    """An event processed once every other event of the current instant has been."""
+    event = env.event()
+    event._ok, event._value = True, None
+    env.schedule(event, _LATE)
+    return event
 
 
 @dataclass
@@ -183,6 +193,7 @@ class _FaultRun:
         self.life = np.zeros(K, dtype=np.int64)  # bumped when a slot's GPU goes away
         self.phase = [None] * K                  # (_COMPUTE, since) | (_SYNC, arrived, sync)
         self.progress_s = np.zeros(K)            # when the slot last completed a step
+        self.at_step = np.zeros(K, dtype=np.int64)   # the 0-based step it is at or in
         self.down_since = np.full(K, np.nan)
         self.ready = {}                          # slot -> token of its pending replacement
         self.joiners = []                        # slots whose replacement is ready
@@ -273,8 +284,13 @@ class _FaultRun:
         env, steps, compute_s = self.env, self.steps, self.compute_s
         gen = self.gen
         for t in range(first, self.T):
+            self.at_step[k] = t
             if self.step_triggers and (k, t) in self.step_triggers:
-                self._fire_step(k, t)
+                yield _after_this_instant(env)   # the others finish the last step first
+                if self.life[k] != life or self.gen != gen:
+                    return
+                if (k, t) in self.step_triggers:
+                    self._fire_step(k, t)
                 if self.life[k] != life or self.gen != gen:
                     return
             self.phase[k] = (_COMPUTE, env.now, t)
@@ -555,9 +571,11 @@ class _FaultRun:
     def _step_of(self, slots):
         """The 1-based step the first of `slots` is in (computing or syncing), or None."""
         for k in slots:
-            phase = self.phase[k]
-            if phase is not None:
-                return int(phase[2] + 1) if phase[0] == _COMPUTE else int(phase[2].step)
+            if self.alive[k] and not self.finished[k]:
+                phase = self.phase[k]
+                if phase is None or phase[0] == _COMPUTE:
+                    return int(self.at_step[k] + 1)
+                return int(phase[2].step)
         return None
 
     def _account_partial(self, k, now, discard):

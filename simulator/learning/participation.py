@@ -16,12 +16,16 @@ at any number learned, which workers took part in what; the replay
 - A sync averages over the workers of each group that took part; a group with none does
   not sync.
 - ``joins[t]``: the replacements that join after step ``t`` (at the end of that step's
-  global sync) and the state each starts from: ``"average"``, the model the sync produced
-  (the common model) with a zeroed momentum buffer; ``"checkpoint"``, the parameters and
-  momentum its rank last saved to a checkpoint (the initial model if it never did) - except
-  that after a gradient all-reduce the parameters are the group's, as a process joining a
-  data-parallel group receives them (``torch.nn.parallel.DistributedDataParallel``
-  broadcasts its module states), and only the momentum comes from the checkpoint.
+  global sync) and the state each starts from. A replacement takes the momentum buffer
+  (all optimizer state) of a live worker of its block (of the lowest live rank if its
+  block has none), as Horovod's elastic ``State.sync()`` broadcasts a survivor's state;
+  its parameters: ``"average"``, the model the global sync produced (the common model);
+  ``"checkpoint"``, the parameters and momentum its rank last saved to a checkpoint (the
+  initial model if it never did). After a global *gradient* all-reduce both give the
+  group's parameters and momentum: a data-parallel group holds one model and one optimizer
+  state, and a process joining it receives them
+  (``torch.nn.parallel.DistributedDataParallel`` broadcasts its parameters), so
+  ``rejoin_from`` matters only where GPUs hold models of their own.
 - ``checkpoints``: the steps after which a checkpoint was written, and which workers' rows
   it saved.
 

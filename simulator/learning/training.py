@@ -292,7 +292,9 @@ def _replay(learner, steps, plan, result, losses, progress, participation=None):
     common, virtual, per_gpu = plan
     model, data, params = learner.model, learner.data, learner.params
     workers = len(params)
-    saved = _Checkpoints(params, learner.state, participation)
+    groupings = learner.groupings
+    saved = _Checkpoints(params, learner.state, participation,
+                         next(iter(groupings.values())) if groupings else None)
     for t, step in enumerate(steps, start=1):
         live = None
         if participation is not None and not participation.everyone(t):
@@ -332,12 +334,15 @@ def _diverged(result, t):
 
 
 class _Checkpoints:
-    """The rows an elastic run saved to checkpoints, and replacements joining after a step."""
+    """The rows an elastic run saved to checkpoints, and replacements joining after a step
+    (the rules are in :mod:`simulator.learning.participation`)."""
 
-    def __init__(self, params, momentum, participation):
+    def __init__(self, params, momentum, participation, blocks=None):
         self.params, self.momentum = params, momentum
         self.joins = {} if participation is None else participation.joins
         self.due = {} if participation is None else dict(participation.checkpoints)
+        self.alive = None if participation is None else participation.alive
+        self.block_of = {k: members for members in (blocks or []) for k in members}
         wanted = any(source == "checkpoint" for joins in self.joins.values()
                      for _, source in joins)
         # the initial model, zero momentum: what a rank that never saved loads
@@ -348,13 +353,12 @@ class _Checkpoints:
             rows = self.due[t]
             self.saved[0][rows], self.saved[1][rows] = self.params[rows], self.momentum[rows]
         for k, source in self.joins.get(t, ()):
-            if source == "checkpoint":
-                self.momentum[k] = self.saved[1][k]
-                self.params[k] = self.params[holder] if step.gradient == GLOBAL \
-                    else self.saved[0][k]
-            else:                                        # the model the global sync produced
-                self.params[k] = self.params[holder]
-                self.momentum[k] = 0.0
+            live = self.alive[t - 1]
+            mate = next((j for j in self.block_of.get(k, ()) if live[j]), holder)
+            if source == "checkpoint" and step.gradient != GLOBAL:
+                self.params[k], self.momentum[k] = self.saved[0][k], self.saved[1][k]
+            else:                         # the common model, a live block mate's optimizer state
+                self.params[k], self.momentum[k] = self.params[holder], self.momentum[mate]
 
 
 def _accuracy_per_worker(model, params, data, live=None):
