@@ -590,14 +590,25 @@ class _FaultRun:
                 self.spans.append((k, "lost compute", "fault", phase[1], now, phase[2] + 1, None))
         else:
             arrived_s, sync = phase[1], phase[2]
-            started = sync.start_s is not None and sync.start_s <= now
-            self.wait_total[k] += (sync.ready_s if started and sync.ready_s is not None
-                                   else now) - arrived_s
-            if started:
-                if sync.what == "checkpoint":
-                    self.ckpt_total[k] += now - sync.start_s
-                else:
-                    self.tier_total[k, sync.tier] += now - sync.start_s
+            ready_s = sync.ready_s if sync.ready_s is not None and sync.ready_s <= now else now
+            begin_s = now if sync.start_s is None else min(sync.start_s, now)
+            self.wait_total[k] += ready_s - arrived_s
+            self.stall_total[k] += begin_s - ready_s                     # reconfiguring
+            if sync.what == "checkpoint":
+                self.ckpt_total[k] += now - begin_s
+            elif now > begin_s:
+                self.tier_total[k, sync.tier] += now - begin_s
+            if self.spans is not None:
+                self._wait_span(k, arrived_s, ready_s, sync.step)
+                if begin_s > ready_s:
+                    self.spans.append((k, "reconfigure", "fault", ready_s, begin_s, sync.step,
+                                       None))
+                if now > begin_s:
+                    name = "checkpoint write" if sync.what == "checkpoint" else sync.kind
+                    self.spans.append((k, name, "fault", begin_s, now, sync.step,
+                                       None if sync.what == "checkpoint" else
+                                       {"aborted": True, "group": sync.group,
+                                        "grouping": sync.name}))
         if discard:
             self.report.discarded_gpu_s += now - self.progress_s[k]
 

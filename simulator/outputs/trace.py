@@ -35,6 +35,16 @@ below the GPU's), with one span per bucket (``bucket 0``, ``bucket 1``...; cat `
 the buckets beside the ``backward`` span are the communication hidden behind it, and a GPU's
 comm-track spans add up to its communication time.
 
+Under faults (docs/faults.md) the engine records the spans itself (steps may run twice, GPUs
+leave and join), and the trace adds: ``lost compute`` (cat ``fault``: a step cut short by a
+failure), a sync abandoned when a member failed (its name with `` (abandoned)``, cat
+``fault``), ``reconfigure``, ``checkpoint write`` (cat ``checkpoint``), ``restart`` (the
+job's downtime) and ``down`` (a GPU slot without a working GPU, until its replacement
+joins), all on the GPU's track; an instant event (``"ph": "i"``) for every fault and
+recovery of the run's ``faults.events`` (``gpu fail``, ``block preempt``, ``restart``,
+``join``, ``run failed``: on the track of the GPU it hit, process-wide otherwise); and a
+counter ``working GPUs``.
+
 The GPU spans are reconstructed exactly as the engine runs them
 (:func:`simulator.engine.timeline.simulate_timeline`): GPU ``k`` computes step ``t`` for
 ``compute_s[k, t - 1]``; if a sync follows, it waits until the sync of its group starts and
@@ -71,8 +81,8 @@ from ..learning.schedules import GLOBAL, GOSSIP, as_step, sync_kind
 from ..network.flows import TIERS
 from ..utils.files import check_output, write_text_atomic
 
-__all__ = ["SYNC_NAMES", "COUNTER_NAME", "gpu_spans", "bytes_in_flight", "trace_document",
-           "write_trace", "check_trace_path"]
+__all__ = ["SYNC_NAMES", "COUNTER_NAME", "WORKERS_NAME", "gpu_spans", "recorded_spans",
+           "bytes_in_flight", "trace_document", "write_trace", "check_trace_path"]
 
 SYNC_NAMES = {"gradient": "gradient all-reduce", "global": "global sync", "block": "block sync",
               GOSSIP: "gossip exchange"}
@@ -94,6 +104,8 @@ def sync_name(kind):
     return kind + " sync"
 COUNTER_NAME = "bytes in flight"
 """Name of the counter events; their ``args`` are ``{tier: bytes}``."""
+WORKERS_NAME = "working GPUs"
+"""Name of the counter of GPUs at work, under faults; ``args`` are ``{"gpus": n}``."""
 
 _US = 1e6                                        # microseconds per second
 
@@ -197,6 +209,31 @@ def _overlapped(spans, k, step, kind, group, grouping, backward_end_s, sync_end_
                       "end_s": leave_s, "step": step, "kind": kind, "group": group,
                       "grouping": grouping})
     return leave_s
+
+
+def recorded_spans(spans):
+    """The spans an engine under faults recorded (``Timeline.spans``), as :func:`gpu_spans`
+    gives them, GPU by GPU in time order; fault marks left out (they are instant events).
+
+    Examples
+    --------
+    >>> recorded_spans([(1, "global", "sync", 2.0, 2.5, 3, {"group": -1, "grouping": "global"}),
+    ...                 (1, "global", "fault", 1.0, 1.5, 3, {"aborted": True, "group": -1,
+    ...                                                      "grouping": "global"})])[0]["name"]
+    'global sync (abandoned)'
+    """
+    out = []
+    for k, name, cat, start_s, end_s, step, args in spans:
+        if cat == "mark":
+            continue
+        span = {"gpu": int(k), "name": name, "cat": cat, "start_s": float(start_s),
+                "end_s": float(end_s), "step": step}
+        if args and "grouping" in args:
+            span.update(kind=name, group=args["group"], grouping=args["grouping"],
+                        name=sync_name(name) + (" (abandoned)" if args.get("aborted") else ""))
+        out.append(span)
+    out.sort(key=lambda span: (span["gpu"], span["start_s"], span["end_s"]))
+    return out
 
 
 def _group_of(group_of, name, k, n_gpus):
@@ -307,12 +344,17 @@ def trace_document(runs):
                                "ts": 0.0, "args": {"name": f"{gpu} comm"}})
                 events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
                                "ts": 0.0, "args": {"sort_index": 2 * k + 2}})
-        for span in gpu_spans(gpus, groupings, timed["actions"], timed["compute_s"],
-                              timeline.sync_log, overlap, timeline.bucket_log):
+        recorded = getattr(timeline, "spans", None)
+        spans = recorded_spans(recorded) if recorded is not None else \
+            gpu_spans(gpus, groupings, timed["actions"], timed["compute_s"], timeline.sync_log,
+                      overlap, timeline.bucket_log)
+        for span in spans:
             comm = span.get("track") == "comm"
             event = {"ph": "X", "name": span["name"], "cat": span["cat"], "pid": pid,
                      "tid": span["gpu"] + 1 + (len(gpus) if comm else 0), "ts": span["start_s"] * _US,
                      "dur": _duration_us(span["start_s"], span["end_s"]), "args": {"step": span["step"]}}
+            if span["step"] is None:
+                del event["args"]["step"]
             if comm:
                 event["args"].update(group=span["group"],
                                      group_name=_group_name(span["group"], span["grouping"],
@@ -321,7 +363,7 @@ def trace_document(runs):
                     event["args"].update(bucket=span["bucket"], bytes=span["bytes"])
                 else:
                     event["args"]["delay_s"] = float(delay_s)
-            elif span["cat"] == "sync":
+            elif "grouping" in span:
                 event["args"].update(group=span["group"],
                                      group_name=_group_name(span["group"], span["grouping"],
                                                             groupings, gpus,
@@ -333,6 +375,8 @@ def trace_document(runs):
         for time_s, *values in bytes_in_flight(timeline.in_flight or []):
             events.append({"ph": "C", "name": COUNTER_NAME, "pid": pid, "tid": 0,
                            "ts": time_s * _US, "args": dict(zip(tiers, values))})
+        if getattr(timeline, "faults", None) is not None:
+            events += _fault_events(pid, gpus, timeline.faults)
     return {
         "traceEvents": events,
         "displayTimeUnit": "ms",
@@ -343,6 +387,26 @@ def trace_document(runs):
                           "in full on every tier its route crosses",
         },
     }
+
+
+def _fault_events(pid, gpus, report):
+    """Instant events of a run's faults and recoveries, and the working-GPUs counter."""
+    track = {gpu: k + 1 for k, gpu in enumerate(gpus)}
+    events = []
+    for entry in report.events:
+        event = {"ph": "i", "name": entry["what"], "cat": "fault", "pid": pid,
+                 "ts": entry["time_s"] * _US, "args": {"target": entry["target"]}}
+        if entry["step"] is not None:
+            event["args"]["step"] = entry["step"]
+        if entry["target"] in track:
+            event.update(tid=track[entry["target"]], s="t")
+        else:
+            event.update(tid=0, s="p")
+        events.append(event)
+    for time_s, n in report.workers:
+        events.append({"ph": "C", "name": WORKERS_NAME, "pid": pid, "tid": 0,
+                       "ts": time_s * _US, "args": {"gpus": n}})
+    return events
 
 
 def check_trace_path(path):
