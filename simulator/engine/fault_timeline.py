@@ -39,6 +39,7 @@ collective is simulated once per distinct set of members on an idle network, as 
 faults, so survivors' syncs cost one collective each the first time they occur.
 """
 
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,11 +167,12 @@ class _FaultRun:
         self.shared = Network(env, graph, self.router, in_flight_log=self.shared_log) \
             if contended else None
         self.flight_logs = {}
-        self.group_index = {}
+        self.group_index = {}                    # grouping -> [group of each GPU]
         for name in used:
-            index = np.full(K, -1, dtype=np.intp)
+            index = [-1] * K
             for g, members in enumerate(self.groupings[name]):
-                index[members] = g
+                for k in members:
+                    index[k] = g
             self.group_index[name] = index
         self.costs = {}                          # members -> (time_s, bytes_by_tier)
         self.tier_of = {}                        # members -> tier index
@@ -181,7 +183,7 @@ class _FaultRun:
         self.sync_log = []
         self.spans = [] if record_in_flight else None
         # per GPU slot
-        self.computed = np.zeros((K, T), dtype=np.uint16)   # full computes of each step
+        self.computed = [array("H", bytes(2 * T)) for _ in range(K)]   # full computes of each step
         self.partial_compute = np.zeros(K)       # computes cut short by a failure
         self.tier_total = np.zeros((K, len(self.tiers)))
         self.wait_total = np.zeros(K)
@@ -190,17 +192,17 @@ class _FaultRun:
         self.down_total = np.zeros(K)
         self.alive = np.ones(K, dtype=bool)      # the slot has a working GPU in the job
         self.finished = np.zeros(K, dtype=bool)  # ... that has finished the last step
-        self.life = np.zeros(K, dtype=np.int64)  # bumped when a slot's GPU goes away
+        self.life = [0] * K                      # bumped when a slot's GPU goes away
         self.phase = [None] * K                  # (_COMPUTE, since) | (_SYNC, arrived, sync)
-        self.progress_s = np.zeros(K)            # when the slot last completed a step
-        self.at_step = np.zeros(K, dtype=np.int64)   # the 0-based step it is at or in
+        self.progress_s = [0.0] * K              # when the slot last completed a step
+        self.at_step = [0] * K                   # the 0-based step it is at or in
         self.down_since = np.full(K, np.nan)
         self.ready = {}                          # slot -> token of its pending replacement
         self.joiners = []                        # slots whose replacement is ready
         # steps
-        self.step_end_s = np.full(T, np.nan)
-        self.gen_end_s = np.zeros(T)             # this generation's latest completion
-        self.gen_count = np.zeros(T, dtype=np.int64)
+        self.step_end_s = [None] * T             # first completion of each step by the job
+        self.gen_end_s = [0.0] * T               # this generation's latest completion
+        self.gen_count = [0] * T                 # ... and how many GPUs completed it
         self.gpu_end = np.full((K, T), np.nan) if record_gpu_steps else None
         self.took_part = np.zeros((T, K), dtype=bool) if self.elastic else None
         self.gradient_members = {}
@@ -216,6 +218,7 @@ class _FaultRun:
         self.ckpt_step, self.durable_s = 0, 0.0
         self.job_down_since = None
         self.restart_token = None
+        self.hits = 0                            # failures that hit the job (restart policy)
         self.report = FaultReport(policy=plan.policy, events=[], failures=0, restarts=0,
                                   redone_steps=0, aborted_syncs=0, checkpoints=0,
                                   discarded_gpu_s=0.0, failure_wait_s=0.0, down_s=0.0,
@@ -225,6 +228,24 @@ class _FaultRun:
         position = {g: i for i, g in enumerate(self.gpus)}
         self.block_slots = {block: [position[g] for g in members] for block, members in self.blocks}
         self.step_triggers = {}
+        self.live = {}                           # (grouping, group) -> live GPUs in it
+        self._recount()
+
+    def _recount(self):
+        """The live GPUs of every group, from ``alive`` (after a restart stopped or resumed)."""
+        alive = self.alive.tolist()
+        self.n_live = sum(alive)
+        for name in self.used:
+            for g, members in enumerate(self.groupings[name]):
+                self.live[(name, g)] = sum(alive[k] for k in members)
+
+    def _set_alive(self, k, value):
+        """Slot k's GPU leaves (False) or joins (True) the job: alive and the live counts."""
+        self.alive[k] = value
+        change = 1 if value else -1
+        self.n_live += change
+        for name in self.used:
+            self.live[(name, self.group_index[name][k])] += change
 
     # ------------------------------------------------------------------ the run
     def simulate(self):
@@ -297,7 +318,7 @@ class _FaultRun:
             yield env.timeout(compute_s[k, t])
             if self.life[k] != life or self.gen != gen:
                 return                           # failed meanwhile (accounted then)
-            self.computed[k, t] += 1
+            self.computed[k][t] += 1
             if self.spans is not None:
                 self.spans.append((k, "compute", "compute", env.now - compute_s[k, t], env.now,
                                    t + 1, None))
@@ -308,17 +329,21 @@ class _FaultRun:
                 sync = self._arrive(k, t, what, name)
                 arrived_s = env.now
                 self.phase[k] = (_SYNC, arrived_s, sync)
-                chain = [sync]
+                chain = None
                 while True:
                     following = yield sync.done
                     if self.life[k] != life or self.gen != gen:
                         return
                     if following is None:
                         break
+                    chain = (chain or [sync]) + [following]
                     sync = following
                     self.phase[k] = (_SYNC, arrived_s, sync)
-                    chain.append(sync)
-                self._account_sync(k, arrived_s, chain)
+                if chain is None and sync.start_s == sync.ready_s and self.spans is None:
+                    self.wait_total[k] += sync.ready_s - arrived_s      # as without faults
+                    self.tier_total[k, sync.tier] += sync.end_s - sync.start_s
+                else:
+                    self._account_sync(k, arrived_s, chain or [sync])
                 self.phase[k] = None
             self.phase[k] = None
             self._step_done(k, t)
@@ -372,11 +397,7 @@ class _FaultRun:
 
     def _arrive(self, k, t, what, name):
         """GPU k arrives at its group's sync of step t; start it if k is the last expected."""
-        if what == "checkpoint":
-            g, members = 0, None
-        else:
-            g = int(self.group_index[name][k])
-            members = self.groupings[name][g]
+        g = 0 if what == "checkpoint" else self.group_index[name][k]
         key = (self.gen, t, what, name, g)
         sync = self.pending.get(key)
         if sync is None:
@@ -384,9 +405,7 @@ class _FaultRun:
             group = -1 if name in (GLOBAL, "checkpoint") else g
             sync = self.pending[key] = _Sync(self.env, key, t + 1, what, name, g, kind, group,
                                              self.gen)
-            expected = int(self.alive.sum()) if members is None else \
-                int(self.alive[members].sum())
-            sync.waiting = expected
+            sync.waiting = self.n_live if what == "checkpoint" else self.live[(name, g)]
         sync.arrived.append(k)
         sync.waiting -= 1
         if sync.waiting == 0:
@@ -494,16 +513,14 @@ class _FaultRun:
         self.progress_s[k] = now
         if self.gpu_end is not None and np.isnan(self.gpu_end[k, t]):
             self.gpu_end[k, t] = now
-        if self.elastic:
-            self.took_part[t, k] = True
-            if now > self.gen_end_s[t]:
-                self.gen_end_s[t] = now
-            self.step_end_s[t] = self.gen_end_s[t]
-            return
         if now > self.gen_end_s[t]:
             self.gen_end_s[t] = now
+        if self.elastic:
+            self.took_part[t, k] = True
+            self.step_end_s[t] = self.gen_end_s[t]
+            return
         self.gen_count[t] += 1
-        if self.gen_count[t] == self.K and np.isnan(self.step_end_s[t]):
+        if self.gen_count[t] == self.K and self.step_end_s[t] is None:
             self.step_end_s[t] = self.gen_end_s[t]
 
     def _check_done(self):
@@ -548,7 +565,7 @@ class _FaultRun:
             return
         for k in working:
             self._account_partial(k, now, discard=True)
-            self.alive[k] = False
+            self._set_alive(k, False)
             self.life[k] += 1
             self.down_since[k] = now
             if self.spans is not None:
@@ -684,7 +701,7 @@ class _FaultRun:
         for k in sorted(self.joiners):
             if self.alive[k]:
                 continue
-            self.alive[k] = True
+            self._set_alive(k, True)
             self.finished[k] = False
             self.down_total[k] += self.env.now - self.down_since[k]
             if self.spans is not None:
@@ -703,25 +720,16 @@ class _FaultRun:
 
     def _stop_job(self, now, working):
         """Restart policy: the job stops now and resumes from the last checkpoint."""
+        self.hits += 1
+        limit = self.plan.max_restarts
+        if limit is not None and self.hits > limit:
+            if self.job_down_since is None:
+                self._stop_job_now(now)
+            self._stop_run(now, f"the job was hit by {self.hits} failures at {now:.6g} s, more "
+                                f"than faults.max_restarts ({limit}): it gives up")
+            return
         if self.job_down_since is None:
-            self.job_down_since = now
-            for k in range(self.K):
-                if self.alive[k] and not self.finished[k]:
-                    self._account_partial(k, now, discard=False)
-            self.report.discarded_gpu_s += self.K * (now - self.durable_s)
-            completed = np.flatnonzero(self.gen_count == self.K)
-            last = int(completed.max()) + 1 if len(completed) else 0
-            self.report.redone_steps += max(0, last - self.ckpt_step)
-            self.gen += 1
-            self.alive[:] = False
-            self.life += 1
-            self.pending.clear()
-            for sync in list(self.running):
-                self._abort(sync, now, [])
-            self.running.clear()
-            self.gen_end_s[:] = 0.0
-            self.gen_count[:] = 0
-            self._workers(now)
+            self._stop_job_now(now)
         token = self.restart_token = object()
 
         def resume(event):
@@ -729,6 +737,28 @@ class _FaultRun:
                 return
             self._resume()
         self._at(now + self.plan.restart_delay_s, resume)
+
+    def _stop_job_now(self, now):
+        """Every GPU stops now: work since the durable state is discarded, syncs abandoned."""
+        self.job_down_since = now
+        for k in range(self.K):
+            if self.alive[k] and not self.finished[k]:
+                self._account_partial(k, now, discard=False)
+        self.report.discarded_gpu_s += self.K * (now - self.durable_s)
+        completed = [t for t, n in enumerate(self.gen_count) if n == self.K]
+        last = max(completed) + 1 if completed else 0
+        self.report.redone_steps += max(0, last - self.ckpt_step)
+        self.gen += 1
+        self.alive[:] = False
+        self._recount()
+        self.life = [life + 1 for life in self.life]
+        self.pending.clear()
+        for sync in list(self.running):
+            self._abort(sync, now, [])
+        self.running.clear()
+        self.gen_end_s = [0.0] * self.T
+        self.gen_count = [0] * self.T
+        self._workers(now)
 
     def _resume(self):
         now = self.env.now
@@ -740,9 +770,10 @@ class _FaultRun:
         self.job_down_since = None
         self.report.restarts += 1
         self.alive[:] = True
+        self._recount()
         self.finished[:] = False
         self.durable_s = now
-        self.progress_s[:] = now
+        self.progress_s = [now] * self.K
         self._log(now, "restart", f"from step {self.ckpt_step}", self.ckpt_step + 1)
         self._workers(now)
         for k in range(self.K):
@@ -791,8 +822,7 @@ class _FaultRun:
         report.discarded_gpu_s = float(report.discarded_gpu_s)
 
     def _timeline(self, end_s):
-        done = ~np.isnan(self.step_end_s)
-        completed = int(np.argmin(done)) if not done.all() else self.T
+        completed = next((t for t, end in enumerate(self.step_end_s) if end is None), self.T)
         participation = None
         if self.elastic:
             participation = Participation(
@@ -802,9 +832,10 @@ class _FaultRun:
                 joins={t: j for t, j in self.joins.items() if t < completed},
                 checkpoints=[(t, rows) for t, rows in self.ckpt_rows if t <= completed])
         by_tier = self.tier_total.mean(axis=0)
-        compute_total = (self.compute_s * self.computed).sum(axis=1) + self.partial_compute
+        computed = np.array([np.frombuffer(row, dtype=np.uint16) for row in self.computed])
+        compute_total = (self.compute_s * computed).sum(axis=1) + self.partial_compute
         timeline = Timeline(
-            step_end_s=self.step_end_s[:completed].copy(),
+            step_end_s=np.array(self.step_end_s[:completed], dtype=float),
             simulated_time_s=end_s,
             compute_time_s=float(compute_total.mean()),
             comm_time_s=float(self.tier_total.sum(axis=1).mean()),

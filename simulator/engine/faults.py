@@ -19,7 +19,8 @@ A :class:`FaultPlan` is a scenario's ``faults`` section, checked and in base uni
   (:func:`straggler_factors`);
 - what a GPU failure does (``policy``): ``restart`` stops the whole job and restarts it from
   the last checkpoint after ``restart_delay_s`` (checkpoints every ``checkpoint_every``
-  steps, each costing ``checkpoint_write_s``), or ``elastic`` lets the rest continue,
+  steps, each costing ``checkpoint_write_s``; a failure during the delay starts it again;
+  the failure after ``max_restarts`` fails the run, as torchelastic's ``--max-restarts``), or ``elastic`` lets the rest continue,
   averaging over the survivors, with a replacement joining after ``rejoin_delay_s`` at the
   next global sync, from the current average or from the checkpoint;
 - what a partition does (``on_partition``): a sync whose group has no path between two of
@@ -107,6 +108,8 @@ class FaultPlan:
     reconfigure_s: float = 0.0            # elastic: extra time of a group's first sync after
                                           # its members changed
     on_partition: str = "wait"
+    max_restarts: int | None = 100        # restart: failures the job restarts after; the
+                                          # next fails the run (None: no limit)
     events: tuple = ()
     random: RandomFaults | None = None
     stragglers: Stragglers | None = None

@@ -98,6 +98,7 @@ def fault_plan_from_data(spec, at, graph):
         rejoin_from=spec.get("rejoin_from", "average"),
         reconfigure_s=time("reconfigure_time"),
         on_partition=spec.get("on_partition", "wait"),
+        max_restarts=spec.get("max_restarts", 100),
         events=tuple(_event(e, path + ("events", i), at, graph, time)
                      for i, e in enumerate(spec.get("events", []))),
         random=_random(spec.get("random"), path + ("random",), time),
