@@ -652,17 +652,20 @@ def _progress(total, quiet):
 @sgdsim.command("plot")
 @click.argument("results", type=click.Path())
 @click.option("--kind", "-k", required=True,
-              type=click.Choice(["speedup", "accuracy", "comm", "heatmap", "tradeoff", "tune",
-                                 "pareto"]),
+              type=click.Choice(["speedup", "accuracy", "comm", "heatmap", "tradeoff", "workers",
+                                 "resilience", "tune", "pareto"]),
               help="speedup: time-to-accuracy speedup vs GPUs; accuracy: test accuracy vs "
                    "simulated time; comm: compute/comm/wait time and bytes per tier per run; "
                    "heatmap: time-to-accuracy over two swept values; tradeoff: each run's "
-                   "time-to-accuracy against its bytes on the slowest tier; tune: a search's "
-                   "objective over trials; pareto: its trials' time-to-accuracy against "
-                   "final accuracy and inter-block bytes.")
+                   "time-to-accuracy against its bytes on the slowest tier; workers: working "
+                   "GPUs over time under faults; resilience: time-to-accuracy and goodput "
+                   "against a swept fault setting; tune: a search's objective over trials; "
+                   "pareto: its trials' time-to-accuracy against final accuracy and "
+                   "inter-block bytes.")
 @click.option("--output", "-o", type=click.Path(), required=True,
               help="Figure to write: .png, .svg or .pdf; - writes a PNG to stdout.")
-@click.option("--x", "x_path", help="heatmap: the swept point path on the x axis [first swept].")
+@click.option("--x", "x_path", help="heatmap, resilience: the swept point path on the x axis "
+                                    "[first swept; resilience: the first under faults.].")
 @click.option("--y", "y_path", help="heatmap: the swept point path on the y axis [second swept].")
 def plot(results, kind, output, x_path, y_path):
     """Draw a figure of RESULTS: a results JSON of 'sgdsim run -o', a sweep directory or

@@ -86,6 +86,7 @@ class SweepPlan:
     tiers: tuple = ("intra_block", "inter_block")  # the points' topologies' tiers, innermost first
     levels: tuple = ("block",)     # and their levels (summary.csv's columns)
     overlap: bool = False          # some run overlaps gradients with backward (DDP)
+    faults: bool = False           # some point has a faults section (summary.csv's columns)
 
     def task(self, run):
         """The picklable argument of :func:`run_task` for `run` (plain data only)."""
@@ -154,7 +155,7 @@ def plan_sweep(data, *, file=None, locate=None, base_dir="."):
     paths += [text for text, _, _ in axes]
 
     points, runs, seen = [], [], {}
-    tiers, levels, overlap = [], [], False
+    tiers, levels, overlap, faults = [], [], False, False
     list_items = list(enumerate(listed)) if listed else [(None, {})]
     for (list_index, item), combo in itertools.product(
             list_items, itertools.product(*[values for _, _, values in axes])):
@@ -171,6 +172,7 @@ def plan_sweep(data, *, file=None, locate=None, base_dir="."):
         for level in graph_levels(scenario.topology):
             if level not in levels:
                 levels.append(level)
+        faults = faults or getattr(scenario, "faults", None) is not None
         for variant in scenario.variants:
             overlap = overlap or (variant.overlap or scenario.timing.overlap) == "ddp"
             run = Run(id=run_id(point.data, variant.label), point=index, variant=variant.label)
@@ -183,7 +185,8 @@ def plan_sweep(data, *, file=None, locate=None, base_dir="."):
             runs.append(run)
     return SweepPlan(name=name, source=file if file is not None else "<data>",
                      base_dir=base_dir, paths=tuple(paths), points=tuple(points),
-                     runs=tuple(runs), tiers=tuple(tiers), levels=tuple(levels), overlap=overlap)
+                     runs=tuple(runs), tiers=tuple(tiers), levels=tuple(levels), overlap=overlap,
+                     faults=faults)
 
 
 def run_id(data, label):

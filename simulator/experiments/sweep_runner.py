@@ -42,8 +42,8 @@ from . import runner
 from .scenario import scenario_from_data
 from .sweep import short_value
 
-__all__ = ["SweepDir", "SweepOutcome", "METRICS", "metric_columns", "run_task", "run_sweep",
-           "local_executor", "dask_executor", "format_sweep_table"]
+__all__ = ["SweepDir", "SweepOutcome", "METRICS", "FAULT_METRICS", "metric_columns", "run_task",
+           "run_sweep", "local_executor", "dask_executor", "format_sweep_table"]
 
 METRICS = ("time_to_accuracy_s", "steps_to_accuracy", "final_test_accuracy",
            "simulated_time_s", "steps", "epochs", "compute_time_s", "comm_time_s", "wait_time_s")
@@ -54,11 +54,19 @@ every level and ``syncs.global``, and ``status_reason`` (see :func:`metric_colum
 NO_ERROR = "-"
 """summary.csv's ``error`` cell for a run that did not fail (text, so the column reads as
 text in pandas and spreadsheets even when no run failed)."""
+FAULT_METRICS = ("faults.policy", "faults.goodput_steps_per_s", "faults.failures",
+                 "faults.restarts", "faults.redone_steps", "faults.failure_wait_s",
+                 "faults.down_time_s", "faults.checkpoint_time_s", "faults.lost_gpu_s",
+                 "faults.mean_workers", "faults.min_workers")
+"""summary.csv's columns of what faults did, when a sweep's scenario has a faults section
+(docs/faults.md), before ``status_reason``."""
 
 
-def metric_columns(tiers=("intra_block", "inter_block"), levels=("block",), overlap=False):
+def metric_columns(tiers=("intra_block", "inter_block"), levels=("block",), overlap=False,
+                   faults=False):
     """summary.csv's metric columns for topologies with these tiers and levels (and with
-    ``overlapped_comm_time_s`` if some run overlaps its gradient all-reduces).
+    ``overlapped_comm_time_s`` if some run overlaps its gradient all-reduces, and the
+    :data:`FAULT_METRICS` when `faults`).
 
     Examples
     --------
@@ -68,7 +76,8 @@ def metric_columns(tiers=("intra_block", "inter_block"), levels=("block",), over
     return (METRICS + (("overlapped_comm_time_s",) if overlap else ())
             + tuple(f"comm_bytes.{t}" for t in tiers)
             + tuple(f"comm_time_by_tier_s.{t}" for t in tiers)
-            + tuple(f"syncs.{level}" for level in levels) + ("syncs.global", "status_reason"))
+            + tuple(f"syncs.{level}" for level in levels) + ("syncs.global",)
+            + (FAULT_METRICS if faults else ()) + ("status_reason",))
 
 
 # --------------------------------------------------------------------------- one run
@@ -210,7 +219,8 @@ class SweepDir:
     def _metrics(self):
         return metric_columns(getattr(self.plan, "tiers", ("intra_block", "inter_block")),
                               getattr(self.plan, "levels", ("block",)),
-                              getattr(self.plan, "overlap", False))
+                              getattr(self.plan, "overlap", False),
+                              getattr(self.plan, "faults", False))
 
     def _row(self, entry):
         values = entry["values"]

@@ -47,6 +47,13 @@ Kinds
     hatched grey with "not reached" (or "diverged", "not learning", "failed", "missing"),
     never as 0.
 
+``workers``, ``resilience``
+    Runs under faults (:mod:`simulator.outputs.fault_plots`): the working GPUs of each run
+    over time; and time-to-accuracy and goodput of each variant against a swept fault
+    setting (``--x``, e.g. ``faults.random.gpu_mtbf``). Under faults, ``comm`` also stacks
+    the checkpoint writes, the time stalled by failures and the time a GPU slot was down,
+    and ``accuracy`` marks each run's failures on its curve.
+
 Time axes choose s, ms or us from the data, byte axes B, kB, MB or GB (decimal units, as
 everywhere in sgdsim); the unit is in the axis label.
 """
@@ -58,10 +65,11 @@ from pathlib import Path
 from ..learning.schedules import PARAMETER_DEFAULTS
 from ..utils.errors import InputError
 from ..utils.files import FIGURE_FORMATS, check_output, read_text_input, write_figure
+from . import fault_plots
 
 __all__ = ["KINDS", "FORMATS", "VARIANT", "load_runs", "series_for", "draw", "plot_file", "variant_label"]
 
-KINDS = ("speedup", "accuracy", "comm", "heatmap", "tradeoff")
+KINDS = ("speedup", "accuracy", "comm", "heatmap", "tradeoff", "workers", "resilience")
 """Figure kinds :func:`series_for` and :func:`draw` know."""
 FORMATS = FIGURE_FORMATS
 """File name extensions :func:`draw` writes (``-``: PNG on standard output)."""
@@ -225,6 +233,8 @@ def variant_label(record):
             parts.append(("replica " if key == "replica" else "") + str(params[key]))
     if params.get("global_sync_delay_s"):
         parts.append(f"delay {params['global_sync_delay_s']:g} s")
+    if record.get("faults"):
+        parts.append(record["faults"]["policy"])
     return " ".join(parts)
 
 
@@ -281,6 +291,8 @@ def _outcome(record):
         return "diverged"
     if record.get("status") == "not_learning":
         return "not learning"
+    if record.get("status") == "failed":
+        return "failed"
     if record.get("time_to_accuracy_s") is None:
         return "not reached"
     return "ok"
@@ -359,9 +371,13 @@ def series_for(kind, runs, *, x=None, y=None):
                          fix=_RESULTS_FIX)
     if kind == "heatmap":
         out = _heatmap(entries, x, y, paths)
+    elif kind == "resilience" and y is None:
+        out = fault_plots.resilience_series(ok, x, paths)
     elif x is not None or y is not None:
-        raise InputError("--x and --y apply to --kind heatmap only", field="--x" if x else "--y",
-                         fix="leave them out")
+        raise InputError("--x and --y apply to --kind heatmap only (and --x to resilience)",
+                         field="--x" if x else "--y", fix="leave them out")
+    elif kind == "workers":
+        out = fault_plots.workers_series(ok, _run_labels(ok))
     else:
         out = {"speedup": _speedup, "accuracy": _accuracy, "comm": _comm,
                "tradeoff": _tradeoff}[kind](ok)
@@ -459,7 +475,10 @@ def _accuracy(ok):
                       "diverged": outcome == "diverged", "status": outcome, "reached": reached,
                       "last": list(last[-1]) if last else None,
                       "virtual_x": [p[0] for p in virtual], "virtual_y": [p[1] for p in virtual],
-                      "gpu_x": [p[0] for p in best], "gpu_y": [p[1] for p in best]})
+                      "gpu_x": [p[0] for p in best], "gpu_y": [p[1] for p in best],
+                      "failures": [float(e["time_s"]) for e in
+                                   (record.get("faults") or {}).get("events", [])
+                                   if e["what"].endswith(("fail", "preempt"))]})
         if record["target_accuracy"] not in targets:
             targets.append(record["target_accuracy"])
     return {"xlabel": "simulated time (s)", "ylabel": "test accuracy",
@@ -487,6 +506,10 @@ def _comm(ok):
         out["wait_s"].append(float(record.get("wait_time_s") or 0.0))
         out["overlapped_s"].append(float(record.get("overlapped_comm_time_s") or 0.0))
         out["simulated_time_s"].append(float(record["simulated_time_s"]))
+        faults = record.get("faults") or {}
+        for key, name in (("checkpoint_s", "checkpoint_time_s"),
+                          ("failure_wait_s", "failure_wait_s"), ("down_s", "down_time_s")):
+            out.setdefault(key, []).append(float(faults.get(name) or 0.0))
         by_tier = record.get("comm_time_by_tier_s")
         for tier in tiers:
             out["bytes_by_tier"][tier].append(float(record["comm_bytes"].get(tier, 0.0)))
@@ -633,7 +656,8 @@ def draw(kind, series, path):
         raise InputError(f"unknown kind {kind!r}", field="--kind", fix="use one of " + ", ".join(KINDS))
     check_output(path, suffixes=FORMATS, what="a figure")
     drawer = {"speedup": _draw_speedup, "accuracy": _draw_accuracy, "comm": _draw_comm,
-              "heatmap": _draw_heatmap, "tradeoff": _draw_tradeoff}[kind]
+              "heatmap": _draw_heatmap, "tradeoff": _draw_tradeoff,
+              "workers": fault_plots.draw_workers, "resilience": fault_plots.draw_resilience}[kind]
     fig = Figure(figsize=_figure_size(kind, series), layout="constrained")
     FigureCanvasAgg(fig)
     drawer(fig, series)
@@ -656,7 +680,7 @@ def _figure_size(kind, series):
         width = 1.2 + 0.9 * max(3, len(series["x_values"]))
         height = 1.0 + 0.6 * max(3, len(series["y_values"]))
         return (min(24.0, cols * width + 1.5), min(24.0, rows * height + 0.8))
-    if kind == "speedup":
+    if kind in ("speedup", "resilience"):
         return (11.0, 5.5)
     if kind == "tradeoff":
         n = max(1, len(series["panels"]))
@@ -747,8 +771,9 @@ def _draw_accuracy(fig, series):
             if xs and max(xs) > 0]
     factor, unit = _time_unit(max(ends, default=0.0))
     log = bool(ends) and max(ends) / min(ends) > 20         # runs of very different lengths
-    status_text = {"diverged": " (diverged)", "not learning": " (not learning)"}
-    for color, line in zip(_colors(len(lines)), lines):
+    status_text = {"diverged": " (diverged)", "not learning": " (not learning)",
+                   "failed": " (failed)"}
+    for index, (color, line) in enumerate(zip(_colors(len(lines)), lines)):
         label = line["label"] + status_text.get(line.get("status"), "")
         for xs, ys, style, width, name in ((line["x"], line["y"], "-", 1.3, label),
                                            (line.get("virtual_x") or [], line.get("virtual_y") or [],
@@ -764,6 +789,10 @@ def _draw_accuracy(fig, series):
             ax.plot([line["reached"][0] / factor], [line["reached"][1]], "o", color=color, ms=5)
         if line.get("status") in status_text and line["last"] is not None:
             ax.plot([line["last"][0] / factor], [line["last"][1]], "x", color="#c00000", ms=9, mew=2)
+        failures = [t / factor for t in line.get("failures") or [] if t > 0 or not log]
+        if failures:                                 # faults: where this run lost GPUs
+            ax.plot(failures, [0.015 + 0.022 * index] * len(failures), "v", color=color, ms=6,
+                    ls="")
     targets = series["target_accuracy"]
     for target in targets if isinstance(targets, list) else [targets]:
         ax.axhline(target, color="black", ls="--", lw=1, label=f"target {target:g}")
@@ -780,7 +809,10 @@ def _draw_accuracy(fig, series):
     labels.append("time to accuracy")
     if any(line.get("status") in status_text for line in lines):
         handles.append(Line2D([], [], ls="", marker="x", mew=2, color="#c00000"))
-        labels.append("diverged / not learning")
+        labels.append("diverged / failed / not learning")
+    if any(line.get("failures") for line in lines):
+        handles.append(Line2D([], [], ls="", marker="v", color="#555555"))
+        labels.append("a GPU failure or preemption")
     xlabel = _with_unit(series["xlabel"], unit)
     if log:
         ax.set_xscale("log")
@@ -802,7 +834,13 @@ def _draw_comm(fig, series):
     tier_colors = _tier_colors(len(tiers))
     positions = list(range(len(labels)))
     top, bottom = fig.subplots(2, 1, sharex=True)
-    totals = [c + m + w for c, m, w in zip(series["compute_s"], series["comm_s"], series["wait_s"])]
+    extra = [(series.get(key), name, color) for key, name, color in (
+        ("checkpoint_s", "checkpoint writes", "#937860"),
+        ("failure_wait_s", "stalled by failures (restarts, abandoned syncs)", "#17becf"),
+        ("down_s", "down: no working GPU in the slot", "#7f7f7f"))
+        if series.get(key) and any(series[key])]
+    totals = [c + m + w + sum(values[i] for values, _, _ in extra) for i, (c, m, w) in
+              enumerate(zip(series["compute_s"], series["comm_s"], series["wait_s"]))]
     factor, unit = _time_unit(max(totals, default=0.0))
     base = [0.0] * len(labels)
     stacks = [(series["compute_s"], "compute", "#4c72b0")]
@@ -811,6 +849,7 @@ def _draw_comm(fig, series):
                 if tier == tiers[-1] else f"comm {tier}", color)
                for tier, color in zip(tiers, tier_colors)]
     stacks.append((series["wait_s"], "wait for a sync to start", "#c0c0c0"))
+    stacks += extra
     for values, name, color in stacks:
         values = [v / factor for v in values]
         top.bar(positions, values, bottom=base, color=color, label=name)
