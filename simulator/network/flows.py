@@ -25,7 +25,19 @@ their byte phase live in a :class:`~simulator.network.flowtable.FlowTable`, whic
 wake-up updates in place: what an event costs grows with what it changes, not with
 everything in flight (docs/network.md, "When rates are recomputed").
 
-:func:`simulate_transfers` runs a list of transfers on a graph by itself.
+Links going down
+----------------
+:meth:`Network.reroute` switches to a router that avoids links that are down
+(:meth:`simulator.network.routing.Router.avoiding`; faults, docs/faults.md). Every transfer
+whose route crosses one of them continues, from where it is, on its new route: one in its
+latency phase keeps its start and takes the new route when its bytes begin to flow; one in
+its byte phase takes it at once with the bytes it has left (the bytes already sent are
+counted on the links they crossed, the rest on the new route's; no second latency phase).
+A transfer with no path left stalls, holding its bytes, until a later reroute finds one
+(``Network.stalled``). Transfers on routes that avoid the down links keep them.
+
+:func:`simulate_transfers` runs a list of transfers on a graph by itself, and takes links
+going down and coming back at given times.
 """
 
 import heapq
@@ -36,7 +48,7 @@ import simpy
 from simpy.events import EventPriority
 
 from ..cluster.levels import graph_tiers
-from ..utils.errors import InputError
+from ..utils.errors import InputError, NetworkError
 from .flowtable import FlowTable
 from .routing import Router
 
@@ -186,6 +198,14 @@ class Network:
         self._wake = None
         self._wake_at = np.inf
         self._pending = {}                               # batch number -> (routes, nbytes)
+        self._pairs = {}                                 # batch number -> its (src, dst) pairs
+        self._unroutable = {}                            # batch number -> (n,) no path now
+        self._stalled = []                               # (batch, slot, src, dst, bytes left)
+
+    @property
+    def stalled(self):
+        """Transfers that have no path (their links down) and wait for one: how many."""
+        return len(self._stalled) + sum(int(m.sum()) for m in self._unroutable.values())
 
     # ------------------------------------------------------------------ public
     def send(self, src, dst, nbytes):
@@ -248,7 +268,128 @@ class Network:
         """Sum of the link latencies on the route from `src` to `dst`."""
         return float(self.latency_s[self.router.route_links(src, dst)].sum())
 
+    def reroute(self, router):
+        """Carry on with `router`'s routes (see "Links going down" in the module docstring).
+
+        Returns
+        -------
+        int
+            Transfers that moved to a new route (not counting those left stalled).
+        """
+        now = self.env.now
+        self.router = router
+        self._patterns, self._last_pairs, self._last_pattern = {}, None, None
+        down = np.array(sorted(self.router.index[(u, v)] for edge in router.down
+                               for u, v in (tuple(edge), tuple(edge)[::-1])), dtype=np.int64)
+        moved = 0
+        # in their latency phase: new routes for their byte phase
+        for number, (routes, nbytes) in list(self._pending.items()):
+            crossing = np.isin(routes, down).any(axis=1) if len(down) else \
+                np.zeros(len(routes), dtype=bool)
+            unroutable = self._unroutable.get(number)
+            redo = crossing | (unroutable if unroutable is not None else False)
+            if not redo.any():
+                continue
+            pairs = self._pairs[number]
+            new_rows, blocked = {}, np.zeros(len(routes), dtype=bool)
+            for row in np.flatnonzero(redo):
+                src, dst = pairs[row]
+                try:
+                    new_rows[row] = self.router.route_links(src, dst)
+                except NetworkError:
+                    blocked[row] = True
+            width = max([routes.shape[1]] + [len(r) for r in new_rows.values()])
+            routes = _widen(routes.copy(), width, self.pad)
+            for row, links in new_rows.items():
+                routes[row] = self.pad
+                routes[row, :len(links)] = links
+            self._pending[number] = (routes, nbytes)
+            if blocked.any():
+                self._unroutable[number] = blocked
+            else:
+                self._unroutable.pop(number, None)
+            moved += len(new_rows)
+        # in their byte phase: bring the table to now, move the ones crossing a down link
+        table = self._table
+        left_level, seeds, joined = np.inf, [], None
+        if table is not None and table.n_active:
+            limit_s = now + _FINISH_RTOL * max(now, 1e-9)
+            n_done, left_level, batch_no, slot, done_seeds = table.advance(
+                now - self._clock_s, limit_s, self.link_bytes)
+            self._clock_s = now
+            if n_done:
+                self._complete(batch_no, slot, now)
+                seeds.append(done_seeds)
+            flowing = table.flowing()
+            hits = flowing[np.isin(table.route[flowing], down).any(axis=1)] if len(down) else \
+                flowing[:0]
+            if len(hits):
+                routes_old = table.route[hits].copy()
+                sent = table.nbytes[hits] - table.left[hits]
+                keep_bytes = table.left[hits].copy()
+                batches, slots = table.batch[hits].copy(), table.slot[hits].copy()
+                on_route = routes_old != self.pad                     # the bytes sent so far
+                self.link_bytes += np.bincount(routes_old[on_route],
+                                               weights=np.repeat(sent, on_route.sum(axis=1)),
+                                               minlength=len(self.link_bytes))
+                level, out_links = table.remove(hits)
+                left_level = min(left_level, level)
+                seeds.append(out_links)
+                self._stalled += [(int(b), int(s), *self._pairs[int(b)][int(s)], float(n))
+                                  for b, s, n in zip(batches, slots, keep_bytes)]
+        self._clock_s = now
+        # stalled ones, old and new: rejoin where a path exists
+        rejoin, still = [], []
+        for number, slot, src, dst, left in self._stalled:
+            try:
+                rejoin.append((number, slot, self.router.route_links(src, dst), left))
+            except NetworkError:
+                still.append((number, slot, src, dst, left))
+        self._stalled = still
+        if rejoin:
+            if self._table is None:
+                self._table = FlowTable(self.capacity_Bps)
+            width = max(len(links) for _, _, links, _ in rejoin)
+            routes = np.full((len(rejoin), width), self.pad, dtype=np.intp)
+            for row, (_, _, links, _) in enumerate(rejoin):
+                routes[row, :len(links)] = links
+            joined = self._table.join(routes, np.array([r[3] for r in rejoin]),
+                                      np.array([r[0] for r in rejoin]),
+                                      np.array([r[1] for r in rejoin]))
+            if self.in_flight_log is not None:
+                tiers = self.tier_of_link[routes]
+                for row, (number, slot, _, left) in enumerate(rejoin):
+                    if number in self._in_flight:
+                        self._in_flight[number][slot] = left * np.array(
+                            [(tiers[row] == i).any() for i in range(len(self.tiers))])
+            moved += len(rejoin)
+        if left_level < np.inf or joined is not None:
+            self._update_rates(now, left_level,
+                               np.concatenate(seeds) if seeds else None, joined)
+        table = self._table
+        if table is not None and table.n_active:
+            self._wake_no_later_than(float(table.min_finish))
+        if self._waiting:
+            self._wake_no_later_than(self._waiting[0][0])
+        if self.in_flight_log is not None:
+            self._log_in_flight()
+        return moved
+
+
     # ------------------------------------------------------------------ internals
+    def _stall_unroutable(self, number, slots, routes, nbytes):
+        """Of transfers starting their byte phase, set aside those with no path now."""
+        blocked = self._unroutable.get(number)
+        if blocked is None:
+            return number, slots, routes, nbytes
+        here = blocked[slots]
+        if not here.any():
+            return number, slots, routes, nbytes
+        pairs = self._pairs[number]
+        self._stalled += [(number, int(s), *pairs[int(s)], float(n))
+                          for s, n in zip(slots[here], nbytes[here])]
+        return number, slots[~here], routes[~here], nbytes[~here]
+
     def _pattern(self, pairs):
         """Routes, path latencies and grouping by latency of a sequence of (src, dst), cached."""
         if pairs is self._last_pairs:                 # a collective repeating its step's pairs:
@@ -278,6 +419,7 @@ class Network:
         number = len(self._batches)
         self._batches.append(batch)
         self._pending[number] = (routes, nbytes)
+        self._pairs[number] = pairs
         if self.in_flight_log is not None:
             tiers = self.tier_of_link[routes]                                  # (n, H)
             crosses = np.stack([(tiers == i).any(axis=1) for i in range(len(self.tiers))], axis=1)
@@ -356,6 +498,8 @@ class Network:
                 self._in_flight.pop(number, None)
                 self._batches[number] = None
                 self._pending.pop(number, None)
+                self._pairs.pop(number, None)
+                self._unroutable.pop(number, None)
                 batch.done.succeed(batch.finish_s)
 
     def _start_flows(self, now):
@@ -368,6 +512,11 @@ class Network:
             parts.append((number, slots, routes[slots], nbytes[slots]))
         if not parts:
             return None
+        if self._unroutable:                          # no path now: they stall instead
+            parts = [self._stall_unroutable(*part) for part in parts]
+            parts = [part for part in parts if len(part[1])]
+            if not parts:
+                return None
         if len(parts) == 1:
             number, slot, routes, nbytes = parts[0]
             batch_no = np.full(len(slot), number, dtype=np.intp)
@@ -435,7 +584,7 @@ class _Pattern:
         return zip(heads.tolist(), self._groups)
 
 
-def simulate_transfers(graph, transfers):
+def simulate_transfers(graph, transfers, link_events=()):
     """Finish time of each transfer under the network model, run on its own.
 
     Parameters
@@ -444,18 +593,24 @@ def simulate_transfers(graph, transfers):
         A topology with edge attributes ``bandwidth`` (bytes/s), ``latency`` (s), ``tier``.
     transfers : list of mapping
         Each with keys ``src``, ``dst``, ``bytes`` and ``start`` (seconds).
+    link_events : list of mapping, optional
+        Links going down and coming back: ``{"time": s, "link": (u, v), "up": bool}``
+        (``up`` false: down). At each, routes avoid the links then down and transfers in
+        flight continue from where they are ("Links going down" in the module docstring).
 
     Returns
     -------
     list of float
-        Finish times in seconds, in the order of `transfers`.
+        Finish times in seconds, in the order of `transfers`; ``inf`` for a transfer left
+        without a path when the last link event is over.
 
     Raises
     ------
     InputError
-        If a transfer lacks a key or has a negative size or start.
+        If a transfer lacks a key or has a negative size or start, or a link event names
+        no link of the graph or a negative time.
     NetworkError
-        If an end point is unknown or unreachable.
+        If an end point is unknown or unreachable at its start.
 
     Examples
     --------
@@ -468,6 +623,17 @@ def simulate_transfers(graph, transfers):
     >>> simulate_transfers(g, [{"src": "g0", "dst": "g1", "bytes": 1e6, "start": 0},
     ...                        {"src": "g0", "dst": "g2", "bytes": 1e6, "start": 0}])
     [0.002, 0.002]
+
+    Two paths from a to b; the first (via s1) goes down after 0.4 ms, when 0.4 MB of 1 MB
+    have flowed: the other 0.6 MB take the path via s2, at its 0.5 GB/s.
+
+    >>> g = nx.Graph()
+    >>> for u, v, bw in (("a", "s1", 1e9), ("s1", "b", 1e9), ("a", "s2", 5e8), ("s2", "b", 5e8)):
+    ...     g.add_edge(u, v, bandwidth=bw, latency=0.0, tier="inter_block")
+    >>> [round(t, 12) for t in simulate_transfers(
+    ...     g, [{"src": "a", "dst": "b", "bytes": 1e6, "start": 0}],
+    ...     [{"time": 4e-4, "link": ("a", "s1"), "up": False}])]
+    [0.0016]
     """
     for i, t in enumerate(transfers):
         missing = {"src", "dst", "bytes", "start"} - set(t)
@@ -475,9 +641,33 @@ def simulate_transfers(graph, transfers):
             raise InputError(f"transfer {i} lacks {sorted(missing)}", fix="give src, dst, bytes and start")
         if not t["start"] >= 0:
             raise InputError(f"transfer {i} starts at {t['start']!r}", fix="start at 0 s or later")
+    for i, event in enumerate(link_events):
+        u, v = event["link"]
+        if not graph.has_edge(u, v):
+            raise InputError(f"link event {i}: no link between {u!r} and {v!r}",
+                             fix="name the two ends of a link of the topology")
+        if not event["time"] >= 0:
+            raise InputError(f"link event {i} is at {event['time']!r}", fix="give a time >= 0 s")
     env = simpy.Environment()
-    net = Network(env, graph)
+    router = Router(graph)
+    net = Network(env, graph, router)
+    down = set()
+
+    def apply(event):
+        edge = frozenset(event["link"])
+        if event.get("up"):
+            down.discard(edge)
+        else:
+            down.add(edge)
+        net.reroute(router.avoiding(down))
+
+    for event in sorted(link_events, key=lambda e: e["time"]):
+        env.timeout(event["time"]).callbacks.append(lambda _, e=event: apply(e))
     pairs = tuple((t["src"], t["dst"]) for t in transfers)
     done = net._submit(pairs, np.array([t["bytes"] for t in transfers], dtype=float),
                        np.array([t["start"] for t in transfers], dtype=float))
-    return env.run(done).tolist()
+    batch = net._batches[-1] if net._batches else None
+    env.run()
+    if done.triggered:
+        return done.value.tolist()
+    return [float("inf") if np.isnan(t) else float(t) for t in batch.finish_s]

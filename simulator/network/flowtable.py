@@ -226,6 +226,42 @@ class FlowTable:
         done = self.done[:n_done]
         return n_done, float(left_level), self.batch[done], self.slot[done], self.seeds[:n_seeds]
 
+    def remove(self, slots):
+        """Take flows out of the table before they finish (a link they cross went down).
+
+        Their entries are blanked as a finishing flow's are; their bytes are not counted
+        (the caller counts what they carried). The caller re-solves with the returned
+        level and links, as after flows finish.
+
+        Parameters
+        ----------
+        slots : sequence of int
+            Slots of flowing transfers.
+
+        Returns
+        -------
+        tuple
+            ``(left_level, seeds)``: the lowest rate among them (``inf`` for none) and the
+            links they crossed.
+        """
+        left_level, seeds = np.inf, []
+        segments, pool = self.segments, self.pool
+        for s in slots:
+            s = int(s)
+            left_level = min(left_level, float(self.rate[s]))
+            for h in range(self.route.shape[1]):
+                link = int(self.route[s, h])
+                if link == self.pad:
+                    break
+                seeds.append(link)
+                pool[self.where_in_pool[s, h]] = -1
+                segments[link, _LIVE] -= 1
+                if segments[link, _LIVE] == 0:
+                    segments[link, _LENGTH] = 0
+            self.alive[s] = False
+            self.n_active -= 1
+        return left_level, np.array(seeds, dtype=np.int64)
+
     def resolve(self, now, left_level, seeds, joined):
         """Re-solve rates after flows left and joined, then project finish times.
 

@@ -9,6 +9,10 @@ hand. There is no ECMP spreading: two flows between the same pair always share a
 Links are full-duplex, so a route is a list of *directed* links; :class:`Router` numbers
 them ``0 .. 2E-1`` (edge ``(u, v)`` gives ``u->v`` and ``v->u``).
 
+When links are down (faults, docs/faults.md), :meth:`Router.avoiding` gives a router of the
+same links, numbered the same, whose routes are the shortest paths of the graph without
+them, chosen by the same rule.
+
 How a route is found
 --------------------
 A breadth-first search from both ends at once, a whole layer at a time, always growing the
@@ -93,6 +97,39 @@ class Router:
         self._keys = {}      # node -> natural_key(node), as needed
         self._ordered = {}   # node -> its neighbours in natural order, as needed (rare ties)
         self._cache = {}     # (src, dst) -> np.ndarray of link indices
+        self.down = frozenset()   # edges routed around, as frozensets {u, v} (avoiding)
+
+    def avoiding(self, down):
+        """A router of the same graph and link numbering that routes around the edges `down`.
+
+        Parameters
+        ----------
+        down : iterable of (u, v)
+            Edges (either direction) that no route may cross.
+
+        Returns
+        -------
+        Router
+            Routes are the shortest paths of the graph without those edges, ties broken as
+            here; :meth:`route` raises NetworkError where none is left. With no edge down,
+            this router itself.
+
+        Examples
+        --------
+        >>> import networkx as nx
+        >>> router = Router(nx.cycle_graph(["a", "b", "c", "d"]))
+        >>> router.route("a", "c"), router.avoiding([("b", "c")]).route("a", "c")
+        (['a', 'b', 'c'], ['a', 'd', 'c'])
+        """
+        down = frozenset(frozenset(edge) for edge in down)
+        if down == self.down:
+            return self
+        other = Router.__new__(Router)
+        other.graph, other.links, other.index = self.graph, self.links, self.index
+        other._keys, other._ordered, other._cache = self._keys, {}, {}
+        other._around = {}
+        other.down = down
+        return other
 
     def prepare(self, destinations):
         """Announce destinations about to be routed to (kept for callers; routes are
@@ -155,7 +192,9 @@ class Router:
         """`u`'s neighbours as a dict (graph order, O(1) membership), built once."""
         found = self._around.get(u)
         if found is None:
-            found = self._around[u] = dict.fromkeys(self.graph.adj[u])
+            down = self.down
+            found = self._around[u] = dict.fromkeys(
+                v for v in self.graph.adj[u] if not down or frozenset((u, v)) not in down)
         return found
 
     def _touches(self, u, nodes):
