@@ -89,6 +89,26 @@ def test_no_fault_firing_is_exactly_the_fault_free_timeline(topology, name):
         assert got.faults.failures == 0 and got.faults.events == []
 
 
+def test_no_fault_firing_on_a_shared_network_is_the_fault_free_timeline():
+    """Blocks whose rings cross a common link run on one shared network (the contended path)."""
+    import networkx as nx
+
+    g = nx.path_graph(["g0", "g1", "g2", "g3"])
+    for n, block in zip(g, "abab"):
+        g.nodes[n].update(kind="gpu", block=block, peak_flops=1e12, efficiency=1.0)
+    for e in g.edges:
+        g.edges[e].update(bandwidth=1e9, latency=1e-6, tier="inter_block")
+    gpus, blocks = cluster_gpus(g)
+    compute_s = compute_times(g, gpus, 12, flops_per_sample=1e6, batch_size=1000, jitter=0.2,
+                              seed=1)
+    steps = ["block", None, "global"] * 4
+    kw = {"message_bytes": 1e6, "record_in_flight": True}
+    reference = simulate_timeline(g, gpus, blocks, steps, compute_s, **kw)
+    got = simulate_fault_timeline(g, gpus, blocks, steps, compute_s, plan=FaultPlan(
+        events=(FaultEvent("gpu", "g1", time_s=1e3),)), **kw)
+    same_timeline(reference, got)
+
+
 # --------------------------------------------------------------------------- restart
 def step_time(cluster):
     """One mini-batch step on the idle cluster, worked out independently: compute, then a

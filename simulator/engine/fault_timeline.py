@@ -50,8 +50,7 @@ from ..cluster.levels import graph_levels, graph_tiers, group_tier
 from ..cluster.topology import gpu_blocks
 from ..learning.participation import Participation
 from ..learning.schedules import GLOBAL, as_step, sync_kind
-from ..network.collectives import allreduce, check_group, run_groups
-from ..network.flows import Network
+from ..network.collectives import allreduce, check_group, collective_network, run_groups
 from ..network.routing import Router
 from .faults import Lifetimes
 from .timeline import Timeline, _independent, groupings_of
@@ -164,7 +163,9 @@ class _FaultRun:
         self.record_in_flight = record_in_flight
         self.in_flight = [] if record_in_flight else None
         self.shared_log = [] if record_in_flight and contended else None
-        self.shared = Network(env, graph, self.router, in_flight_log=self.shared_log) \
+        # as simulate_timeline: the protocol's efficiencies of the first such group's collective
+        self.shared = collective_network(env, graph, smaller[0], message_bytes, collective,
+                                         self.router, in_flight_log=self.shared_log) \
             if contended else None
         self.flight_logs = {}
         self.group_index = {}                    # grouping -> [group of each GPU]
