@@ -53,6 +53,7 @@ from ..learning.schedules import GLOBAL, as_step, sync_kind
 from ..network.collectives import allreduce, check_group, collective_network, run_groups
 from ..network.routing import Router
 from .faults import Lifetimes
+from .link_faults import LinkFaults
 from .timeline import Timeline, _independent, groupings_of
 
 __all__ = ["simulate_fault_timeline", "FaultReport"]
@@ -87,6 +88,8 @@ class FaultReport:
     checkpoint_s: float            # per GPU: writing checkpoints
     workers: list                  # [[time_s, working GPUs], ...], a step function
     failed: str | None = None      # why the run could not go on, or None
+    link_failures: int = 0         # links and switches that went down
+    partitions: int = 0            # times a sync found its group without a path
 
 
 class _Sync:
@@ -94,7 +97,8 @@ class _Sync:
 
     __slots__ = ("done", "key", "step", "what", "name", "g", "kind", "group", "arrived",
                  "waiting", "ready_s", "start_s", "end_s", "aborted_s", "gen", "cost",
-                 "tier", "nbytes", "flight")
+                 "tier", "nbytes", "flight", "link_state", "link_events", "extra_s", "wake",
+                 "wake_token", "unblocked", "blocked")
 
     def __init__(self, env, key, step, what, name, g, kind, group, gen):
         self.done = env.event()
@@ -104,6 +108,10 @@ class _Sync:
         self.waiting = 0
         self.ready_s = self.start_s = self.end_s = self.aborted_s = None
         self.cost = self.tier = self.nbytes = self.flight = None
+        self.link_state = self.link_events = self.wake = self.wake_token = None
+        self.unblocked = None
+        self.extra_s = 0.0
+        self.blocked = False
 
 
 def simulate_fault_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes, plan,
@@ -133,7 +141,7 @@ def simulate_fault_timeline(graph, gpus, groups, actions, compute_s, *, message_
     return run.simulate()
 
 
-class _FaultRun:
+class _FaultRun(LinkFaults):
     """The state of one run under faults; its methods are the SimPy processes and handlers."""
 
     def __init__(self, graph, gpus, groups, actions, compute_s, message_bytes, plan,
@@ -231,6 +239,9 @@ class _FaultRun:
         self.step_triggers = {}
         self.live = {}                           # (grouping, group) -> live GPUs in it
         self._recount()
+        self.net_faults = plan.network_faults
+        if self.net_faults:
+            self._init_links()
 
     def _recount(self):
         """The live GPUs of every group, from ``alive`` (after a restart stopped or resumed)."""
@@ -261,6 +272,8 @@ class _FaultRun:
 
     def _schedule_events(self):
         plan = self.plan
+        if self.net_faults:
+            self._schedule_link_events()
         for number, event in enumerate(plan.events):
             if event.target in ("gpu", "block"):
                 slots = self._slots(event)
@@ -383,8 +396,8 @@ class _FaultRun:
             self._wait_span(k, arrived_s, first.ready_s, first.step)
             for sync in chain:
                 if sync.start_s > sync.ready_s:
-                    self.spans.append((k, "reconfigure", "fault", sync.ready_s, sync.start_s,
-                                       sync.step, None))
+                    self.spans.append((k, "wait for a path" if sync.blocked else "reconfigure",
+                                       "fault", sync.ready_s, sync.start_s, sync.step, None))
                 if sync.aborted_s is not None:
                     self.spans.append((k, sync.kind, "fault", sync.start_s, sync.aborted_s,
                                        sync.step, {"aborted": True, "group": sync.group,
@@ -453,6 +466,10 @@ class _FaultRun:
             return
         if len(names) == 1:
             pass
+        elif self.net_faults:
+            completed = yield from self._sync_over_links(sync, names, everyone)
+            if not completed:
+                return
         elif everyone or self.shared is None:
             key = tuple(names)
             if key not in self.costs:
@@ -536,6 +553,15 @@ class _FaultRun:
         numbers = self.step_triggers.pop((k, t))
         for number in numbers:
             event = self.plan.events[number]
+            if event.target in ("link", "switch"):
+                for slot in range(self.K):
+                    left = self.step_triggers.get((slot, t))
+                    if left and number in left:
+                        left.remove(number)
+                        if not left:
+                            del self.step_triggers[(slot, t)]
+                self._fault_link(event)
+                continue
             slots = self._slots(event)
             for slot in slots:                   # fires once: when the first GPU gets there
                 left = self.step_triggers.get((slot, t))
@@ -757,6 +783,8 @@ class _FaultRun:
         for sync in list(self.running):
             self._abort(sync, now, [])
         self.running.clear()
+        if self.net_faults:
+            self.blocked = []
         self.gen_end_s = [0.0] * self.T
         self.gen_count = [0] * self.T
         self._workers(now)

@@ -177,8 +177,9 @@ def _target_name(target, value, where, at, graph):
     if value not in known:
         hint = did_you_mean(value, known)
         shown = ", ".join(known[:4]) + (", ..." if len(known) > 4 else "")
+        plural = what + ("es" if what == "switch" else "s")
         raise InputError(f"no {what} '{value}' in the topology", **at(where),
-                         fix=hint or (f"name one of its {what}s: {shown}" if known else
+                         fix=hint or (f"name one of its {plural}: {shown}" if known else
                                       f"the topology has no {what}"))
     return value
 

@@ -519,6 +519,8 @@ def fault_metrics(timeline, steps, stragglers=None):
         "min_workers": min(n for _, n in series),
         "workers": [[float(t), int(n)] for t, n in series],
         "events": [dict(e) for e in report.events],
+        "link_failures": report.link_failures,
+        "partitions": report.partitions,
         "straggler_episodes": 0 if stragglers is None else stragglers[1],
         "straggler_time_s": 0.0 if stragglers is None else
         float(stragglers[0][:, :steps].sum(axis=1).mean()),
