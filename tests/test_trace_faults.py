@@ -91,3 +91,28 @@ def test_an_abandoned_sync_is_shown_as_such(traced):
     assert record["faults"]["aborted_syncs"] >= 1
     assert any(e["name"] == "gradient all-reduce (abandoned)" and e["cat"] == "fault"
                for e in events)
+
+
+def test_links_down_are_marked_and_syncs_waiting_for_a_path_tile_the_time():
+    data = json.loads(json.dumps(SCENARIO))
+    data["variants"] = [{"algorithm": "minibatch"}, {"algorithm": "local", "H": 4}]
+    data["faults"] = {"events": [{"link": ["sw3", "core"], "time": "10 ms", "down_for": "20 ms"},
+                                 {"switch": "sw5", "step": 20, "down_for": "5 ms"}]}
+    scenario = scenario_from_data(data, file="links.yaml", base_dir=".")
+    for variant in scenario.variants:
+        timed = []
+        record = run_variant(scenario, variant, timed=timed)
+        assert record["faults"]["link_failures"] == 2 and record["faults"]["partitions"] >= 1
+        events = trace_document([(record["label"], timed[0])])["traceEvents"]
+        marks = [e["name"] for e in events if e["ph"] == "i"]
+        assert marks == [e["what"] for e in record["faults"]["events"]]
+        assert {"link down", "link up", "switch down", "switch up", "partition"} <= set(marks)
+        assert any(e["name"] == "wait for a path" for e in events if e["ph"] == "X")
+        by_gpu = {}
+        for event in events:
+            if event["ph"] == "X":
+                span = (event["ts"], event["ts"] + event["dur"])
+                by_gpu.setdefault(event["tid"], []).append(span)
+        for spans in by_gpu.values():
+            spans.sort()
+            assert all(abs(s1 - e0) < 1e-6 for (_, e0), (s1, _) in zip(spans, spans[1:]))
