@@ -135,3 +135,39 @@ def test_a_fault_policy_without_faults_is_an_error(tmp_path, run_cli):
     line = one_error_line(run_cli("run", path, "-q"))
     assert "variants[0].fault_policy: fault_policy applies to the faults of the scenario, " \
            "and it has none" in line
+
+
+@pytest.mark.parametrize("variant, message, fix", [
+    ({"algorithm": "gossip", "H": 8}, "faults are not modelled for gossip",
+     "or use minibatch, local, postlocal, hierarchical, diloco, slowmo or qsr"),
+    ({"algorithm": "adacomm", "H": 8}, "faults are not modelled for adacomm", None),
+    ({"algorithm": "diloco", "H": 8, "fault_policy": "elastic"},
+     "elastic training is modelled for SGD workers without an outer optimizer, not diloco",
+     "use fault_policy: restart"),
+    ({"algorithm": "local", "H": 4, "fault_policy": "elastic",
+      "optimizer": {"name": "adamw", "lr": 0.001}},
+     "elastic training is modelled for SGD workers without an outer optimizer, not adamw",
+     "use fault_policy: restart"),
+])
+def test_schedules_faults_do_not_model_are_refused_in_one_line(tmp_path, run_cli, variant,
+                                                              message, fix):
+    path = tmp_path / "bad.yaml"
+    faults = {"events": [{"block": "block1", "step": 5}]}
+    path.write_text(scenario_text(faults, variants=[variant]), encoding="utf-8")
+    line = one_error_line(run_cli("run", path, "-q"))
+    assert line.startswith(f"error: {path}:") and f": faults: variant '" in line, line
+    assert message in line, line
+    if fix:
+        assert fix in line, line
+
+
+def test_a_restarted_diloco_run_learns_what_it_learns_without_faults(run_file):
+    """restart: the learning is the fault-free learning whatever the optimizer; only the
+    clock moves (a failure at step 10, no checkpoints: restart from step 1)."""
+    variants = [{"algorithm": "diloco", "H": 5}]
+    free = json.loads(run_file(scenario_text(variants=variants))[1])["runs"][0]
+    faults = {"restart_delay": "1 s", "events": [{"gpu": "gpu1_0", "step": 10}]}
+    hit = json.loads(run_file(scenario_text(faults, variants=variants))[1])["runs"][0]
+    assert hit["faults"]["restarts"] == 1 and hit["faults"]["redone_steps"] == 9
+    assert [c[1:] for c in hit["curve"]] == [c[1:] for c in free["curve"]]
+    assert hit["simulated_time_s"] > free["simulated_time_s"] + 1.0

@@ -314,6 +314,7 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
     _check_overlap(data, at, given, timing, variants)
     _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants, optimizer)
     _check_fault_policies(data, at, faults)
+    _check_faulted_variants(at, faults, variants, optimizer)
     if name is None:
         name = os.path.splitext(os.path.basename(file))[0] if file else "scenario"
     return Scenario(
@@ -346,6 +347,32 @@ def _check_fault_policies(data, at, faults):
             raise InputError(f"{FAULT_POLICY_KEY} applies to the faults of the scenario, and "
                              "it has none", **at(("variants", index, FAULT_POLICY_KEY)),
                              fix="add a faults section (docs/faults.md), or remove it")
+
+
+_UNTIMED_UNDER_FAULTS = ("gossip", "adacomm")
+"""Schedules the fault engine cannot time: gossip's neighbour exchanges, and AdaComm's periods,
+which are decided from the loss as the run goes (a run under faults is timed first)."""
+
+
+def _check_faulted_variants(at, faults, variants, optimizer):
+    """Refuse what a run under faults does not model, rather than run it wrong."""
+    if faults is None:
+        return
+    for variant in variants:
+        if variant.algorithm in _UNTIMED_UNDER_FAULTS:
+            raise InputError(f"variant '{variant.label}': faults are not modelled for "
+                             f"{variant.algorithm}", **at(("faults",)),
+                             fix="remove the faults section, or use minibatch, local, "
+                                 "postlocal, hierarchical, diloco, slowmo or qsr")
+        policy = variant.fault_policy or faults.policy
+        name = (variant.optimizer or optimizer).name
+        if policy == "elastic" and (variant.algorithm in ("diloco", "slowmo") or name != "sgd"):
+            what = variant.algorithm if variant.algorithm in ("diloco", "slowmo") else name
+            raise InputError(f"variant '{variant.label}': elastic training is modelled for SGD "
+                             f"workers without an outer optimizer, not {what}",
+                             **at(("faults",)),
+                             fix="use fault_policy: restart (its learning is the fault-free "
+                                 "learning, any optimizer)")
 
 
 def _option(key):
