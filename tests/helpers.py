@@ -28,3 +28,15 @@ links:
   - {between: [nvs0, spine], bandwidth: 200 Gbit/s, latency: 2 us, tier: inter_block}
   - {between: [g1, spine], bandwidth: 200 Gbit/s}
 """
+
+
+def fault_cluster(blocks):
+    """(graph, gpus, groupings) of `blocks` blocks of 2 GPUs: 25 GB/s inside a block, 10 Gbit/s
+    to the core, GPUs of 10 TFLOP/s at 50 %; the small cluster of the fault engine's tests."""
+    from simulator.cluster.generators import two_tier
+    from simulator.engine.timeline import cluster_gpus, cluster_groupings
+
+    graph = two_tier(blocks, 2, intra_bandwidth=25e9, intra_latency=1e-6, inter_bandwidth=1.25e9,
+                     inter_latency=5e-6, peak_flops=10e12, efficiency=0.5)
+    gpus, _ = cluster_gpus(graph)
+    return graph, gpus, cluster_groupings(graph, gpus)

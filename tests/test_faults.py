@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator.cluster.generators import two_tier
+from helpers import fault_cluster
 from simulator.cluster.topology import load_topology
 from simulator.engine.fault_timeline import simulate_fault_timeline
 from simulator.engine.faults import (
@@ -32,10 +32,7 @@ MESSAGE = 1e6
 
 @pytest.fixture(scope="module")
 def cluster():
-    graph = two_tier(4, 2, intra_bandwidth=25e9, intra_latency=1e-6, inter_bandwidth=1.25e9,
-                     inter_latency=5e-6, peak_flops=10e12, efficiency=0.5)
-    gpus, _ = cluster_gpus(graph)
-    return graph, gpus, cluster_groupings(graph, gpus)
+    return fault_cluster(4)
 
 
 def actions(schedule, steps):

@@ -6,6 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from helpers import fault_cluster
 from simulator.cluster.generators import two_tier
 from simulator.engine.fault_timeline import simulate_fault_timeline
 from simulator.engine.faults import FaultEvent, FaultPlan, RandomFaults
@@ -107,10 +108,7 @@ def test_a_router_avoiding_links_keeps_the_numbering_and_the_rule():
 # --------------------------------------------------------------------------- the engine
 @pytest.fixture(scope="module")
 def cluster():
-    graph = two_tier(2, 2, intra_bandwidth=25e9, intra_latency=1e-6, inter_bandwidth=1.25e9,
-                     inter_latency=5e-6, peak_flops=10e12, efficiency=0.5)
-    gpus, _ = cluster_gpus(graph)
-    return graph, gpus, cluster_groupings(graph, gpus)
+    return fault_cluster(2)
 
 
 def run(cluster, schedule, steps, plan, **kw):
@@ -255,3 +253,4 @@ def test_random_link_failures_are_seeded():
                                 plan=plan, seed=4)
     assert a.faults.link_failures > 0 and a.faults.events == b.faults.events
     assert a.simulated_time_s == b.simulated_time_s and a.faults.events != c.faults.events
+

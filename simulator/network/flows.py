@@ -363,16 +363,7 @@ class Network:
                         self._in_flight[number][slot] = left * np.array(
                             [(tiers[row] == i).any() for i in range(len(self.tiers))])
             moved += len(rejoin)
-        if left_level < np.inf or joined is not None:
-            self._update_rates(now, left_level,
-                               np.concatenate(seeds) if seeds else None, joined)
-        table = self._table
-        if table is not None and table.n_active:
-            self._wake_no_later_than(float(table.min_finish))
-        if self._waiting:
-            self._wake_no_later_than(self._waiting[0][0])
-        if self.in_flight_log is not None:
-            self._log_in_flight()
+        self._settle(now, left_level, np.concatenate(seeds) if seeds else None, joined)
         return moved
 
 
@@ -458,7 +449,11 @@ class Network:
             if n_done:
                 self._complete(batch_no, slot, now)
         self._clock_s = now
-        joined = self._start_flows(now)
+        self._settle(now, left_level, seeds, self._start_flows(now))
+
+    def _settle(self, now, left_level, seeds, joined):
+        """After flows left (the lowest rate among them `left_level`, their links `seeds`)
+        and joined: re-solve the rates, then wake at the next finish or start."""
         if left_level < np.inf or joined is not None:
             self._update_rates(now, left_level, seeds, joined)
         table = self._table
