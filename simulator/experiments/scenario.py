@@ -371,8 +371,8 @@ def _check_faulted_variants(at, faults, variants, optimizer):
             raise InputError(f"variant '{variant.label}': elastic training is modelled for SGD "
                              f"workers without an outer optimizer, not {what}",
                              **at(("faults",)),
-                             fix="use fault_policy: restart (its learning is the fault-free "
-                                 "learning, any optimizer)")
+                             fix="use fault_policy: restart; its learning is the fault-free "
+                                 "learning, with any optimizer")
 
 
 def _option(key):
