@@ -141,6 +141,8 @@ def test_a_fault_policy_without_faults_is_an_error(tmp_path, run_cli):
     ({"algorithm": "gossip", "H": 8}, "faults are not modelled for gossip",
      "or use minibatch, local, postlocal, hierarchical, diloco, slowmo or qsr"),
     ({"algorithm": "adacomm", "H": 8}, "faults are not modelled for adacomm", None),
+    ({"algorithm": "minibatch", "overlap": "ddp"}, "DDP overlap is not modelled under faults",
+     "use overlap: none"),
     ({"algorithm": "diloco", "H": 8, "fault_policy": "elastic"},
      "elastic training is modelled for SGD workers without an outer optimizer, not diloco",
      "use fault_policy: restart"),

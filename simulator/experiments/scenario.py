@@ -314,7 +314,7 @@ def scenario_from_data(data, *, file=None, locate=None, base_dir=".", overrides=
     _check_overlap(data, at, given, timing, variants)
     _check_memory(data, at, given, graph, workload, seed, epochs, steps, variants, optimizer)
     _check_fault_policies(data, at, faults)
-    _check_faulted_variants(at, faults, variants, optimizer)
+    _check_faulted_variants(at, faults, variants, optimizer, timing)
     if name is None:
         name = os.path.splitext(os.path.basename(file))[0] if file else "scenario"
     return Scenario(
@@ -354,11 +354,15 @@ _UNTIMED_UNDER_FAULTS = ("gossip", "adacomm")
 which are decided from the loss as the run goes (a run under faults is timed first)."""
 
 
-def _check_faulted_variants(at, faults, variants, optimizer):
+def _check_faulted_variants(at, faults, variants, optimizer, timing):
     """Refuse what a run under faults does not model, rather than run it wrong."""
     if faults is None:
         return
     for variant in variants:
+        if (variant.overlap or timing.overlap) == "ddp":
+            raise InputError(f"variant '{variant.label}': DDP overlap is not modelled under "
+                             "faults", **at(("faults",)),
+                             fix="use overlap: none for runs with a faults section")
         if variant.algorithm in _UNTIMED_UNDER_FAULTS:
             raise InputError(f"variant '{variant.label}': faults are not modelled for "
                              f"{variant.algorithm}", **at(("faults",)),
