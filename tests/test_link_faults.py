@@ -254,3 +254,11 @@ def test_random_link_failures_are_seeded():
     assert a.faults.link_failures > 0 and a.faults.events == b.faults.events
     assert a.simulated_time_s == b.simulated_time_s and a.faults.events != c.faults.events
 
+
+def test_the_rerouting_example_of_docs_faults_md_prints_what_it_shows():
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "faults.md"
+    failures, tried = doctest.testfile(str(page), module_relative=False)
+    assert tried >= 5 and failures == 0

@@ -836,7 +836,8 @@ def _draw_comm(fig, series):
     top, bottom = fig.subplots(2, 1, sharex=True)
     extra = [(series.get(key), name, color) for key, name, color in (
         ("checkpoint_s", "checkpoint writes", "#937860"),
-        ("failure_wait_s", "stalled by failures (restarts, abandoned syncs)", "#17becf"),
+        ("failure_wait_s", "stalled by failures (restarts, abandoned syncs, partitions)",
+         "#17becf"),
         ("down_s", "down: no working GPU in the slot", "#7f7f7f"))
         if series.get(key) and any(series[key])]
     totals = [c + m + w + sum(values[i] for values, _, _ in extra) for i, (c, m, w) in
