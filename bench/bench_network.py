@@ -2,6 +2,7 @@
 
     python bench/bench_network.py            # everything (a few minutes; 100,000 transfers dominate)
     python bench/bench_network.py --quick    # a one-minute look: smaller sizes
+    python bench/bench_network.py --only transfers --only loading    # some sections
 
 Prints the machine, then
 
@@ -23,7 +24,8 @@ Prints the machine, then
    and 16,384, on a fresh router: wall time and peak memory (tracemalloc, which also slows
    the Python parts a little).
 5. loading a 4,096-GPU topology file (the explicit YAML that `sgdsim topology generate`
-   writes for two_tier(512, 8)), best of 3. Target: under 0.5 s.
+   writes for two_tier(512, 8)), best of 3, and of that the YAML alone beside PyYAML's own
+   parser (the reference the fast path is checked against). Target: under 0.5 s.
 
 Targets from the issue are printed beside the figures.
 """
@@ -57,6 +59,7 @@ from simulator.network.collectives import (  # noqa: E402
 )
 from simulator.network.flows import Network  # noqa: E402
 from simulator.network.routing import Router  # noqa: E402
+from simulator.utils import yamlfile  # noqa: E402
 from simulator.utils.units import format_bandwidth, format_time  # noqa: E402
 
 MESSAGE_BYTES = 100e6
@@ -228,27 +231,36 @@ def routing(quick):
         print(f"   {gpus:>6} {wall_s:>8.3f}s {slope:>7} {peak / 2**20:>9.1f} MB", flush=True)
 
 
-def loading():
+def loading(quick=False):
     graph = cluster(512)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "two_tier_512x8.yaml"
         write_topology(graph, path)
         print(f"\n5. loading a 4,096-GPU topology ({path.stat().st_size / 1e3:.0f} kB of explicit YAML)")
         best_s = min(wall(lambda: load_topology(path))[0] for _ in range(3))
+        text = path.read_text(encoding="utf-8")
+        fast_s = min(wall(lambda: yamlfile.parse_yaml(text))[0] for _ in range(3))
+        reference_s = wall(lambda: yamlfile._parse(yamlfile._Loader, text, None))[0]
     print(f"   load_topology        {best_s:.3f} s   (target < {LOAD_TARGET_S:g} s)")
+    print(f"   of which YAML        {fast_s:.3f} s   (PyYAML's own parser, the reference for "
+          f"errors: {reference_s:.3f} s, x{reference_s / fast_s:.0f})")
+
+
+SECTIONS = {"collectives": collectives, "transfers": transfers, "incremental": incremental,
+            "routing": routing, "loading": loading}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a one-minute look: smaller sizes")
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append",
+                        help="run only this section (repeatable)")
     args = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}, "
           f"numpy {np.__version__}, numba {numba.__version__}; load average {os.getloadavg()[0]:.2f}")
-    collectives(args.quick)
-    transfers(args.quick)
-    incremental(args.quick)
-    routing(args.quick)
-    loading()
+    for name, section in SECTIONS.items():
+        if not args.only or name in args.only:
+            section(args.quick)
 
 
 if __name__ == "__main__":

@@ -40,3 +40,15 @@ def fault_cluster(blocks):
                      inter_latency=5e-6, peak_flops=10e12, efficiency=0.5)
     gpus, _ = cluster_gpus(graph)
     return graph, gpus, cluster_groupings(graph, gpus)
+
+
+def paths(data, prefix=(), items=None):
+    """Every path into parsed YAML `data`, the root first (only the first `items` of each
+    list, if given)."""
+    yield prefix
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from paths(value, prefix + (key,), items)
+    elif isinstance(data, list):
+        for index, value in enumerate(data[:items]):
+            yield from paths(value, prefix + (index,), items)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import paths
 
 from simulator.utils import quickschema
 from simulator.utils.yamlfile import _Validator, load_schema, load_yaml
@@ -25,18 +26,8 @@ def shipped(kind):
     return [load_yaml(f)[0] for f in files]
 
 
-def paths(data, prefix=()):
-    yield prefix
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from paths(value, prefix + (key,))
-    elif isinstance(data, list):
-        for i, value in enumerate(data[:3]):
-            yield from paths(value, prefix + (i,))
-
-
 def mutated(data, rng, n):
-    spots = list(paths(data))
+    spots = list(paths(data, items=3))
     for _ in range(n):
         copy_ = copy.deepcopy(data)
         path = spots[rng.integers(len(spots))]

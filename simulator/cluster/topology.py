@@ -190,8 +190,8 @@ def load_topology(path):
     file = resolve("topologies", path, missing_ok=True)
     ext = os.path.splitext(file)[1].lower()
     if ext in YAML_EXTS:
-        data, locate = load_yaml(file)
         with paused_gc():                  # thousands of nodes and links: see utils/bulk.py
+            data, locate = load_yaml(file)
             return topology_from_data(data, file=file, locate=locate)
     if ext not in _GRAPH_READERS and ext != ".json":
         raise InputError(f"unknown topology file type '{ext}'", file=file,

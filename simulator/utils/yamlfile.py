@@ -8,6 +8,10 @@ file, the 1-based line and the field (``links[3].bandwidth``, indices 0-based), 
    function from a path inside the data (``("links", 3, "bandwidth")``) to the line where
    that key or list item is written. A syntax error, a missing file, an empty file or a
    key written twice in one mapping (PyYAML would silently keep the last) is an error.
+   The common case (one document of plain lists, mappings and scalars, as every shipped
+   and generated file is) is read in one pass over libyaml's C parser; anything else, and
+   every error, goes to the reference, PyYAML's own parser under the same composer and
+   checks, so both give the same data, lines and messages (tests/test_yaml_paths.py).
 2. :func:`validate_schema` checks the data against a JSON Schema (draft 2020-12) and turns
    the most relevant violation into an InputError. An unknown key is reported on its own
    line with a did-you-mean among the keys allowed there; where the schema offers
@@ -30,6 +34,11 @@ import re
 import jsonschema
 import yaml
 from jsonschema.exceptions import relevance
+
+try:                                    # PyYAML built with libyaml (its wheels are)
+    from yaml.cyaml import CParser
+except ImportError:                     # pragma: no cover - a PyYAML built without it
+    CParser = None
 
 from . import quickschema
 from .bulk import paused_gc
@@ -127,8 +136,10 @@ class _Refused(Exception):
         self.message, self.mark, self.fix = message, mark, fix
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2's core schema and bounds on what a file may hold.
+class _Checks(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """PyYAML's safe composer and constructor with YAML 1.2's core schema and bounds on what
+    a file may hold; the parser beneath is PyYAML's own (:class:`_Loader`) or libyaml's
+    (:class:`_FastLoader`).
 
     * Plain scalars resolve as in YAML 1.2 (the core schema, which editors such as
       yaml-language-server use): ``1e-3`` and ``1e30`` are numbers, ``yes``/``on`` are
@@ -142,8 +153,10 @@ class _Loader(yaml.SafeLoader):
 
     yaml_implicit_resolvers = {}
 
-    def __init__(self, stream):
-        super().__init__(stream)
+    def _start(self):
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
         self._depth = 0
         self._open = set()          # anchors of the collections being composed
         self.aliases = []           # (anchor, mark) of every alias, in order
@@ -217,11 +230,32 @@ for _tag, _pattern, _first in (   # YAML 1.2.2, 10.3 "Core Schema"
          "-+0123456789."),
         ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
         ("merge", r"<<", "<")):
-    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"),
+    _Checks.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"),
                                   list(_first))
-_Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_yaml_str)
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
-_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+_Checks.add_constructor("tag:yaml.org,2002:str", _Checks.construct_yaml_str)
+_Checks.add_constructor("tag:yaml.org,2002:int", _Checks.construct_yaml_int)
+_Checks.add_constructor("tag:yaml.org,2002:float", _Checks.construct_yaml_float)
+
+
+class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _Checks):
+    """:class:`_Checks` over PyYAML's pure-Python reader, scanner and parser: the reference,
+    and the one whose messages every error quotes."""
+
+    def __init__(self, stream):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        self._start()
+
+
+class _FastLoader(_Checks, CParser or object):
+    """:class:`_Checks`'s resolver and constructors over libyaml's C scanner and parser
+    (PyYAML's ``CParser``), for :func:`_parse_common`; libyaml's own composer, which would
+    bypass the checks, never runs."""
+
+    def __init__(self, stream):
+        CParser.__init__(self, stream)
+        self._start()
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -257,9 +291,138 @@ def parse_yaml(text, *, file=None):
     ...
     simulator.utils.errors.InputError: x.yaml:2: the alias *x is inside the collection &x names: the data would be infinite (refer to *x outside it, or write the data out)
     """
+    if CParser is not None:
+        try:
+            return _parse_common(text)
+        except Exception:                   # noqa: BLE001 - the reference decides, below
+            pass
+    return _parse(_Loader, text, file)
+
+
+class _Unusual(Exception):
+    """Raised by :func:`_parse_common` on anything outside the common case."""
+
+
+_UNCOMMON = re.compile("[\t\ufeff\x85\u2028\u2029]")
+"""Characters that libyaml and PyYAML's own parser read differently: libyaml takes a tab
+after a value as white space and a byte-order mark inside the text as one to skip, where
+PyYAML refuses the tab and keeps the mark; the Unicode line breaks are kept off too."""
+_BLOCK_STYLES = ("|", ">")
+"""Block scalars: libyaml takes headers PyYAML refuses (``|#``)."""
+_STARTS = {yaml.SequenceStartEvent: list, yaml.MappingStartEvent: dict}
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in
+                         ("str", "int", "float", "bool", "null"))
+
+
+def _parse_common(text):
+    """:func:`parse_yaml` of the common case, in one pass over libyaml's events.
+
+    The common case: one document of untagged lists, mappings and scalars with no anchor,
+    alias or merge key (``<<``), nested at most :data:`MAX_DEPTH` deep, no key written
+    twice and no list or mapping as a key. Each scalar is resolved and constructed by
+    :class:`_Checks`'s own resolver and constructors, as the reference does after composing;
+    instead of a tree of nodes, only the lines :func:`_locate` reads are kept, in a table
+    that :func:`_locate_in_table` walks. Anything else, and every error, raises:
+    :func:`parse_yaml` then hands the text to the reference (:class:`_Loader`), whose data
+    and messages are the ones returned.
+    """
+    if _UNCOMMON.search(text):
+        raise _Unusual("a character the two parsers read differently")
+    loader = _FastLoader(text)
+    try:
+        constructors, resolve, get = loader.yaml_constructors, loader.resolve, loader.get_event
+        scalar_event, scalar = yaml.ScalarEvent, yaml.ScalarNode(None, None, None, None)
+        tags = {}                                   # (value, implicit) -> resolved tag
+        get()                                       # stream start
+        if type(get()) is not yaml.DocumentStartEvent:
+            raise _Unusual("no document")
+        # Each open list or mapping: [its data, its line table, the key awaiting a value,
+        # that key's line]. A line table holds, per item or key, the line where it is
+        # written, or (line, table) where it is a list or mapping itself.
+        stack, top = [], None
+        with paused_gc():                           # many objects, none garbage: utils/bulk.py
+            while True:
+                event = get()
+                kind = type(event)
+                if kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
+                    stack.pop()
+                    if not stack:
+                        break
+                    continue
+                if kind is not scalar_event and kind not in _STARTS \
+                        or event.anchor is not None or event.tag is not None:
+                    raise _Unusual("an alias, anchor or tag")
+                if kind is scalar_event and event.style in _BLOCK_STYLES:
+                    raise _Unusual("a block scalar")
+                line = event.start_mark.line + 1
+                parent = stack[-1] if stack else None
+                if parent is not None and parent[2] is None and type(parent[0]) is dict:
+                    if kind is not scalar_event:
+                        raise _Unusual("a list or mapping as a key")
+                    scalar.value, scalar.start_mark = event.value, event.start_mark
+                    key = _text(scalar, event.value)
+                    if key in parent[0] or key == "<<":
+                        raise _Unusual("a key written twice, or a merge key")
+                    parent[2], parent[3] = key, line
+                    continue
+                if kind is scalar_event:
+                    value = event.value
+                    tag = tags.get((value, event.implicit))
+                    if tag is None:
+                        tag = tags[value, event.implicit] = resolve(yaml.ScalarNode, value,
+                                                                    event.implicit)
+                    if tag not in _SCALAR_TAGS:
+                        raise _Unusual("a tag without a constructor")
+                    scalar.tag, scalar.value, scalar.start_mark = tag, value, event.start_mark
+                    data, table = constructors[tag](loader, scalar), None
+                else:
+                    data, table = _STARTS[kind](), _STARTS[kind]()
+                if parent is None:
+                    top = data, line, table
+                elif type(parent[0]) is list:
+                    parent[0].append(data)
+                    parent[1].append(line if table is None else (line, table))
+                else:
+                    key = parent[2]
+                    parent[0][key] = data
+                    parent[1][key] = parent[3] if table is None else (parent[3], table)
+                    parent[2] = None
+                if table is None:
+                    if parent is None:                  # the document is one scalar
+                        break
+                else:
+                    stack.append([data, table, None, None])
+                    if len(stack) > MAX_DEPTH:
+                        raise _Unusual("nested too deep")
+        get()                                       # document end
+        if type(get()) is not yaml.StreamEndEvent:
+            raise _Unusual("another document")
+    finally:
+        loader.dispose()
+    data, line, table = top
+    return data, functools.partial(_locate_in_table, line, table)
+
+
+def _locate_in_table(line, table, path):
+    """:func:`_locate` over the line table of :func:`_parse_common`: the same lines."""
+    for part in path:
+        if type(table) is dict:
+            entry = table.get(str(part))
+        elif type(table) is list and isinstance(part, int) and 0 <= part < len(table):
+            entry = table[part]
+        else:
+            return line
+        if entry is None:
+            return line
+        line, table = (entry, None) if type(entry) is int else entry
+    return line
+
+
+def _parse(loader_class, text, file):
+    """:func:`parse_yaml` through one loader class (:class:`_Loader`: the reference)."""
     loader = None
     try:
-        loader = _Loader(text)
+        loader = loader_class(text)
         with paused_gc():                            # many nodes, none garbage: utils/bulk.py
             root = loader.get_single_node()
         if root is None:
