@@ -303,10 +303,14 @@ class _Unusual(Exception):
     """Raised by :func:`_parse_common` on anything outside the common case."""
 
 
-_UNCOMMON = re.compile("[\t\ufeff\x85\u2028\u2029]")
-"""Characters that libyaml and PyYAML's own parser read differently: libyaml takes a tab
-after a value as white space and a byte-order mark inside the text as one to skip, where
-PyYAML refuses the tab and keeps the mark; the Unicode line breaks are kept off too."""
+_UNCOMMON = re.compile("[\t\\\\\ufeff\x85\u2028\u2029]")
+"""Characters that libyaml and PyYAML's own parser read differently, or might: libyaml
+takes a tab after a value as white space and a byte-order mark inside the text as one to
+skip, where PyYAML refuses the tab and keeps the mark; escapes (a backslash) and the
+Unicode line breaks are kept off too."""
+_INDICATORS = re.compile("[?:#]")
+"""Indicators inside a plain scalar (libyaml's style ``''``, PyYAML's None) in a flow
+collection: libyaml takes ``{d?ataset: x}``, PyYAML refuses it."""
 _BLOCK_STYLES = ("|", ">")
 """Block scalars: libyaml takes headers PyYAML refuses (``|#``)."""
 _STARTS = {yaml.SequenceStartEvent: list, yaml.MappingStartEvent: dict}
@@ -337,23 +341,25 @@ def _parse_common(text):
         if type(get()) is not yaml.DocumentStartEvent:
             raise _Unusual("no document")
         # Each open list or mapping: [its data, its line table, the key awaiting a value,
-        # that key's line]. A line table holds, per item or key, the line where it is
+        # that key's line, whether it is written [...] or {...}]. A line table holds, per item or key, the line where it is
         # written, or (line, table) where it is a list or mapping itself.
-        stack, top = [], None
+        stack, top, flow = [], None, 0              # flow: open [...] and {...}
         with paused_gc():                           # many objects, none garbage: utils/bulk.py
             while True:
                 event = get()
                 kind = type(event)
                 if kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
-                    stack.pop()
+                    flow -= stack.pop()[4]
                     if not stack:
                         break
                     continue
                 if kind is not scalar_event and kind not in _STARTS \
                         or event.anchor is not None or event.tag is not None:
                     raise _Unusual("an alias, anchor or tag")
-                if kind is scalar_event and event.style in _BLOCK_STYLES:
-                    raise _Unusual("a block scalar")
+                if kind is scalar_event and (event.style in _BLOCK_STYLES or not event.style
+                                             and flow and _INDICATORS.search(event.value)):
+                    raise _Unusual("a block scalar, or a plain one holding an indicator in "
+                                   "[...] or {...}")
                 line = event.start_mark.line + 1
                 parent = stack[-1] if stack else None
                 if parent is not None and parent[2] is None and type(parent[0]) is dict:
@@ -391,7 +397,8 @@ def _parse_common(text):
                     if parent is None:                  # the document is one scalar
                         break
                 else:
-                    stack.append([data, table, None, None])
+                    stack.append([data, table, None, None, bool(event.flow_style)])
+                    flow += bool(event.flow_style)
                     if len(stack) > MAX_DEPTH:
                         raise _Unusual("nested too deep")
         get()                                       # document end
