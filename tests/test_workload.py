@@ -1,6 +1,8 @@
 """Models, optimizer and learning-rate rules of simulator.learning.workload, checked against
 independent computations: finite differences, one-worker runs, hand arithmetic."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -164,6 +166,40 @@ def test_sgd_step_per_worker_rates_and_shared_gradient():
     sgd_step(w, buf, np.ones(3), np.array([0.1, 0.2]), momentum=0.0, nesterov=False,
              weight_decay=0.0)
     np.testing.assert_allclose(w, [[0.9] * 3, [0.8] * 3])
+
+
+@pytest.mark.parametrize("momentum, nesterov", [(0.9, True), (0.9, False), (0.0, False)])
+@pytest.mark.parametrize("weight_decay", [1e-4, 0.0])
+@pytest.mark.parametrize("lr_kind, grad_kind", [("scalar", "own"), ("per_worker", "shared"),
+                                                ("scalar", "flat")])
+def test_fused_sgd_step_gives_numpys_bits(monkeypatch, momentum, nesterov, weight_decay,
+                                          lr_kind, grad_kind):
+    """The one-pass update (compiled, and as Python) against the numpy passes, bit for bit,
+    over five steps whose buffers build up."""
+    from simulator.learning import workload
+    from simulator.utils import jit
+
+    rng = np.random.default_rng(7)
+    K, P = 5, 37
+    start = rng.standard_normal((K, P)) * 10.0 ** rng.integers(-8, 3, (K, P))
+    grads = [rng.standard_normal({"own": (K, P), "shared": (1, P), "flat": (P,)}[grad_kind])
+             for _ in range(5)]
+    lrs = [0.05 * (i + 1) if lr_kind == "scalar" else rng.uniform(0.01, 1.0, K)
+           for i in range(5)]
+
+    def run(fused_from, interpreted=False):
+        monkeypatch.setattr(workload, "FUSED_FROM", fused_from)
+        w, buf = start.copy(), np.zeros((K, P))
+        with (jit.interpreted() if interpreted else contextlib.nullcontext()):
+            for g, lr in zip(grads, lrs):
+                sgd_step(w, buf, g, lr, momentum=momentum, nesterov=nesterov,
+                         weight_decay=weight_decay)
+        return w, buf
+
+    numpy_w, numpy_buf = run(fused_from=10**18)
+    for w, buf in (run(fused_from=1), run(fused_from=1, interpreted=True)):
+        assert w.tobytes() == numpy_w.tobytes()
+        assert buf.tobytes() == numpy_buf.tobytes()
 
 
 def test_minibatch_sgd_on_k_workers_equals_one_worker_with_k_times_the_batch():
