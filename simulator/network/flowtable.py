@@ -11,7 +11,8 @@ front to back. Join order is the row order the model's rules are written in
 capacity in that order.
 
 A segment that fills moves to the end of the pool with room to double; one more than
-half blank is closed up in place; when the pool runs short every segment is packed again.
+half blank is closed up in place; when the pool runs short it grows as it is if mostly
+live (a young table), else every segment is packed again.
 None of this changes the order of a segment's flows.
 
 Every pass over all flowing transfers that the model needs at an event -- bytes flowed
@@ -138,6 +139,14 @@ class FlowTable:
         live = self.n_active * self.width                    # an upper bound
         need = 4 * (live + entries) + 8 * entries
         if self.pool_top + need <= len(self.pool):
+            return
+        if self.pool_top <= 2 * need:
+            # Mostly live entries (a young table, a fresh network): grow the pool as it
+            # is, segments where they are, in time proportional to the pool rather than to
+            # every link of the topology.
+            pool = np.full(2 * (self.pool_top + need), -1, np.int64)
+            pool[:self.pool_top] = self.pool[:self.pool_top]
+            self.pool = pool
             return
         held = self.segments[:, _LIVE]
         packed = int(np.where(held > 0, np.maximum(4, 2 * held), 0).sum())
