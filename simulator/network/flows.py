@@ -50,6 +50,7 @@ from simpy.events import EventPriority
 from ..cluster.levels import graph_tiers
 from ..utils.errors import InputError, NetworkError
 from .flowtable import FlowTable
+from .grouptable import GroupTable
 from .routing import Router
 
 __all__ = ["Network", "simulate_transfers", "TIERS"]
@@ -168,6 +169,10 @@ class Network:
     >>> round(env.now, 9)
     0.001001
     """
+
+    # The table of flows in their byte phase: rates held per group of flows with the same
+    # candidate links (GroupTable), or per flow (FlowTable, the reference solver).
+    table_class = GroupTable
 
     def __init__(self, env, graph, router=None, *, in_flight_log=None, capacity_factor=None,
                  with_latency=True):
@@ -348,7 +353,7 @@ class Network:
         self._stalled = still
         if rejoin:
             if self._table is None:
-                self._table = FlowTable(self.capacity_Bps)
+                self._table = self.table_class(self.capacity_Bps)
             width = max(len(links) for _, _, links, _ in rejoin)
             routes = np.full((len(rejoin), width), self.pad, dtype=np.intp)
             for row, (_, _, links, _) in enumerate(rejoin):
@@ -530,7 +535,7 @@ class Network:
         if not len(nbytes):
             return None
         if self._table is None:
-            self._table = FlowTable(self.capacity_Bps)
+            self._table = self.table_class(self.capacity_Bps)
         return self._table.join(routes, nbytes, batch_no, slot)
 
     def _update_rates(self, now, left_level, seeds, joined):
