@@ -1,5 +1,16 @@
 """Inputs and assertions shared by the tests (importable: pytest puts tests/ on sys.path)."""
 
+import numpy as np
+
+
+def random_routes(rng, n, n_links, max_hops):
+    """Route rows of distinct links, 1..max_hops long, padded with `n_links`."""
+    rows = np.full((n, max_hops), n_links, np.int64)
+    for i in range(n):
+        k = rng.integers(1, max_hops + 1)
+        rows[i, :k] = rng.choice(n_links, k, replace=False)
+    return rows
+
 
 def one_error_line(result):
     """Assert a click result failed as bad input: exit 2, one ``error:`` line on stderr, no

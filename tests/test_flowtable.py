@@ -5,21 +5,13 @@ import networkx as nx
 import numpy as np
 import pytest
 import simpy
+from helpers import random_routes
 
 from simulator.cluster import generators
 from simulator.network import maxmin
 from simulator.network.flows import Network, simulate_transfers
 from simulator.network.flowtable import FlowTable
 from simulator.utils import jit
-
-
-def random_routes(rng, n, n_links, max_hops):
-    """Rows of distinct links, 1..max_hops long, padded with n_links."""
-    rows = np.full((n, max_hops), n_links, np.int64)
-    for i in range(n):
-        k = rng.integers(1, max_hops + 1)
-        rows[i, :k] = rng.choice(n_links, k, replace=False)
-    return rows
 
 
 @pytest.mark.parametrize("seed", range(8))

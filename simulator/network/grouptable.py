@@ -40,6 +40,7 @@ __all__ = ["GroupTable"]
 
 FULL = 1 - 1e-6            # a link not a candidate is taken in above this share of its capacity
 SLACK = 0.5                # a candidate link is let go below this share
+LET_GO_EVERY = 32          # solves between two looks for candidate links to let go
 
 
 class GroupTable:
@@ -72,7 +73,7 @@ class GroupTable:
         self.pad = len(self.capacity) - 1
         n_links = len(self.capacity)
         self.candidate = np.zeros(n_links, np.bool_)
-        self.load = np.zeros(n_links)                      # sum of counted rates per link
+        self.load = np.zeros(n_links)         # sum of counted rates per link not a candidate
         self.n_on = np.zeros(n_links, np.int64)            # flows per link
         self.on_link = [set() for _ in range(n_links)]      # slots per link
         self.n_active = 0
@@ -83,6 +84,14 @@ class GroupTable:
         self.t_solved = 0.0                                # time of the last solve
         self._key_to_group = {}
         self._free = []
+        self._solve_all = True
+        self._solves = 0
+        self._work = {name: np.zeros(n_links, dtype) for name, dtype in (
+            ("seen", np.bool_), ("residual", np.float64), ("count", np.int64),
+            ("key", np.float64), ("first", np.int64), ("cursor", np.int64),
+            ("heap", np.int64), ("links", np.int64))}
+        self._solve = self._members = self._over = np.zeros(0, np.int64)
+        self._frozen = np.zeros(0, np.bool_)
         self.n_groups = 0
         self._alloc_flows(16, 1)
         self._alloc_groups(16, 1)
@@ -118,7 +127,8 @@ class GroupTable:
             grown(name, fill, np.float64)
         grown("g_n", 0, np.int64)
         grown("g_head", -1, np.int64)
-        grown("g_dirty", False, np.bool_)
+        grown("g_dirty", False, np.bool_)                  # flows joined: recount them
+        grown("g_changed", True, np.bool_)                 # flows joined or left: solve it
 
     # ------------------------------------------------------------------ groups
     def _group_of(self, key):
@@ -158,6 +168,7 @@ class GroupTable:
         self.g_head[g] = s
         self.g_n[g] += 1
         self.g_dirty[g] = True
+        self.g_changed[g] = True
         if w < self.g_min_w[g]:
             self.g_min_w[g] = w
 
@@ -173,6 +184,7 @@ class GroupTable:
         if n >= 0:
             self.prv[n] = p
         self.g_n[g] -= 1
+        self.g_changed[g] = True
         if self.g_n[g] == 0:
             del self._key_to_group[tuple(int(x) for x in self.g_links[g] if x != self.pad)]
             self._free.append(int(g))
@@ -183,6 +195,7 @@ class GroupTable:
 
     def _regroup(self, links):
         """Move every flow on `links` (whose candidacy just changed) to its new group."""
+        self._solve_all = True                   # the groups changed: solve them all next
         moving = sorted(set().union(*(self.on_link[link] for link in links)))
         for s in moving:
             left = self._take_out(s)
@@ -249,10 +262,10 @@ class GroupTable:
         if not self.n_active:
             return 0, np.inf, None, None, None
         maxmin._compile_if_big(self.n_active * self.width)
-        live = self._live_groups()
-        n_done = _due(live, self.t_solved, float(limit_s), self.g_head, self.g_rate, self.g_clock0,
+        live = self.n_groups
+        n_done = _due(live, self.g_n, self.t_solved, float(limit_s), self.g_head, self.g_rate, self.g_clock0,
                       self.g_min_w, self.nxt, self.vfinish, self._done_buffer())
-        _tick(live, float(elapsed_s), self.g_rate, self.g_clock)
+        _tick(live, self.g_n, float(elapsed_s), self.g_rate, self.g_clock)
         self.now += float(elapsed_s)
         if not n_done:
             return 0, np.inf, None, None, None
@@ -272,9 +285,6 @@ class GroupTable:
             self._done = np.zeros(max(16, 2 * self.n_active), np.int64)
         return self._done
 
-    def _live_groups(self):
-        return np.flatnonzero(self.g_n[:self.n_groups] > 0).astype(np.int64)
-
     def remove(self, slots):
         """Take flows out before they finish (see :meth:`FlowTable.remove
         <simulator.network.flowtable.FlowTable.remove>`); return ``(left_level, seeds)``."""
@@ -288,26 +298,54 @@ class GroupTable:
             return self.min_finish
         maxmin._compile_if_big(self.n_active * self.width)
         cap = self.capacity[:self.pad]
-        tried_letting_go = False
+        # Groups whose rate is below the first level at which a change matters keep it
+        # (maxmin's rule): the lowest rate that left, and for joining flows a lower bound
+        # of their entry level, their candidate links' capacity per flow.
+        level = float(left_level)
+        joined = np.asarray(joined, np.int64)
+        if len(joined):
+            links = self.route[joined]
+            links = links[self.candidate[links]]
+            if len(links):
+                level = min(level, float((self.capacity[links] / self.n_on[links]).min()))
+        self._solves += 1
+        tried_letting_go = self._solves % LET_GO_EVERY != 0
         while True:
-            live = self._live_groups()
-            _group_fill(live, self.g_links, self.g_n, self.capacity, self.g_rate)
-            _recount(live, self.g_head, self.g_rate, self.g_rate_counted, self.g_dirty,
-                     self.nxt, self.route, self.counted, self.load, self.pad)
-            load, candidate = self.load[:self.pad], self.candidate[:self.pad]
-            over = np.flatnonzero((load > FULL * cap) & ~candidate)
-            if len(over):
-                candidate[over] = True
+            if self._solve_all:
+                level = 0.0
+                self._solve_all = False
+            n = self.n_groups
+            if len(self._solve) < n or len(self._members) < n * self.g_links.shape[1]:
+                self._solve = np.zeros(2 * n, np.int64)
+                self._frozen = np.zeros(2 * n, np.bool_)
+                self._members = np.zeros(2 * n * self.g_links.shape[1], np.int64)
+            if len(self._over) < self.n_active * self.width:
+                self._over = np.zeros(2 * self.n_active * self.width, np.int64)
+            work = self._work
+            _group_fill(n, self.g_links, self.g_n, self.capacity, self.g_rate, self.g_changed,
+                        level * (1 - 1e-9), work["seen"], work["residual"], work["count"],
+                        work["key"], work["first"], work["cursor"], work["heap"], work["links"],
+                        self._solve, self._members, self._frozen)
+            n_over = _recount(n, self.g_n, self.g_head, self.g_rate, self.g_rate_counted,
+                              self.g_dirty, self.nxt, self.route, self.counted, self.load,
+                              self.capacity, self.candidate, FULL, self._over)
+            if n_over:
+                over = np.unique(self._over[:n_over])
+                self.candidate[over] = True
                 self._regroup(over.tolist())
                 continue
             if tried_letting_go:
                 break
             tried_letting_go = True
-            slack = np.flatnonzero(candidate & (load < SLACK * cap))
+            # A candidate link's load is what the solve left of it (no flows: none).
+            residual = np.where(self.n_on[:self.pad] > 0, self._work["residual"][:self.pad], cap)
+            slack = np.flatnonzero(self.candidate[:self.pad] & (cap - residual < SLACK * cap))
             if not (len(slack) and self._let_go(slack)):
                 break
-        self.g_clock0[live] = self.g_clock[live]
-        self.min_finish = float(_earliest(live, self.now, self.g_rate, self.g_clock, self.g_min_w))
+        live = self.n_groups
+        self.g_clock0[:live] = self.g_clock[:live]
+        self.min_finish = float(_earliest(live, self.g_n, self.now, self.g_rate, self.g_clock,
+                                          self.g_min_w))
         return self.min_finish
 
     def _let_go(self, links):
@@ -319,6 +357,8 @@ class GroupTable:
                 let_go.append(link)
             else:
                 self.candidate[link] = True
+        for link in let_go:         # its load is kept again from now on
+            self.load[link] = float(self.counted[sorted(self.on_link[link])].sum())
         if let_go:
             self._regroup(let_go)
         return bool(let_go)
@@ -352,17 +392,21 @@ def _min_w(head, nxt, vfinish):  # pragma: no cover - compiled
 
 
 @kernel
-def _tick(live, elapsed, rate, clock):  # pragma: no cover - compiled
-    for g in live:
-        clock[g] += rate[g] * elapsed
+def _tick(n_groups, g_n, elapsed, rate, clock):  # pragma: no cover - compiled
+    for g in range(n_groups):
+        if g_n[g]:
+            clock[g] += rate[g] * elapsed
 
 
 @kernel
-def _due(live, now, limit, head, rate, clock0, min_w, nxt, vfinish, done):  # pragma: no cover
+def _due(n_groups, g_n, now, limit, head, rate, clock0, min_w, nxt, vfinish,
+         done):  # pragma: no cover - compiled
     """Slots whose projected finish ``now + (W - V) / rate`` (as of the last solve) is at
     most `limit`."""
     n = 0
-    for g in live:
+    for g in range(n_groups):
+        if not g_n[g]:
+            continue
         r = rate[g]
         if r <= 0.0:
             continue
@@ -378,10 +422,12 @@ def _due(live, now, limit, head, rate, clock0, min_w, nxt, vfinish, done):  # pr
 
 
 @kernel
-def _earliest(live, now, rate, clock, min_w):  # pragma: no cover - compiled
+def _earliest(n_groups, g_n, now, rate, clock, min_w):  # pragma: no cover - compiled
     best = np.inf
     nan = False
-    for g in live:
+    for g in range(n_groups):
+        if not g_n[g]:
+            continue
         r = rate[g]
         if r > 0.0:
             t = now + (min_w[g] - clock[g]) / r
@@ -395,12 +441,17 @@ def _earliest(live, now, rate, clock, min_w):  # pragma: no cover - compiled
 
 
 @kernel
-def _recount(live, head, rate, counted_rate, dirty, nxt, route, counted, load,
-             pad):  # pragma: no cover - compiled
+def _recount(n_groups, g_n, head, rate, counted_rate, dirty, nxt, route, counted, load,
+             capacity, candidate, full, over):  # pragma: no cover - compiled
     """Bring every link's load (sum of its flows' rates) up to date for groups whose rate
-    moved or which flows joined."""
+    moved or which flows joined; return how many links not candidates are above `full`
+    of their capacity."""
     width = route.shape[1]
-    for g in live:
+    pad = capacity.shape[0] - 1
+    n_over = 0
+    for g in range(n_groups):
+        if not g_n[g]:
+            continue
         r = rate[g]
         if r == counted_rate[g] and not dirty[g]:
             continue
@@ -415,67 +466,77 @@ def _recount(live, head, rate, counted_rate, dirty, nxt, route, counted, load,
                     link = route[s, h]
                     if link == pad:
                         break
+                    if candidate[link]:
+                        continue                         # its load is the solve's
                     load[link] += d
+                    if d > 0.0 and load[link] > full * capacity[link]:
+                        over[n_over] = link
+                        n_over += 1
             s = nxt[s]
+    return n_over
 
 
 @kernel
-def _group_fill(live, g_links, g_n, capacity, rate):  # pragma: no cover - compiled
+def _group_fill(n_groups, g_links, g_n, capacity, rate, changed, threshold, seen, residual,
+                count, key, first, cursor, heap, links, solve, members,
+                frozen):  # pragma: no cover - compiled
     """Progressive filling over groups: a group of n flows counts n times on each of its
-    links. Sets ``rate`` of the live groups; returns the links' residual capacity."""
+    links. Groups not `changed` whose rate is below `threshold` keep it (taken off their
+    links first); the others are solved again. Touches only the links the groups cross:
+    `seen` (all False between calls), `residual`, `count`, `key`, `first`, `cursor` are
+    work arrays per link, `heap` and `links` too; `solve`, `members`, `frozen` per group
+    (`members` per group and hop)."""
     pad = capacity.shape[0] - 1
     width = g_links.shape[1]
-    residual = capacity.copy()
-    count = np.zeros(pad + 1, np.int64)
-    n_entries = np.zeros(pad + 2, np.int64)
-    for g in live:
+    n_links = 0
+    n_solve = 0
+    for g in range(n_groups):
+        if not g_n[g]:
+            continue
+        solving = changed[g] or rate[g] >= threshold
+        if solving:
+            changed[g] = False
+            solve[n_solve] = g
+            n_solve += 1
         for h in range(width):
             link = g_links[g, h]
             if link == pad:
                 break
-            count[link] += g_n[g]
-            n_entries[link + 1] += 1
-    for link in range(pad + 1):
-        n_entries[link + 1] += n_entries[link]
-    cursor = n_entries[:-1].copy()
-    members = np.empty(n_entries[-1], np.int64)
-    for g in live:
+            if not seen[link]:
+                seen[link] = True
+                residual[link] = capacity[link]
+                count[link] = 0
+                cursor[link] = 0
+                links[n_links] = link
+                n_links += 1
+            if solving:
+                count[link] += g_n[g]
+                cursor[link] += 1
+            else:
+                residual[link] -= rate[g] * g_n[g]
+    # Each link's solved groups, as compressed rows: members[first[l]:cursor[l]].
+    total = 0
+    for i in range(n_links):
+        link = links[i]
+        first[link] = total
+        total += cursor[link]
+        cursor[link] = first[link]
+    for i in range(n_solve):
+        g = solve[i]
+        frozen[g] = False
         for h in range(width):
             link = g_links[g, h]
             if link == pad:
                 break
             members[cursor[link]] = g
             cursor[link] += 1
-    frozen = np.zeros(g_links.shape[0], np.bool_)
-    key = np.full(pad + 1, np.inf)
-    heap = np.empty(pad, np.int64)
     size = 0
-    for link in range(pad):
+    for i in range(n_links):
+        link = links[i]
+        seen[link] = False
         if count[link] > 0:
             key[link] = max(residual[link], 0.0) / count[link]
             heap[size] = link
             size += 1
-    for i in range(size // 2 - 1, -1, -1):
-        maxmin._sift_down(heap, key, i, size)
-    while size > 0:
-        link = heap[0]
-        share = max(residual[link], 0.0) / count[link] if count[link] > 0 else np.inf
-        if share > key[link]:
-            key[link] = share                                  # stale: refresh, sift down
-        else:
-            for k in range(n_entries[link], n_entries[link + 1]):
-                g = members[k]
-                if frozen[g]:
-                    continue
-                frozen[g] = True
-                rate[g] = share
-                for h in range(width):
-                    other = g_links[g, h]
-                    if other == pad:
-                        break
-                    residual[other] -= share * g_n[g]
-                    count[other] -= g_n[g]
-            size -= 1
-            heap[0] = heap[size]
-        maxmin._sift_down(heap, key, 0, size)
-    return residual
+    maxmin._walk(heap, size, key, residual, count, first, cursor, members, frozen, rate, g_links,
+                 g_n, pad)

@@ -469,6 +469,20 @@ def _fill(routes, capacity, rates, solve, seeds, seeded):  # pragma: no cover - 
             key[link] = max(residual[link], 0.0) / count[link]
             heap[size] = link
             size += 1
+    _walk(heap, size, key, residual, count, start[:-1], start[1:], members, frozen, rates, routes,
+          np.ones(n_flows, np.int64), pad)
+    return rates
+
+
+@kernel
+def _walk(heap, size, key, residual, count, lo, hi, members, frozen, rates, routes, weight,
+          pad):  # pragma: no cover - compiled
+    """Progressive filling's heap walk over ``heap[:size]`` (links keyed by a lower bound
+    of their fair share ``max(residual, 0) / count``): take the link of smallest share,
+    freeze its flows not yet frozen (``members[lo[link]:hi[link]]``) at that share, each
+    taking ``share * weight`` and ``weight`` off the residual and count of its links
+    (rows of `routes`, padded with `pad`), until no link is left. A weight of 1 is the
+    per-flow walk, bit for bit."""
     for i in range(size // 2 - 1, -1, -1):
         _sift_down(heap, key, i, size)
     while size > 0:
@@ -477,22 +491,22 @@ def _fill(routes, capacity, rates, solve, seeds, seeded):  # pragma: no cover - 
         if share > key[link]:
             key[link] = share                                  # stale: refresh, sift down
         else:
-            for k in range(start[link], start[link + 1]):
+            for k in range(lo[link], hi[link]):
                 f = members[k]
                 if frozen[f]:
                     continue
                 frozen[f] = True
                 rates[f] = share
-                for h in range(hops):
+                w = weight[f]
+                for h in range(routes.shape[1]):
                     other = routes[f, h]
                     if other == pad:
                         break
-                    residual[other] -= share
-                    count[other] -= 1
+                    residual[other] -= share * w
+                    count[other] -= w
             size -= 1                                          # pop: last element to the root
             heap[0] = heap[size]
         _sift_down(heap, key, 0, size)
-    return rates
 
 
 @kernel

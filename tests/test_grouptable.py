@@ -1,0 +1,105 @@
+"""The group table (rates per group of flows with the same candidate links, bytes left
+against group clocks) against a full max-min solve and against the per-flow table."""
+
+import numpy as np
+import pytest
+import simpy
+from helpers import random_routes
+
+from simulator.cluster import generators
+from simulator.network import grouptable, maxmin
+from simulator.network.flows import Network
+from simulator.network.flowtable import FlowTable
+from simulator.network.grouptable import GroupTable
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed):
+    """Random joins and removals on links whose capacities tie often; after every solve
+    every rate equals the stateless full solve's (to rounding), and no link left out of
+    the solve carries more than its capacity."""
+    rng = np.random.default_rng(seed)
+    n_links = 12
+    capacity = np.append(rng.choice([3.0, 6.0, 7.0, 40.0], n_links), np.inf)
+    table = GroupTable(capacity)
+    promoted = let_go = 0
+    for step in range(80):
+        left_level, seeds = np.inf, np.empty(0, np.int64)
+        flowing = table.flowing()
+        if len(flowing) and rng.random() < 0.5:
+            out = flowing[rng.random(len(flowing)) < 0.3]
+            if len(out):
+                left_level, seeds = table.remove(out)
+        k = int(rng.integers(0, 6))
+        joined = np.empty(0, np.int64)
+        if k:
+            joined = table.join(random_routes(rng, k, n_links, int(rng.integers(1, 5))),
+                                rng.uniform(1, 5, k), np.zeros(k, np.int64), np.arange(k))
+        before = table.candidate.sum()
+        table.resolve(float(step), left_level, seeds, joined)
+        promoted += table.candidate.sum() > before
+        let_go += table.candidate.sum() < before
+        slots = table.flowing()
+        if not len(slots):
+            continue
+        rows = table.route[slots]
+        want = maxmin.max_min_rates(rows, capacity)
+        np.testing.assert_allclose(table.rate[slots], want, rtol=1e-12)
+        load = np.bincount(rows.ravel(), np.repeat(want, rows.shape[1]), n_links + 1)[:n_links]
+        outside = ~table.candidate[:n_links]
+        assert np.all(load[outside] <= capacity[:n_links][outside] * (1 + 1e-12))
+    assert promoted and let_go or seed                             # both paths were taken
+
+
+def run(graph, pairs, nbytes, start_s, table_class):
+    env = simpy.Environment()
+    original = Network.table_class
+    Network.table_class = table_class
+    try:
+        net = Network(env, graph)
+        finish = env.run(net._submit(pairs, nbytes, start_s))
+    finally:
+        Network.table_class = original
+    return np.asarray(finish), net.link_bytes, net.rate_updates
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("inter_bandwidth", [5e9, 25e9, 200e9])
+def test_finish_times_match_the_per_flow_table(seed, inter_bandwidth):
+    """Block links narrower than, tied with, or wider than the GPU links (so that GPU
+    links are, or are not, bottlenecks): finish times within 1e-12 of the per-flow
+    table's, the same bytes per link, and as many recomputations give or take one (two
+    finishes 1e-12 apart may fall into one instant in one table and not in the other)."""
+    rng = np.random.default_rng(seed)
+    graph = generators.two_tier(4, 4, inter_bandwidth=inter_bandwidth)
+    gpus = [n for n, kind in graph.nodes(data="kind") if kind == "gpu"]
+    n = 300
+    src = rng.integers(len(gpus), size=n)
+    dst = (src + rng.integers(1, len(gpus), size=n)) % len(gpus)
+    pairs = tuple((gpus[s], gpus[d]) for s, d in zip(src, dst))
+    nbytes = rng.choice([1e6, 2e6, 5e6, 5e7], size=n)            # equal sizes: equal finishes
+    start_s = np.sort(rng.integers(0, 20, size=n) * 1e-4)
+    got = run(graph, pairs, nbytes, start_s, GroupTable)
+    want = run(graph, pairs, nbytes, start_s, FlowTable)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+    assert abs(got[2] - want[2]) <= 1
+
+
+def test_a_link_left_out_is_taken_in_when_it_fills():
+    """Link 0 (10 B/s) is left out while flow A (links 0, 1) is held by link 1 (8 B/s) and
+    flow C by link 2 (8 B/s). Flow B (links 0, 2) joins C's group: solved without link 0,
+    A would keep 8 and B get 4, 12 B/s on link 0; so link 0 is taken in and the solve
+    runs again: B and C 4 on link 2, A the 6 that B leaves on link 0."""
+    table = GroupTable(np.array([10.0, 8.0, 8.0, np.inf]))
+
+    def join(route):
+        return table.join(np.array([route]), np.array([80.0]), np.array([0]), np.array([0]))
+
+    table.resolve(0.0, np.inf, [], np.concatenate([join([0, 1]), join([2, 3])]))
+    assert table.candidate[:3].tolist() == [False, True, True]
+    assert table.rate[:2].tolist() == [8.0, 8.0]
+    table.resolve(0.0, np.inf, [], join([0, 2]))
+    assert table.candidate[:3].tolist() == [True, True, True]
+    assert table.rate[:3].tolist() == [6.0, 4.0, 4.0]
+    assert grouptable.FULL < 1
