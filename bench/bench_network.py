@@ -189,7 +189,7 @@ def transfers(quick):
     print(f"\n2. transfers, 1-100 MB, starting within 10 ms, random distinct GPUs of 1,024 (seed 0)")
     print(f"   {'n':>8} {'wall':>9} {'growth':>7} {'simulated':>11} {'peak overlap':>13} "
           f"{'recomputations':>15}   target")
-    run_transfers(graph, *random_transfers(graph, 50, seed=1))      # warm-up, small
+    run_transfers(graph, *random_transfers(graph, 300, seed=1))     # warm-up: loads the kernels
     points = []
     for n in sizes:
         pairs, nbytes, start_s = random_transfers(graph, n)

@@ -21,9 +21,11 @@ something happens in the world (a latency phase ends or a transfer finishes), at
 priority below SimPy's normal events so that every transfer started at that instant is
 already known when rates are recomputed. A transfer is not a SimPy process of its own,
 so a collective step of 1,024 transfers costs one event, not thousands. Transfers in
-their byte phase live in a :class:`~simulator.network.flowtable.FlowTable`, which each
-wake-up updates in place: what an event costs grows with what it changes, not with
-everything in flight (docs/network.md, "When rates are recomputed").
+their byte phase live in a :class:`~simulator.network.grouptable.GroupTable` (rates per
+group of flows crossing the same links that can fill, bytes left against group clocks),
+which each wake-up updates in place: what an event costs grows with the groups and the
+flows it changes, not with every transfer in flight (docs/network.md, "What an event
+costs"). ``Network.table_class = FlowTable`` runs the per-flow reference solver instead.
 
 Links going down
 ----------------
