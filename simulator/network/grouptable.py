@@ -97,13 +97,17 @@ class GroupTable:
         self._alloc_groups(16, 1)
 
     # ------------------------------------------------------------------ storage
+    def _grow(self, name, rows, fill, dtype, shape=()):
+        """Make array `name` `rows` long (and `shape` wide), keeping what it holds."""
+        new = np.full((rows, *shape), fill, dtype)
+        old = getattr(self, name, None)
+        if old is not None:
+            new[(slice(0, len(old)), *(slice(0, n) for n in old.shape[1:]))] = old
+        setattr(self, name, new)
+
     def _alloc_flows(self, slots, width):
         def grown(name, fill, dtype, shape=()):
-            new = np.full((slots, *shape), fill, dtype)
-            old = getattr(self, name, None)
-            if old is not None:
-                new[(slice(0, len(old)), *(slice(0, n) for n in old.shape[1:]))] = old
-            setattr(self, name, new)
+            self._grow(name, slots, fill, dtype, shape)
         grown("route", self.pad, np.int64, (width,))
         for name in ("nbytes", "vfinish", "counted"):
             grown(name, 0.0, np.float64)
@@ -116,11 +120,7 @@ class GroupTable:
 
     def _alloc_groups(self, groups, width):
         def grown(name, fill, dtype, shape=()):
-            new = np.full((groups, *shape), fill, dtype)
-            old = getattr(self, name, None)
-            if old is not None:
-                new[(slice(0, len(old)), *(slice(0, n) for n in old.shape[1:]))] = old
-            setattr(self, name, new)
+            self._grow(name, groups, fill, dtype, shape)
         grown("g_links", self.pad, np.int64, (width,))
         for name, fill in (("g_rate", 0.0), ("g_clock", 0.0), ("g_clock0", 0.0),
                            ("g_rate_counted", -1.0), ("g_min_w", np.inf)):
