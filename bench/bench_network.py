@@ -34,7 +34,6 @@ Targets from the issue are printed beside the figures.
 """
 
 import argparse
-import contextlib
 import math
 import os
 import platform
@@ -63,6 +62,7 @@ from simulator.network.collectives import (  # noqa: E402
 )
 from simulator.network.flows import Network  # noqa: E402
 from simulator.network.flowtable import FlowTable  # noqa: E402
+from simulator.network.grouptable import GroupTable  # noqa: E402
 from simulator.network.routing import Router  # noqa: E402
 from simulator.utils import yamlfile  # noqa: E402
 from simulator.utils.units import format_bandwidth, format_time  # noqa: E402
@@ -99,10 +99,11 @@ def random_transfers(graph, n, seed=0, window_s=10e-3):
     return pairs, nbytes, start_s
 
 
-def run_transfers(graph, pairs, nbytes, start_s):
-    """Run transfers on a fresh Network (as simulate_transfers does); return (finish_s, net)."""
+def run_transfers(graph, pairs, nbytes, start_s, table=None):
+    """Run transfers on a fresh Network with a `table` (GroupTable, as simulate_transfers
+    does; FlowTable: the per-flow table); return (finish_s, net)."""
     env = simpy.Environment()
-    net = Network(env, graph)
+    net = Network(env, graph, table_class=table or GroupTable)
     done = net._submit(pairs, nbytes, start_s)
     return env.run(done), net
 
@@ -130,17 +131,6 @@ def full_recompute(self, now, left_level, seeds, joined):
     table.rate[slots] = maxmin.max_min_rates(table.route[slots], self.capacity_Bps)
     table.finish[slots] = now + table.left[slots] / table.rate[slots]
     table.min_finish = float(table.finish[slots].min())
-
-
-@contextlib.contextmanager
-def table_class(cls):
-    """Within this block every Network holds its flowing transfers in a `cls` table."""
-    original = Network.table_class
-    Network.table_class = cls
-    try:
-        yield
-    finally:
-        Network.table_class = original
 
 
 def growth(prev, this):
@@ -206,8 +196,7 @@ def transfers(quick):
     n = 10_000
     pairs, nbytes, start_s = random_transfers(graph, n)
     group_s, (finish_group, _) = wall(lambda: run_transfers(graph, pairs, nbytes, start_s))
-    with table_class(FlowTable):
-        flow_s, (finish_flow, _) = wall(lambda: run_transfers(graph, pairs, nbytes, start_s))
+    flow_s, (finish_flow, _) = wall(lambda: run_transfers(graph, pairs, nbytes, start_s, FlowTable))
     diff = float(np.max(np.abs(finish_group - finish_flow) / finish_flow))
     print(f"   {n:,} again, group table {group_s:.3f} s, per-flow table (FlowTable) {flow_s:.3f} s: "
           f"x{flow_s / group_s:.2f}; finish times differ by at most {diff:.1e} (relative)")
@@ -219,14 +208,13 @@ def incremental(quick):
     print(f"\n3. per-flow table: incremental update against a full recompute at every event, "
           f"{n_naive:,} transfers")
     small = random_transfers(graph, n_naive, seed=2)
-    with table_class(FlowTable):
-        incremental_s, (finish_inc, net_inc) = wall(lambda: run_transfers(graph, *small))
-        original = Network._update_rates
-        Network._update_rates = full_recompute
-        try:
-            full_s, (finish_full, net_full) = wall(lambda: run_transfers(graph, *small))
-        finally:
-            Network._update_rates = original
+    incremental_s, (finish_inc, net_inc) = wall(lambda: run_transfers(graph, *small, FlowTable))
+    original = Network._update_rates
+    Network._update_rates = full_recompute
+    try:
+        full_s, (finish_full, net_full) = wall(lambda: run_transfers(graph, *small, FlowTable))
+    finally:
+        Network._update_rates = original
     group_s, (finish_group, _) = wall(lambda: run_transfers(graph, *small))
     diff = float(np.max(np.abs(finish_inc - finish_full) / finish_full))
     diff_group = float(np.max(np.abs(finish_group - finish_full) / finish_full))

@@ -21,11 +21,12 @@ something happens in the world (a latency phase ends or a transfer finishes), at
 priority below SimPy's normal events so that every transfer started at that instant is
 already known when rates are recomputed. A transfer is not a SimPy process of its own,
 so a collective step of 1,024 transfers costs one event, not thousands. Transfers in
-their byte phase live in a :class:`~simulator.network.grouptable.GroupTable` (rates per
-group of flows crossing the same links that can fill, bytes left against group clocks),
-which each wake-up updates in place: what an event costs grows with the groups and the
-flows it changes, not with every transfer in flight (docs/network.md, "What an event
-costs"). ``Network.table_class = FlowTable`` runs the per-flow reference solver instead.
+their byte phase live in a table that each wake-up updates in place: by default a
+:class:`~simulator.network.flowtable.FlowTable` (rates per flow, each link's flows in join
+order: what an event costs grows with what it changes); :func:`simulate_transfers` uses a
+:class:`~simulator.network.grouptable.GroupTable` (rates per group of flows crossing the
+same links that can fill, bytes left against group clocks: cheaper when many transfers
+overlap, equal to rounding; docs/network.md, "What an event costs").
 
 Links going down
 ----------------
@@ -172,13 +173,17 @@ class Network:
     0.001001
     """
 
-    # The table of flows in their byte phase: rates held per group of flows with the same
-    # candidate links (GroupTable), or per flow (FlowTable, the reference solver).
-    table_class = GroupTable
+    # The table of flows in their byte phase: rates per flow (FlowTable, the default: bit
+    # for bit the reference rule, and cheapest when few flows share links, as in
+    # collective steps), or per group of flows with the same candidate links (GroupTable:
+    # many overlapping transfers, as simulate_transfers runs). `table_class=` per Network.
+    table_class = FlowTable
 
     def __init__(self, env, graph, router=None, *, in_flight_log=None, capacity_factor=None,
-                 with_latency=True):
+                 with_latency=True, table_class=None):
         self.env = env
+        if table_class is not None:
+            self.table_class = table_class
         self.in_flight_log = in_flight_log
         self._in_flight = {}                             # batch number -> (n, tiers) bytes not yet finished
         self.router = router if router is not None else Router(graph)
@@ -652,7 +657,7 @@ def simulate_transfers(graph, transfers, link_events=()):
             raise InputError(f"link event {i} is at {event['time']!r}", fix="give a time >= 0 s")
     env = simpy.Environment()
     router = Router(graph)
-    net = Network(env, graph, router)
+    net = Network(env, graph, router, table_class=GroupTable)   # many overlapping transfers
     down = set()
 
     def apply(event):
