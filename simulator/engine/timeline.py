@@ -516,7 +516,7 @@ def _independent(router, groups, algorithm):
     users = {}                                   # link -> indices of the groups crossing it
     for i, group in enumerate(groups):
         links = set()
-        for src, dst in collective_pairs(router.graph, group, algorithm):
+        for src, dst in collective_pairs(router.graph, group, algorithm, router=router):
             links.update(router.route_links(src, dst).tolist())
         for link in links:
             users.setdefault(link, []).append(i)

@@ -360,12 +360,13 @@ def _bandwidth_per_byte(graph, router, pattern, factor):
         env = simpy.Environment()
         net = Network(env, graph, router, with_latency=False,
                       capacity_factor=dict(zip(TIERS, norm)))
-        finish = env.run(net.send_pairs(pattern.pairs, pattern.volume * _M_REF)) \
-            if pattern.pairs else np.zeros(0)
-        cache[key] = (env.now / _M_REF, {t: b / _M_REF for t, b in net.bytes_by_tier().items()},
-                      finish / _M_REF, net)
-    seconds, tiers, finish, net = cache[key]
-    return seconds / intra, tiers, finish / intra, net
+        if pattern.pairs:
+            env.run(net.send_pairs(pattern.pairs, pattern.volume * _M_REF))
+        # Only the figures are kept: a Network holds arrays as long as the links, and a big
+        # cluster solves one pattern per group.
+        cache[key] = (env.now / _M_REF, {t: b / _M_REF for t, b in net.bytes_by_tier().items()})
+    seconds, tiers = cache[key]
+    return seconds / intra, tiers
 
 
 def _pipelined_time(graph, router, pattern, nbytes, cost, model, members):
@@ -373,7 +374,7 @@ def _pipelined_time(graph, router, pattern, nbytes, cost, model, members):
     p = len(members)
     latency = cost.base_latency_s * (pattern.algorithm != "in-switch") \
         + _path_latency_s(pattern, cost, model)
-    per_byte, tiers, _, _ = _bandwidth_per_byte(graph, router, pattern,
+    per_byte, tiers = _bandwidth_per_byte(graph, router, pattern,
                                                 _capacity_factor(pattern, cost, model))
     bandwidth = per_byte * nbytes
     ceiling = _ceiling_Bps(pattern, cost, model)
@@ -725,22 +726,25 @@ def _can_reduce(graph, members):
 
 
 # --------------------------------------------------------------------------- running
-def collective_pairs(graph, members, algorithm, *, channels=None):
+def collective_pairs(graph, members, algorithm, *, channels=None, router=None):
     """The (src, dst) pairs an all-reduce over `members` (in ring order) sends between.
 
     Two collectives whose pairs' routes share no link cannot slow each other down. For
-    ``auto`` the pairs of every algorithm it may choose.
+    ``auto`` the pairs of every algorithm it may choose. `router`, a Router of `graph`
+    shared with other calls, keeps the patterns it works out (a new Router costs time
+    linear in the links: once per group of a big cluster, quadratic in it).
     """
     if algorithm == "auto":
         pairs = set()
         for name in _AUTO_ALGORITHMS:
             if name != "in-switch" or _can_reduce(graph, members):
-                pairs |= collective_pairs(graph, members, name, channels=channels)
+                pairs |= collective_pairs(graph, members, name, channels=channels, router=router)
         return pairs
     if algorithm in PIPELINED:
         model = collective_model(graph)
         count = channels or model.channels or default_channels(graph, members, model)
-        return set(_pattern(graph, Router(graph), members, algorithm, count, model).pairs)
+        router = router if router is not None else Router(graph)
+        return set(_pattern(graph, router, members, algorithm, count, model).pairs)
     pairs = set()
     for step in _lockstep_steps(graph, members, 1.0, algorithm):
         for step_pairs, _ in step:
