@@ -49,6 +49,11 @@ shared :class:`~simulator.network.flows.Network` in the same environment, conten
 they overlap; that network carries the protocol's link efficiencies
 (:func:`~simulator.network.collectives.collective_network`).
 
+When every sync's duration is known in advance (no shared network, no overlap, gossip or
+step source, no in-flight record), the GPUs' processes reduce to arithmetic along the
+worker axis, step by step, which gives the same numbers bit for bit without one SimPy
+event per GPU and step (``_closed_form``; tests compare the two on every field).
+
 Overlap
 -------
 With an :class:`~simulator.engine.overlap.Overlap` (``timing.overlap: ddp``), a step with a
@@ -326,17 +331,39 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
     sync_log = []
     left = np.zeros(n_steps, dtype=np.intp) if source is not None else None
 
+    def cost_of(members, size):
+        """(time_s, bytes_by_tier) of one all-reduce on an idle network (cached)."""
+        key = (tuple(members), size)
+        if key not in costs:
+            log = flight_logs[key] = [] if record_in_flight else None
+            costs[key] = run_groups(graph, [members], size, collective, router,
+                                    in_flight_log=log)
+        return costs[key]
+
+    if source is None and overlap is None and not gossiping and shared is None \
+            and not record_in_flight and CLOSED_FORM:
+        found = _closed_form(steps, compute_s, groupings, names, group_index, group_tiers,
+                             tier_total, wait_total, step_end_s, gpu_end_s, sync_log, cost_of,
+                             message_bytes, global_sync_delay_s, tiers)
+        if found is not None:
+            now_s, comm_bytes = found
+            return _timeline(graph, steps, named, now_s, comm_bytes, step_end_s, compute_total,
+                             tier_total, wait_total, hidden_total, sync_log, tiers, gpu_end_s,
+                             in_flight, bucket_log)
+        tier_total[:] = 0.0                      # not provably order-free: run the events
+        wait_total[:] = 0.0
+        step_end_s[:] = 0.0
+        if gpu_end_s is not None:
+            gpu_end_s[:] = 0.0
+        sync_log.clear()
+
     def reduce(members, size, everyone, extra_s=0.0):
         """One all-reduce of `size` bytes over `members` from now, then `extra_s` more."""
         if everyone or shared is None:
-            key = (tuple(members), size)
-            if key not in costs:
-                log = flight_logs[key] = [] if record_in_flight else None
-                costs[key] = run_groups(graph, [members], size, collective, router,
-                                        in_flight_log=log)
-            time_s, nbytes = costs[key]
+            time_s, nbytes = cost_of(members, size)
             if record_in_flight:
-                in_flight.append([(float(env.now + t), *rest) for t, *rest in flight_logs[key]])
+                in_flight.append([(float(env.now + t), *rest)
+                                  for t, *rest in flight_logs[(tuple(members), size)]])
             for tier in tiers:
                 comm_bytes[tier] += nbytes[tier]
             yield env.timeout(time_s + extra_s)
@@ -450,12 +477,6 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
     for k in range(n_gpus):
         env.process(gpu(k))
     env.run()
-    counts = {name: 0 for name in list(graph_levels(graph)) + named if name != GLOBAL}
-    counts[GLOBAL] = 0
-    for t in range(n_steps):
-        for name in steps[t]:
-            if name is not None:
-                counts[name] += 1
     for network in ([shared] if shared is not None else []) + ([gossip_net] if gossiping else []):
         for tier, nbytes in network.bytes_by_tier().items():
             comm_bytes[tier] += nbytes
@@ -463,10 +484,24 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
         in_flight.append(shared_log)
     if gossiping and gossip_log:
         in_flight.append(gossip_log)
+    return _timeline(graph, steps, named, env.now, comm_bytes, step_end_s, compute_total,
+                     tier_total, wait_total, hidden_total, sync_log, tiers, gpu_end_s, in_flight,
+                     bucket_log)
+
+
+def _timeline(graph, steps, named, now_s, comm_bytes, step_end_s, compute_total, tier_total,
+              wait_total, hidden_total, sync_log, tiers, gpu_end_s, in_flight, bucket_log):
+    """The Timeline of a finished run, from what it accumulated."""
+    counts = {name: 0 for name in list(graph_levels(graph)) + named if name != GLOBAL}
+    counts[GLOBAL] = 0
+    for t in range(len(step_end_s)):
+        for name in steps[t]:
+            if name is not None:
+                counts[name] += 1
     by_tier = tier_total.mean(axis=0)
     return Timeline(
         step_end_s=step_end_s,
-        simulated_time_s=float(env.now),
+        simulated_time_s=float(now_s),
         compute_time_s=float(compute_total.mean()),
         comm_time_s=float(tier_total.sum(axis=1).mean()),
         wait_time_s=float(wait_total.mean()),
@@ -479,6 +514,80 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
         overlapped_comm_time_s=float(hidden_total.mean()),
         bucket_log=bucket_log,
     )
+
+
+CLOSED_FORM = True
+"""Time uncontended runs with :func:`_closed_form` (tests turn it off to compare with the
+events it stands for)."""
+
+
+def _closed_form(steps, compute_s, groupings, names, group_index, group_tiers, tier_total,
+                 wait_total, step_end_s, gpu_end_s, sync_log, cost_of, message_bytes, delay_s,
+                 tiers):
+    """The GPUs' processes of :func:`simulate_timeline` without SimPy, when every sync's
+    duration is known in advance (no shared network, overlap, gossip or step source).
+
+    Then the events reduce to arithmetic over the worker axis, step by step: a GPU arrives
+    at ``end + compute`` (SimPy's ``now + delay``), a group's sync starts at its last
+    member's arrival (a max: exact) and ends at ``start + (time_s + delay)``, and each GPU
+    adds its wait and its sync's span to its own totals in step order, as its process
+    does. Only the bytes per tier are added across GPUs, once per sync in the order the
+    syncs start; SimPy orders syncs that start at the same instant by its event ids, so
+    this returns None (run the events) unless all syncs starting at a same instant add the
+    same bytes, where order cannot matter. Fills the arrays and `sync_log` in place and
+    returns ``(simulated_time_s, comm_bytes)``.
+    """
+    n_gpus, n_steps = compute_s.shape
+    now = np.zeros(n_gpus)
+    started = []                              # (start_s, bytes per tier) of every sync that ran
+    durations, bytes_of = {}, {}              # grouping -> (groups,) seconds; bytes per tier
+    for name in dict.fromkeys(name for step in steps for name in step if name is not None):
+        time_s = np.zeros(len(names[name]))
+        keys = []
+        for g, members in enumerate(names[name]):
+            if len(members) == 1:
+                keys.append(None)
+                continue
+            cost_s, nbytes = cost_of(members, message_bytes)
+            time_s[g] = cost_s + (delay_s if name == GLOBAL else 0.0)
+            keys.append(tuple(nbytes[tier] for tier in tiers))
+        durations[name], bytes_of[name] = time_s, keys
+    single = {name: np.array([len(m) == 1 for m in names[name]]) for name in durations}
+    tier_of = {name: np.asarray(group_tiers[name], dtype=np.intp)[group_index[name]]
+               for name in durations}                             # (K,) tier of each GPU's group
+    rows = np.arange(n_gpus)
+    for t in range(n_steps):
+        arrived = now + compute_s[:, t]
+        for what, name in (("gradient", steps[t].gradient), ("average", steps[t].average)):
+            if name is None:
+                continue
+            index, n_groups = group_index[name], len(groupings[name])
+            start = np.full(n_groups, -np.inf)
+            np.maximum.at(start, index, arrived)
+            end = np.where(single[name], start, start + durations[name])
+            wait_total += start[index] - arrived
+            tier_total[rows, tier_of[name]] += (end - start)[index]     # one entry per GPU
+            kind, everyone = sync_kind(what, name), name == GLOBAL
+            for g in range(n_groups):
+                sync_log.append((t + 1, kind, -1 if everyone else g, start[g], end[g]))
+                key = bytes_of[name][g]
+                if key is not None:
+                    started.append((start[g], key))
+            arrived = end[index]
+        now = arrived
+        step_end_s[t] = max(0.0, now.max())
+        if gpu_end_s is not None:
+            gpu_end_s[:, t] = now
+    started.sort(key=lambda entry: entry[0])
+    for (at_s, nbytes), (next_s, other) in zip(started, started[1:]):
+        if at_s == next_s and nbytes != other:
+            return None
+    sums = [0.0] * len(tiers)
+    for _, nbytes in started:
+        for i, b in enumerate(nbytes):
+            sums[i] += b
+    comm_bytes = dict(zip(tiers, sums))
+    return (now.max() if n_steps else 0.0), comm_bytes
 
 
 class _Decided:
