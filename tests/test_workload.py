@@ -168,6 +168,58 @@ def test_sgd_step_per_worker_rates_and_shared_gradient():
     np.testing.assert_allclose(w, [[0.9] * 3, [0.8] * 3])
 
 
+def _plain_loss_and_grad(model, params, x, y):
+    """loss_and_grad as numpy writes it plainly, every temporary fresh: the reference the
+    buffered one must match bit for bit."""
+    K, B, _ = x.shape
+    inputs, h = [], x
+    layers = model.unflatten(params)
+    for i, (W, b) in enumerate(layers):
+        inputs.append(h)
+        z = np.matmul(h, W) + b[..., None, :]
+        h = np.maximum(z, 0.0) if i < len(layers) - 1 else z
+    logits = h - h.max(-1, keepdims=True)
+    exp = np.exp(logits)
+    sum_exp = exp.sum(-1)
+    loss = (np.log(sum_exp) - np.take_along_axis(logits, y[..., None], -1)[..., 0]).mean(1)
+    dz = exp / sum_exp[..., None]
+    np.put_along_axis(dz, y[..., None], np.take_along_axis(dz, y[..., None], -1) - 1.0, -1)
+    dz = dz / B
+    grad = np.zeros_like(params)
+    for i, (gW, gb) in reversed(list(enumerate(model.unflatten(grad)))):
+        gW[...] = np.matmul(inputs[i].transpose(0, 2, 1), dz)
+        gb[...] = dz.sum(1)
+        if i > 0:
+            dz = np.matmul(dz, layers[i][0].transpose(0, 2, 1)) * (inputs[i] > 0)
+    return loss, grad
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, hidden", MODELS + [("mlp", (64,)), ("mlp", (16, 9))])
+def test_buffered_gradient_has_the_plain_computations_bits(monkeypatch, name, hidden, dtype):
+    """Workspace buffers, out= matmuls, a caller's gradient buffer and chunks of workers
+    (one, several, a short last one) change no bit, over steps that reuse the buffers."""
+    from simulator.learning import workload
+
+    rng = np.random.default_rng(3)
+    x_all = rng.normal(size=(500, 40)).astype(dtype)
+    y_all = rng.integers(0, 10, 500)
+    for K, B, chunk in ((3, 6, 1), (64, 32, 64), (67, 32, 16), (3, 6, 2)):
+        monkeypatch.setattr(workload, "CHUNK_WORKERS", chunk)
+        model, params, _, _ = _problem(name, hidden, K=K, B=B, d=40, C=10, dtype=dtype)
+        out = np.full_like(params, np.nan)
+        for step in range(3):
+            idx = rng.integers(0, 500, (K, B))
+            want_loss, want_grad = _plain_loss_and_grad(model, params, x_all[idx], y_all[idx])
+            for loss, grad in (model.loss_and_grad(params, x_all[idx], y_all[idx],
+                                                   out=out if step else None),
+                               model.batch_loss_and_grad(params, x_all, y_all, idx, out=out)):
+                assert loss.dtype == want_loss.dtype and loss.tobytes() == want_loss.tobytes()
+                assert grad.tobytes() == want_grad.tobytes()
+            assert grad is out
+            params = params - 0.1 * want_grad
+
+
 @pytest.mark.parametrize("momentum, nesterov", [(0.9, True), (0.9, False), (0.0, False)])
 @pytest.mark.parametrize("weight_decay", [1e-4, 0.0])
 @pytest.mark.parametrize("lr_kind, grad_kind", [("scalar", "own"), ("per_worker", "shared"),

@@ -148,6 +148,9 @@ class Learner:
         self.outer_state = None if outer is None else outer.new_state(self.params[0])
         self.mixing = mixing
         self._held = None
+        # The gradient's buffer, reused at every step: a fresh (K, P) array faults its
+        # pages in again each time.
+        self._grad = np.empty_like(self.params)                             # (K, P)
 
     def step(self, t, step, live=None, took=None):
         """Take step `t` (from 1) of the schedule, :class:`Step` `step`, in place.
@@ -165,7 +168,11 @@ class Learner:
         """
         params, data = self.params, self.data
         idx = self.stream.next_batch()                                      # (K, B)
-        loss, grad = self.model.loss_and_grad(params, data.x_train[idx], data.y_train[idx])
+        if hasattr(self.model, "batch_loss_and_grad"):   # gathers by chunks, into our buffer
+            loss, grad = self.model.batch_loss_and_grad(params, data.x_train, data.y_train, idx,
+                                                        out=self._grad)
+        else:
+            loss, grad = self.model.loss_and_grad(params, data.x_train[idx], data.y_train[idx])
         if live is not None:
             if not np.all(np.isfinite(loss[live])):
                 return None
