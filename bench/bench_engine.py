@@ -105,6 +105,11 @@ def load_numba_kernels():
         jit.compile_kernels()
     except ImportError:                    # an older sgdsim: numba loads at import
         pass
+    # The training's one-pass update (compiled for big problems): load it here, not in
+    # whichever of the run and its baseline happens to call it first.
+    from simulator.learning.workload import FUSED_FROM, sgd_step
+    weights = np.zeros((1, FUSED_FROM))
+    sgd_step(weights, np.zeros_like(weights), np.zeros_like(weights), 0.1)
     graph = _two_tier(4, 8)
     # 64 transfers: enough flows that the network model uses its compiled kernels.
     simulate_transfers(graph, [{"src": f"gpu{i % 4}_{i % 8}", "dst": f"gpu{(i + 1) % 4}_{i % 7}",

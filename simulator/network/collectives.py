@@ -197,6 +197,16 @@ def _cache(router):
     return router.__dict__.setdefault("_collective_cache", {})
 
 
+def _default_channels(graph, router, members, model):
+    """:func:`~.channels.default_channels`, cached on `router` (whose graph sets `model`):
+    choose() asks it once per protocol, and the engine once more per group."""
+    key = ("channels", tuple(members))
+    cache = _cache(router)
+    if key not in cache:
+        cache[key] = default_channels(graph, members, model)
+    return cache[key]
+
+
 def _pattern(graph, router, members, algorithm, channels, model):
     """The :class:`_Pattern` of a pipelined algorithm over `members` (cached on `router`)."""
     key = ("pattern", algorithm, tuple(members), channels)
@@ -700,7 +710,8 @@ def choose(graph, members, nbytes, algorithm="auto", protocol="auto", *, channel
         for proto in protocols:
             cost = model.protocol(proto)
             if name in PIPELINED:
-                count = channels or model.channels or default_channels(graph, members, model)
+                count = channels or model.channels or _default_channels(graph, router, members,
+                                                                        model)
                 pattern = _pattern(graph, router, members, name, count, model)
                 time_s, latency_s, nbytes_by_tier = _pipelined_time(
                     graph, router, pattern, nbytes, cost, model, members)
@@ -742,8 +753,8 @@ def collective_pairs(graph, members, algorithm, *, channels=None, router=None):
         return pairs
     if algorithm in PIPELINED:
         model = collective_model(graph)
-        count = channels or model.channels or default_channels(graph, members, model)
         router = router if router is not None else Router(graph)
+        count = channels or model.channels or _default_channels(graph, router, members, model)
         return set(_pattern(graph, router, members, algorithm, count, model).pairs)
     pairs = set()
     for step in _lockstep_steps(graph, members, 1.0, algorithm):
