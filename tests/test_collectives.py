@@ -751,3 +751,42 @@ def test_allreduce_checks_its_arguments_before_starting(algorithm, nbytes, messa
     with pytest.raises(InputError) as info:
         allreduce(net, [all_gpus(graph)], nbytes, algorithm)
     assert info.value.message == message
+
+
+# --------------------------------------------------------------------------- equal shapes
+def _level_groups(graph):
+    from simulator.cluster.levels import level_groups
+    from simulator.engine.timeline import cluster_gpus
+
+    gpus = cluster_gpus(graph)[0]
+    return [[gpus[i] for i in g] for groups in level_groups(graph, gpus).values()
+            for g in groups if len(g) > 1] + [gpus]
+
+
+def _slowed(graph, node, factor):
+    for u, v, data in graph.edges(data=True):
+        if node in (u, v):
+            data["bandwidth"] /= factor
+    return graph
+
+
+@pytest.mark.parametrize("make, times", [
+    (lambda: generators.two_tier(6, 4), 2), (lambda: generators.fat_tree(4), None),
+    (lambda: generators.dgx(3), None), (lambda: generators.two_sites(2, 4), None),
+    (lambda: _slowed(generators.two_tier(4, 4), "gpu2_1", 3), 3),
+    (lambda: generators.torus_2d(4, 4), None)])
+@pytest.mark.parametrize("algorithm", ["ring", "tree"])
+def test_groups_sharing_a_router_get_what_each_gets_alone(make, times, algorithm):
+    """Groups whose bandwidth phases have the same shape share one solve (_link_shape):
+    every group's choice, timed on a router shared with the others, equals the choice
+    worked out on a router of its own, bit for bit; and groups that differ still differ
+    (two_tier: its blocks and the whole; one block slowed: a third time)."""
+    graph = make()
+    shared = Router(graph)
+    seen = set()
+    for members in _level_groups(graph):
+        together = choose(graph, members, 3e7, algorithm, router=shared)
+        alone = choose(graph, members, 3e7, algorithm, router=Router(graph))
+        assert repr(together) == repr(alone)
+        seen.add(together["time_s"])
+    assert times is None or len(seen) == times

@@ -56,7 +56,7 @@ import simpy
 from ..cluster.topology import gpu_blocks, natural_key
 from ..utils.errors import InputError
 from .channels import MAX_CHANNELS, default_channels, reduction_switch, ring_plan, tree_plan
-from .flows import TIERS, Network
+from .flows import TIERS, Network, _link_arrays
 from .protocols import IDEAL, PROTOCOLS, collective_model, cost_tier, protocol_for_size
 from .routing import Router
 
@@ -367,16 +367,40 @@ def _bandwidth_per_byte(graph, router, pattern, factor):
     key = ("bandwidth", id(pattern), norm)
     cache = _cache(router)
     if key not in cache:
-        env = simpy.Environment()
-        net = Network(env, graph, router, with_latency=False,
-                      capacity_factor=dict(zip(TIERS, norm)))
-        if pattern.pairs:
-            env.run(net.send_pairs(pattern.pairs, pattern.volume * _M_REF))
-        # Only the figures are kept: a Network holds arrays as long as the links, and a big
-        # cluster solves one pattern per group.
-        cache[key] = (env.now / _M_REF, {t: b / _M_REF for t, b in net.bytes_by_tier().items()})
+        shape = ("bandwidth shape", _link_shape(graph, router, pattern), norm)
+        if shape not in cache:
+            env = simpy.Environment()
+            net = Network(env, graph, router, with_latency=False,
+                          capacity_factor=dict(zip(TIERS, norm)))
+            if pattern.pairs:
+                env.run(net.send_pairs(pattern.pairs, pattern.volume * _M_REF))
+            # Only the figures are kept: a Network holds arrays as long as the links.
+            cache[shape] = (env.now / _M_REF,
+                            {t: b / _M_REF for t, b in net.bytes_by_tier().items()})
+        cache[key] = cache[shape]
     seconds, tiers = cache[key]
     return seconds / intra, tiers
+
+
+def _link_shape(graph, router, pattern):
+    """What the bandwidth phase of `pattern` on an idle network depends on, and nothing else.
+
+    On an idle network the flow model's result depends on the links the transfers cross
+    only through their capacities, tiers and order (:class:`~.flows.Network`: progressive
+    filling walks the used links in ascending order, links no transfer crosses take no
+    part, and bytes per tier are summed in link order, where idle links add exact zeros).
+    So two patterns with the same volumes whose routes are the same sequences once each
+    used link is renamed by its rank among them, over links of equal capacities and
+    tiers, have the same bandwidth phase, bit for bit: the blocks of a symmetric cluster
+    solve one network between them instead of one each. Tests check the equality.
+    """
+    routes = [router.route_links(src, dst) for src, dst in pattern.pairs]
+    if not routes:
+        return ()
+    used = np.unique(np.concatenate(routes))                         # ascending link numbers
+    capacity, _, tier, _ = _link_arrays(graph, router)
+    return (tuple(tuple(np.searchsorted(used, r).tolist()) for r in routes),
+            pattern.volume.tobytes(), capacity[used].tobytes(), tier[used].tobytes())
 
 
 def _pipelined_time(graph, router, pattern, nbytes, cost, model, members):
