@@ -435,6 +435,8 @@ class BatchStream:
 
     def _refill(self):
         need = self._BLOCK_STEPS * self.batch_size
+        # The spent block goes before the next is made: at 16,384 workers each is 268 MB.
+        self._block = None
         block = np.empty((self.workers, need), dtype=np.int64)             # (K, steps*B)
         for k, (shard, rng) in enumerate(zip(self.shards, self._rngs)):
             stream = [self._pending[k]]
