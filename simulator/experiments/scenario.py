@@ -412,19 +412,17 @@ _OVERRIDE_RULES = {  # key -> (test, what it must be, example)
 }
 
 
+_OVERRIDE_CHOICES = {"algorithm": ALGORITHMS, "convention": CONVENTIONS, "evaluate": EVALUATE,
+                     "overlap": OVERLAP_MODES}
+"""Overrides that name one of a few choices: key -> the choices."""
+
+
 def _checked_overrides(overrides):
     """The overrides that are given (not None), each checked; raise naming the option."""
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     for key, value in given.items():
         if key not in OVERRIDE_OPTIONS:
             raise TypeError(f"unknown override {key!r}; known: {', '.join(OVERRIDE_OPTIONS)}")
-        if key == "algorithm":
-            if value not in ALGORITHMS:
-                hint = did_you_mean(value, ALGORITHMS)
-                raise InputError(f"unknown algorithm {value!r}", **_option(key),
-                                 fix=(hint + " " if hint else "") + "choose from: "
-                                 + ", ".join(ALGORITHMS))
-            continue
         if key == "cost_profile":
             try:
                 get_profile(value)
@@ -434,9 +432,8 @@ def _checked_overrides(overrides):
         if key == "settings":
             given[key] = _checked_settings(value)
             continue
-        if key in ("convention", "evaluate", "overlap"):
-            choices = {"convention": CONVENTIONS, "evaluate": EVALUATE,
-                       "overlap": OVERLAP_MODES}[key]
+        if key in _OVERRIDE_CHOICES:
+            choices = _OVERRIDE_CHOICES[key]
             if value not in choices:
                 hint = did_you_mean(value, choices)
                 raise InputError(f"unknown {key} {value!r}", **_option(key),
