@@ -63,3 +63,14 @@ def paths(data, prefix=(), items=None):
     elif isinstance(data, list):
         for index, value in enumerate(data[:items]):
             yield from paths(value, prefix + (index,), items)
+
+
+# The smallest compact topology the tests run on: 2 blocks x 2 GPUs, indented to sit under a
+# scenario's `topology:` key.
+TINY_TOPOLOGY = """\
+  blocks: 2
+  gpus_per_block: 2
+  gpu: {peak_flops: 10 TFLOP/s, efficiency: 0.5}
+  intra_block: {bandwidth: 25 GB/s, latency: 1 us}
+  inter_block: {bandwidth: 10 Gbit/s, latency: 5 us}
+"""

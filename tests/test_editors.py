@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import one_error_line
+from helpers import TINY_TOPOLOGY, one_error_line
 from lsp_client import YamlLanguageServer, find_server
 
 from simulator.utils.shipped import shipped_files
@@ -23,13 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER = find_server()
 pytestmark = pytest.mark.skipif(SERVER is None, reason="yaml-language-server not installed")
 
-TOPOLOGY = """\
-  blocks: 2
-  gpus_per_block: 2
-  gpu: {peak_flops: 10 TFLOP/s, efficiency: 0.5}
-  intra_block: {bandwidth: 25 GB/s, latency: 1 us}
-  inter_block: {bandwidth: 10 Gbit/s, latency: 5 us}
-"""
+TOPOLOGY = TINY_TOPOLOGY
 
 
 @pytest.fixture(scope="module")

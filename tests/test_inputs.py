@@ -12,15 +12,9 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import one_error_line
+from helpers import TINY_TOPOLOGY, one_error_line
 
-TOPOLOGY = """\
-  blocks: 2
-  gpus_per_block: 2
-  gpu: {peak_flops: 10 TFLOP/s, efficiency: 0.5}
-  intra_block: {bandwidth: 25 GB/s, latency: 1 us}
-  inter_block: {bandwidth: 10 Gbit/s, latency: 5 us}
-"""
+TOPOLOGY = TINY_TOPOLOGY
 
 
 def scenario(extra="", topology=TOPOLOGY, length="steps: 4\n",

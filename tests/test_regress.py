@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from helpers import one_error_line
+from helpers import TINY_TOPOLOGY, one_error_line
 
 from simulator.experiments.regress import (
     EXACT,
@@ -24,11 +24,7 @@ from simulator.experiments.regress import (
 SCENARIO_FILE = """\
 name: file-scenario
 topology:
-  blocks: 2
-  gpus_per_block: 2
-  gpu: {peak_flops: 10 TFLOP/s, efficiency: 0.5}
-  intra_block: {bandwidth: 25 GB/s, latency: 1 us}
-  inter_block: {bandwidth: 10 Gbit/s, latency: 5 us}
+""" + TINY_TOPOLOGY + """\
 workload: {dataset: digits, batch_size: 16}
 optimizer: {lr: 0.05, warmup_epochs: 0}
 variants:

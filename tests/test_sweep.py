@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import one_error_line
+from helpers import TINY_TOPOLOGY, one_error_line
 
 from cli import sgdsim
 from simulator.experiments import runner
@@ -26,11 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE = """\
 name: tiny
 topology:
-  blocks: 2
-  gpus_per_block: 2
-  gpu: {peak_flops: 10 TFLOP/s, efficiency: 0.5}
-  intra_block: {bandwidth: 25 GB/s, latency: 1 us}
-  inter_block: {bandwidth: 10 Gbit/s, latency: 5 us}
+""" + TINY_TOPOLOGY + """\
 variants:
   - {algorithm: minibatch}
   - {algorithm: local, H: 2, label: mine}

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import TINY_TOPOLOGY
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                 reason="reads the process tree from /proc")
@@ -21,11 +22,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
 SLOW_SWEEP = """\
 name: slow
 topology:
-  blocks: 2
-  gpus_per_block: 2
-  gpu: {peak_flops: 10 TFLOP/s, efficiency: 0.5}
-  intra_block: {bandwidth: 25 GB/s, latency: 1 us}
-  inter_block: {bandwidth: 10 Gbit/s, latency: 5 us}
+""" + TINY_TOPOLOGY + """\
 variants: [{algorithm: local, H: 2}]
 target_accuracy: 0.5
 steps: 100000

@@ -11,7 +11,7 @@ import os
 import types
 
 import pytest
-from helpers import one_error_line
+from helpers import TINY_TOPOLOGY, one_error_line
 
 from simulator.experiments import runner
 from simulator.network.nccltests import format_nccl_tests
@@ -20,11 +20,7 @@ from simulator.utils import files
 SCENARIO = """\
 name: tiny
 topology:
-  blocks: 2
-  gpus_per_block: 2
-  gpu: {peak_flops: 10 TFLOP/s, efficiency: 0.5}
-  intra_block: {bandwidth: 25 GB/s, latency: 1 us}
-  inter_block: {bandwidth: 10 Gbit/s, latency: 5 us}
+""" + TINY_TOPOLOGY + """\
 variants: [{algorithm: minibatch}, {algorithm: local, H: 2}]
 target_accuracy: 0.5
 steps: 4
