@@ -323,13 +323,8 @@ def _join(slots, routes, nbytes, batch, slot, seq0, pad, route, hot, left, finis
                     length = _close_up(link, segments, pool, route, where_in_pool, pad)
                 else:                                   # full: move to the end, double
                     room = max(4, 2 * (live + 1))
-                    n = 0
-                    for j in range(start, start + length):
-                        f = pool[j]
-                        if f >= 0:
-                            pool[pool_top + n] = f
-                            _point(f, link, pool_top + n, route, where_in_pool, pad)
-                            n += 1
+                    n = _copy_live(pool, start, length, pool, pool_top, link, route,
+                                   where_in_pool, pad)
                     start, length = pool_top, n
                     pool_top += room
                     segments[link, 0], segments[link, 2] = start, room
@@ -358,6 +353,21 @@ def _point(f, link, index, route, where_in_pool, pad):  # pragma: no cover - com
 
 
 @kernel
+def _copy_live(source, start, length, pool, top, link, route, where_in_pool,
+               pad):  # pragma: no cover - compiled
+    """Copy `link`'s live entries ``source[start:start + length]``, in order, to ``pool[top:]``
+    (pointing their slots there); return how many."""
+    n = 0
+    for j in range(start, start + length):
+        f = source[j]
+        if f >= 0:
+            pool[top + n] = f
+            _point(f, link, top + n, route, where_in_pool, pad)
+            n += 1
+    return n
+
+
+@kernel
 def _close_up(link, segments, pool, route, where_in_pool, pad):  # pragma: no cover - compiled
     """Move a segment's live entries to its front, in order; return its new length."""
     start, length = segments[link, 0], segments[link, 1]
@@ -382,13 +392,7 @@ def _repack(old, pool, segments, route, where_in_pool, pad):  # pragma: no cover
     for link in range(segments.shape[0]):
         start, length, live = segments[link, 0], segments[link, 1], segments[link, 3]
         room = max(4, 2 * live) if live else 0
-        n = 0
-        for j in range(start, start + length):
-            f = old[j]
-            if f >= 0:
-                pool[top + n] = f
-                _point(f, link, top + n, route, where_in_pool, pad)
-                n += 1
+        n = _copy_live(old, start, length, pool, top, link, route, where_in_pool, pad)
         segments[link, 0], segments[link, 1], segments[link, 2] = top, n, room
         top += room
     return top
