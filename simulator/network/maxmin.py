@@ -301,14 +301,7 @@ def _resolve(epoch, left_level, seeds, joined, route, hot, segments, pool, capac
             queue[tail] = link
             tail += 1
     for s in joined:
-        for h in range(width):
-            link = route[s, h]
-            if link == pad:
-                break
-            if link_seen[link] != epoch:
-                link_seen[link] = epoch
-                queue[tail] = link
-                tail += 1
+        tail = _enqueue_route(s, route, pad, link_seen, epoch, queue, tail)
     solved = 0
     first = 0
     n_members = 0
@@ -331,14 +324,7 @@ def _resolve(epoch, left_level, seeds, joined, route, hot, segments, pool, capac
                     hot[f, 2] = epoch
                     reached_list[solved] = f
                     solved += 1
-                    for h in range(width):
-                        other = route[f, h]
-                        if other == pad:
-                            break
-                        if link_seen[other] != epoch:
-                            link_seen[other] = epoch
-                            queue[tail] = other
-                            tail += 1
+                    tail = _enqueue_route(f, route, pad, link_seen, epoch, queue, tail)
             else:
                 left -= rate
         residual[link] = left
@@ -404,6 +390,20 @@ def _resolve(epoch, left_level, seeds, joined, route, hot, segments, pool, capac
             heap[0] = heap[size]
         _sift_down(heap, key, 0, size)
     return solved
+
+
+@kernel
+def _enqueue_route(row, route, pad, link_seen, epoch, queue, tail):  # pragma: no cover - compiled
+    """Append the links of `route[row]` not seen in this `epoch` to `queue`; return its tail."""
+    for h in range(route.shape[1]):
+        link = route[row, h]
+        if link == pad:
+            break
+        if link_seen[link] != epoch:
+            link_seen[link] = epoch
+            queue[tail] = link
+            tail += 1
+    return tail
 
 
 @kernel
