@@ -21,10 +21,17 @@ recomputed whenever a transfer begins or ends its byte phase), held differently:
 - **Virtual clocks.** A group's clock ``V`` counts the bytes one of its flows has sent
   since the group began (``V += rate * elapsed`` at every event). A flow joining with
   ``b`` bytes left is held as its *virtual finish* ``W = V + b``; its bytes left are
-  ``W - V`` and its projected finish is ``now + (W - V) / rate``. So an event costs what
-  changes: the groups (not the flows) whose rate moved, the flows that joined or left,
-  and the flows of groups whose rate moved (their links' load is kept up to date for
-  the check above).
+  ``W - V`` and its projected finish is ``now + (W - V) / rate``.
+- **The check of links left out, by a bound.** A flow's rate is at most the *top rate*
+  of each of its candidate links (the highest rate of a group crossing it). Each flow
+  on a link ``l`` not a candidate is counted in the pair ``(l, c)`` of the candidate
+  ``c`` nearest to ``l`` on its route, so ``sum over pairs of n * top[c]`` bounds the
+  load of ``l``: only a link whose bound passes ``1 - 1e-6`` of its capacity has its
+  flows' rates summed exactly. The bound costs a pass over the pairs (about one per
+  link and neighbouring candidate), not over the flows.
+
+So an event costs what changes, plus a pass over the groups (the solve) and the pairs:
+not a pass over the flows.
 
 The interface is that of :class:`simulator.network.flowtable.FlowTable` (join, advance,
 remove, resolve, flowing; ``route``, ``nbytes``, ``batch``, ``slot``, ``rate``, ``left``
@@ -73,9 +80,13 @@ class GroupTable:
         self.pad = len(self.capacity) - 1
         n_links = len(self.capacity)
         self.candidate = np.zeros(n_links, np.bool_)
-        self.load = np.zeros(n_links)         # sum of counted rates per link not a candidate
         self.n_on = np.zeros(n_links, np.int64)            # flows per link
-        self.on_link = [set() for _ in range(n_links)]      # slots per link
+        self.on_link = np.zeros((n_links, 4), np.int64)    # their slots: on_link[l, :n_on[l]]
+        self.top_rate = np.zeros(n_links)                  # highest rate of a group crossing it
+        # Pairs (link l not a candidate, candidate c): how many flows cross l with c the
+        # candidate nearest to l on their route (see _suspects).
+        self._pair_of = {}
+        self.pair_link = self.pair_cand = self.pair_n = np.zeros(0, np.int64)
         self.n_active = 0
         self.top = 0
         self.width = 1
@@ -91,6 +102,7 @@ class GroupTable:
             ("key", np.float64), ("first", np.int64), ("cursor", np.int64),
             ("heap", np.int64), ("links", np.int64))}
         self._solve = self._members = self._over = np.zeros(0, np.int64)
+        self._bound = np.zeros(n_links)
         self._frozen = np.zeros(0, np.bool_)
         self.n_groups = 0
         self._alloc_flows(16, 1)
@@ -109,7 +121,9 @@ class GroupTable:
         def grown(name, fill, dtype, shape=()):
             self._grow(name, slots, fill, dtype, shape)
         grown("route", self.pad, np.int64, (width,))
-        for name in ("nbytes", "vfinish", "counted"):
+        grown("at", 0, np.int64, (width,))               # place of the slot in on_link, per hop
+        grown("pair", -1, np.int64, (width,))            # its pair per hop (-1: a candidate)
+        for name in ("nbytes", "vfinish"):
             grown(name, 0.0, np.float64)
         for name in ("batch", "slot", "group"):
             grown(name, 0, np.int64)
@@ -123,11 +137,10 @@ class GroupTable:
             self._grow(name, groups, fill, dtype, shape)
         grown("g_links", self.pad, np.int64, (width,))
         for name, fill in (("g_rate", 0.0), ("g_clock", 0.0), ("g_clock0", 0.0),
-                           ("g_rate_counted", -1.0), ("g_min_w", np.inf)):
+                           ("g_min_w", np.inf)):
             grown(name, fill, np.float64)
         grown("g_n", 0, np.int64)
         grown("g_head", -1, np.int64)
-        grown("g_dirty", False, np.bool_)                  # flows joined: recount them
         grown("g_changed", True, np.bool_)                 # flows joined or left: solve it
 
     # ------------------------------------------------------------------ groups
@@ -147,14 +160,10 @@ class GroupTable:
         self.g_links[g, :len(key)] = key
         self.g_rate[g] = 0.0
         self.g_clock[g] = self.g_clock0[g] = 0.0
-        self.g_rate_counted[g] = -1.0
         self.g_min_w[g] = np.inf
         self.g_n[g] = 0
         self.g_head[g] = -1
         return g
-
-    def _key(self, s):
-        return tuple(int(link) for link in self.route[s] if link != self.pad and self.candidate[link])
 
     def _insert(self, s, g, left):
         """Put slot `s` with `left` bytes into group `g`."""
@@ -167,7 +176,6 @@ class GroupTable:
             self.prv[head] = s
         self.g_head[g] = s
         self.g_n[g] += 1
-        self.g_dirty[g] = True
         self.g_changed[g] = True
         if w < self.g_min_w[g]:
             self.g_min_w[g] = w
@@ -193,13 +201,47 @@ class GroupTable:
             self.g_min_w[g] = _min_w(self.g_head[g], self.nxt, self.vfinish)
         return left
 
+    def _flows_on(self, links):
+        """Slots of the flows crossing any of `links`, in join order."""
+        parts = [self.on_link[link, :self.n_on[link]] for link in links]
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+
+    def _place(self, s, left):
+        """Put slot `s` (out of any group, `left` bytes left) into the group of its
+        candidate links, and count it in the pair of each of its other links."""
+        pad, candidate = self.pad, self.candidate
+        route = [int(x) for x in self.route[s] if x != pad]
+        key = tuple(link for link in route if candidate[link])
+        hops = [h for h, link in enumerate(route) if candidate[link]]
+        pairs = self.pair[s]
+        for h, link in enumerate(route):
+            if candidate[link]:
+                pairs[h] = -1
+                continue
+            near = route[min(hops, key=lambda c: abs(c - h))]   # nearest; the earlier of two
+            p = self._pair_of.get((link, near))
+            if p is None:
+                p = self._pair_of[(link, near)] = len(self._pair_of)
+                if p >= len(self.pair_n):
+                    for name in ("pair_link", "pair_cand", "pair_n"):
+                        self._grow(name, max(64, 2 * p), 0, np.int64)
+                self.pair_link[p], self.pair_cand[p] = link, near
+            self.pair_n[p] += 1
+            pairs[h] = p
+        self._insert(s, self._group_of(key), left)
+
+    def _unpair(self, s):
+        pairs = self.pair[s]
+        self.pair_n[pairs[pairs >= 0]] -= 1
+        pairs[:] = -1
+
     def _regroup(self, links):
         """Move every flow on `links` (whose candidacy just changed) to its new group."""
         self._solve_all = True                   # the groups changed: solve them all next
-        moving = sorted(set().union(*(self.on_link[link] for link in links)))
-        for s in moving:
+        for s in self._flows_on(links).tolist():
             left = self._take_out(s)
-            self._insert(s, self._group_of(self._key(s)), left)
+            self._unpair(s)
+            self._place(s, left)
 
     # ------------------------------------------------------------------ events
     def join(self, routes, nbytes, batch, slot):
@@ -218,23 +260,23 @@ class GroupTable:
         self.batch[slots] = batch
         self.slot[slots] = slot
         self.alive[slots] = True
-        self.counted[slots] = 0.0
+        self.pair[slots] = -1
         self.top += k
         self.n_active += k
         cap = self.capacity
+        need = int(self.n_on[routes[routes != self.pad]].max(initial=0)) + k
+        if need > self.on_link.shape[1]:
+            self._grow("on_link", len(self.on_link), 0, np.int64, (2 * need,))
         for s in slots.tolist():
             links = [int(x) for x in self.route[s] if x != self.pad]
-            for link in links:
-                self.n_on[link] += 1
             if not any(self.candidate[link] for link in links):
                 # The tightest link, by capacity per flow, is taken in; the check after
                 # the solve takes in any other that fills.
-                tight = min(links, key=lambda x: cap[x] / self.n_on[x])
+                tight = min(links, key=lambda x: cap[x] / (self.n_on[x] + 1))
                 self.candidate[tight] = True
                 self._regroup([tight])
-            for link in links:
-                self.on_link[link].add(s)
-            self._insert(s, self._group_of(self._key(s)), float(self.nbytes[s]))
+            _attach(s, self.route, self.pad, self.on_link, self.n_on, self.at)
+            self._place(s, float(self.nbytes[s]))
         return slots
 
     def _leave(self, done):
@@ -245,13 +287,9 @@ class GroupTable:
             g = self.group[s]
             level = min(level, float(self.g_rate[g]))
             self._take_out(s)
-            for link in self.route[s].tolist():
-                if link == self.pad:
-                    break
-                seeds.append(link)
-                self.on_link[link].discard(s)
-                self.n_on[link] -= 1
-                self.load[link] -= self.counted[s]
+            self._unpair(s)
+            _detach(s, self.route, self.pad, self.on_link, self.n_on, self.at)
+            seeds.extend(link for link in self.route[s].tolist() if link != self.pad)
             self.alive[s] = False
         self.n_active -= len(done)
         return level, np.array(seeds, np.int64)
@@ -263,9 +301,9 @@ class GroupTable:
             return 0, np.inf, None, None, None
         maxmin._compile_if_big(self.n_active * self.width)
         live = self.n_groups
-        n_done = _due(live, self.g_n, self.t_solved, float(limit_s), self.g_head, self.g_rate, self.g_clock0,
-                      self.g_min_w, self.nxt, self.vfinish, self._done_buffer())
-        _tick(live, self.g_n, float(elapsed_s), self.g_rate, self.g_clock)
+        n_done = _due(live, self.g_n, self.t_solved, float(limit_s), float(elapsed_s), self.g_head,
+                      self.g_rate, self.g_clock0, self.g_clock, self.g_min_w, self.nxt, self.vfinish,
+                      self._done_buffer())
         self.now += float(elapsed_s)
         if not n_done:
             return 0, np.inf, None, None, None
@@ -319,16 +357,16 @@ class GroupTable:
                 self._solve = np.zeros(2 * n, np.int64)
                 self._frozen = np.zeros(2 * n, np.bool_)
                 self._members = np.zeros(2 * n * self.g_links.shape[1], np.int64)
-            if len(self._over) < self.n_active * self.width:
-                self._over = np.zeros(2 * self.n_active * self.width, np.int64)
+            if len(self._over) < len(self.pair_n):
+                self._over = np.zeros(2 * len(self.pair_n), np.int64)
             work = self._work
             _group_fill(n, self.g_links, self.g_n, self.capacity, self.g_rate, self.g_changed,
                         level * (1 - 1e-9), work["seen"], work["residual"], work["count"],
                         work["key"], work["first"], work["cursor"], work["heap"], work["links"],
-                        self._solve, self._members, self._frozen)
-            n_over = _recount(n, self.g_n, self.g_head, self.g_rate, self.g_rate_counted,
-                              self.g_dirty, self.nxt, self.route, self.counted, self.load,
-                              self.capacity, self.candidate, FULL, self._over)
+                        self._solve, self._members, self._frozen, self.top_rate)
+            n_over = _suspects(len(self._pair_of), self.pair_link, self.pair_cand, self.pair_n,
+                               self.top_rate, self.capacity, self.candidate, FULL, self.on_link,
+                               self.n_on, self.group, self.g_rate, self._bound, self._over)
             if n_over:
                 over = np.unique(self._over[:n_over])
                 self.candidate[over] = True
@@ -353,12 +391,10 @@ class GroupTable:
         let_go = []
         for link in links.tolist():
             self.candidate[link] = False
-            if all(self._key(s) for s in self.on_link[link]):
+            if all(self.candidate[self.route[s]].any() for s in self._flows_on([link])):
                 let_go.append(link)
             else:
                 self.candidate[link] = True
-        for link in let_go:         # its load is kept again from now on
-            self.load[link] = float(self.counted[sorted(self.on_link[link])].sum())
         if let_go:
             self._regroup(let_go)
         return bool(let_go)
@@ -392,22 +428,16 @@ def _min_w(head, nxt, vfinish):  # pragma: no cover - compiled
 
 
 @kernel
-def _tick(n_groups, g_n, elapsed, rate, clock):  # pragma: no cover - compiled
-    for g in range(n_groups):
-        if g_n[g]:
-            clock[g] += rate[g] * elapsed
-
-
-@kernel
-def _due(n_groups, g_n, now, limit, head, rate, clock0, min_w, nxt, vfinish,
+def _due(n_groups, g_n, now, limit, elapsed, head, rate, clock0, clock, min_w, nxt, vfinish,
          done):  # pragma: no cover - compiled
     """Slots whose projected finish ``now + (W - V) / rate`` (as of the last solve) is at
-    most `limit`."""
+    most `limit`; every group's clock moves on by ``rate * elapsed``."""
     n = 0
     for g in range(n_groups):
         if not g_n[g]:
             continue
         r = rate[g]
+        clock[g] += r * elapsed
         if r <= 0.0:
             continue
         if now + (min_w[g] - clock0[g]) / r > limit:
@@ -441,51 +471,77 @@ def _earliest(n_groups, g_n, now, rate, clock, min_w):  # pragma: no cover - com
 
 
 @kernel
-def _recount(n_groups, g_n, head, rate, counted_rate, dirty, nxt, route, counted, load,
-             capacity, candidate, full, over):  # pragma: no cover - compiled
-    """Bring every link's load (sum of its flows' rates) up to date for groups whose rate
-    moved or which flows joined; return how many links not candidates are above `full`
-    of their capacity."""
-    width = route.shape[1]
-    pad = capacity.shape[0] - 1
+def _attach(s, route, pad, on_link, n_on, at):  # pragma: no cover - compiled
+    """Append slot `s` to the flow list of each link it crosses."""
+    for h in range(route.shape[1]):
+        link = route[s, h]
+        if link == pad:
+            break
+        at[s, h] = n_on[link]
+        on_link[link, n_on[link]] = s
+        n_on[link] += 1
+
+
+@kernel
+def _detach(s, route, pad, on_link, n_on, at):  # pragma: no cover - compiled
+    """Take slot `s` off the flow list of each link it crosses (the last one on the
+    list takes its place)."""
+    for h in range(route.shape[1]):
+        link = route[s, h]
+        if link == pad:
+            break
+        n_on[link] -= 1
+        last = on_link[link, n_on[link]]
+        i = at[s, h]
+        on_link[link, i] = last
+        for k in range(route.shape[1]):
+            if route[last, k] == link:
+                at[last, k] = i
+                break
+
+
+@kernel
+def _suspects(n_pairs, pair_link, pair_cand, pair_n, top, capacity, candidate, full, on_link,
+              n_on, group, rate, bound, over):  # pragma: no cover - compiled
+    """Links not candidates whose flows' rates add up to more than `full` of their
+    capacity; return how many (in `over`).
+
+    A flow's rate is at most the top rate of any of its candidate links, so the flows
+    that cross link ``l`` with candidate ``c`` nearest add at most ``n * top[c]`` to its
+    load: that bound, summed over the link's pairs, clears most links; the flows of the
+    others are summed exactly."""
+    for p in range(n_pairs):
+        bound[pair_link[p]] = 0.0
+    for p in range(n_pairs):
+        if pair_n[p]:
+            bound[pair_link[p]] += pair_n[p] * top[pair_cand[p]]
     n_over = 0
-    for g in range(n_groups):
-        if not g_n[g]:
+    for p in range(n_pairs):
+        link = pair_link[p]
+        b = bound[link]
+        if b <= full * capacity[link] or candidate[link]:
             continue
-        r = rate[g]
-        if r == counted_rate[g] and not dirty[g]:
-            continue
-        counted_rate[g] = r
-        dirty[g] = False
-        s = head[g]
-        while s >= 0:
-            d = r - counted[s]
-            if d != 0.0:
-                counted[s] = r
-                for h in range(width):
-                    link = route[s, h]
-                    if link == pad:
-                        break
-                    if candidate[link]:
-                        continue                         # its load is the solve's
-                    load[link] += d
-                    if d > 0.0 and load[link] > full * capacity[link]:
-                        over[n_over] = link
-                        n_over += 1
-            s = nxt[s]
+        bound[link] = 0.0                            # each link's flows summed once
+        load = 0.0
+        for i in range(n_on[link]):
+            load += rate[group[on_link[link, i]]]
+        if load > full * capacity[link]:
+            over[n_over] = link
+            n_over += 1
     return n_over
 
 
 @kernel
 def _group_fill(n_groups, g_links, g_n, capacity, rate, changed, threshold, seen, residual,
-                count, key, first, cursor, heap, links, solve, members,
-                frozen):  # pragma: no cover - compiled
+                count, key, first, cursor, heap, links, solve, members, frozen,
+                top):  # pragma: no cover - compiled
     """Progressive filling over groups: a group of n flows counts n times on each of its
     links. Groups not `changed` whose rate is below `threshold` keep it (taken off their
     links first); the others are solved again. Touches only the links the groups cross:
     `seen` (all False between calls), `residual`, `count`, `key`, `first`, `cursor` are
     work arrays per link, `heap` and `links` too; `solve`, `members`, `frozen` per group
-    (`members` per group and hop)."""
+    (`members` per group and hop). Also sets `top[c]`, for every link `c` the groups
+    cross, to the highest rate of a group crossing it."""
     pad = capacity.shape[0] - 1
     width = g_links.shape[1]
     n_links = 0
@@ -507,6 +563,7 @@ def _group_fill(n_groups, g_links, g_n, capacity, rate, changed, threshold, seen
                 residual[link] = capacity[link]
                 count[link] = 0
                 cursor[link] = 0
+                top[link] = 0.0
                 links[n_links] = link
                 n_links += 1
             if solving:
@@ -514,6 +571,8 @@ def _group_fill(n_groups, g_links, g_n, capacity, rate, changed, threshold, seen
                 cursor[link] += 1
             else:
                 residual[link] -= rate[g] * g_n[g]
+                if rate[g] > top[link]:
+                    top[link] = rate[g]
     # Each link's solved groups, as compressed rows: members[first[l]:cursor[l]].
     total = 0
     for i in range(n_links):
@@ -540,3 +599,12 @@ def _group_fill(n_groups, g_links, g_n, capacity, rate, changed, threshold, seen
             size += 1
     maxmin._walk(heap, size, key, residual, count, first, cursor, members, frozen, rate, g_links,
                  g_n, pad)
+    for i in range(n_solve):
+        g = solve[i]
+        r = rate[g]
+        for h in range(width):
+            link = g_links[g, h]
+            if link == pad:
+                break
+            if r > top[link]:
+                top[link] = r
