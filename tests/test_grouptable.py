@@ -116,3 +116,44 @@ def test_a_link_left_out_is_taken_in_when_it_fills():
     assert table.candidate[:3].tolist() == [True, True, True]
     assert table.rate[:3].tolist() == [6.0, 4.0, 4.0]
     assert grouptable.FULL < 1
+
+
+def entry_level_by_sorting(others_Bps, k, capacity):
+    """The water level at which a link fills when `k` flows rise from zero beside flows
+    held at `others_Bps`: solve sum(min(r, y)) + k * y = capacity by walking the sorted
+    rates (the textbook way, written apart from the kernel)."""
+    below = 0.0
+    rates = np.sort(others_Bps)
+    for i, r in enumerate(rates):
+        y = (capacity - below) / (len(rates) - i + k)
+        if y <= r:
+            return y
+        below += r
+    return capacity - below if k == 0 else (capacity - below) / k
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_entry_bound_is_a_lower_bound_of_the_entry_level_and_no_worse_than_capacity_per_flow(seed):
+    """One candidate link, flows on it at random rates (ties at the top often, as flows
+    bottlenecked there share one rate), k joining: the kernel's bound never exceeds the
+    level the link really fills at, and is at least capacity / flows."""
+    rng = np.random.default_rng(seed)
+    n_old, k = int(rng.integers(1, 30)), int(rng.integers(1, 4))
+    capacity = float(rng.uniform(10, 100))
+    top = capacity / n_old * rng.uniform(0.5, 1.5)
+    rates = np.where(rng.random(n_old) < 0.5, top, rng.uniform(0, top, n_old))
+    if rates.sum() > capacity:                        # the other flows fit on the link
+        rates *= capacity / rates.sum()
+    table = GroupTable(np.array([capacity, np.inf]))
+    slots = table.join(np.zeros((n_old + k, 1), np.int64), np.ones(n_old + k),
+                       np.zeros(n_old + k, np.int64), np.arange(n_old + k))
+    table.candidate[0] = True
+    table.group[slots] = slots                        # a group of its own per flow
+    table.g_rate = np.append(rates, np.zeros(k))
+    joined = slots[n_old:]
+    bound = grouptable._entry_bound(joined, table.route, table.candidate, table.on_link,
+                                    table.n_on, table.group, table.g_rate, table.capacity,
+                                    np.zeros(len(slots), np.bool_), np.zeros(2, np.int64))
+    truth = entry_level_by_sorting(rates, k, capacity)
+    assert bound <= truth * (1 + 1e-12)
+    assert bound >= capacity / (n_old + k) * (1 - 1e-12)

@@ -103,6 +103,8 @@ class GroupTable:
             ("heap", np.int64), ("links", np.int64))}
         self._solve = self._members = self._over = np.zeros(0, np.int64)
         self._bound = np.zeros(n_links)
+        self._joining = np.zeros(0, np.bool_)
+        self._k_on = np.zeros(n_links, np.int64)
         self._frozen = np.zeros(0, np.bool_)
         self.n_groups = 0
         self._alloc_flows(16, 1)
@@ -338,14 +340,15 @@ class GroupTable:
         cap = self.capacity[:self.pad]
         # Groups whose rate is below the first level at which a change matters keep it
         # (maxmin's rule): the lowest rate that left, and for joining flows a lower bound
-        # of their entry level, their candidate links' capacity per flow.
+        # of their entry level on their candidate links (_entry_bound).
         level = float(left_level)
         joined = np.asarray(joined, np.int64)
         if len(joined):
-            links = self.route[joined]
-            links = links[self.candidate[links]]
-            if len(links):
-                level = min(level, float((self.capacity[links] / self.n_on[links]).min()))
+            if len(self._joining) < self.top:
+                self._joining = np.zeros(2 * self.top, np.bool_)
+            level = min(level, _entry_bound(joined, self.route, self.candidate, self.on_link,
+                                            self.n_on, self.group, self.g_rate, self.capacity,
+                                            self._joining, self._k_on))
         self._solves += 1
         tried_letting_go = self._solves % LET_GO_EVERY != 0
         while True:
@@ -498,6 +501,68 @@ def _detach(s, route, pad, on_link, n_on, at):  # pragma: no cover - compiled
             if route[last, k] == link:
                 at[last, k] = i
                 break
+
+
+@kernel
+def _entry_bound(joined, route, candidate, on_link, n_on, group, rate, capacity, joining,
+                 k_on):  # pragma: no cover - compiled
+    """A lower bound of the level at which a candidate link of the `joined` flows fills
+    once they rise with the water while the other flows keep their rates.
+
+    On link ``l`` with ``k`` joining flows, the load at water level ``y`` is
+    ``F(y) = sum of min(rate, y) over the other flows + k * y``, concave in ``y``. So
+    below ``x``, the other flows' top rate, ``F(y) <= F(x) - s * (x - y)`` with ``s`` the
+    slope just below ``x`` (``k`` plus the flows at ``x``): the link fills no lower than
+    ``x - (F(x) - capacity) / s`` (no lower than ``x`` if ``F(x)`` fits), nor than
+    ``capacity / (k + others)``. `joining` (per slot) and `k_on` (per link) are all False
+    and 0 on entry and on return."""
+    pad = capacity.shape[0] - 1
+    for s in joined:
+        joining[s] = True
+        for h in range(route.shape[1]):
+            link = route[s, h]
+            if link == pad:
+                break
+            if candidate[link]:
+                k_on[link] += 1
+    best = np.inf
+    for s in joined:
+        for h in range(route.shape[1]):
+            link = route[s, h]
+            if link == pad:
+                break
+            k = k_on[link]
+            if not candidate[link] or k == 0:
+                continue
+            k_on[link] = 0                                 # each link once
+            load = 0.0
+            top = 0.0
+            n_top = 0
+            n_old = 0
+            for i in range(n_on[link]):
+                f = on_link[link, i]
+                if joining[f]:
+                    continue
+                r = rate[group[f]]
+                load += r
+                n_old += 1
+                if r > top:
+                    top = r
+                    n_top = 1
+                elif r == top:
+                    n_top += 1
+            c = capacity[link]
+            entry = c / (n_old + k)
+            if n_old:
+                filled = load + k * top
+                tangent = top if filled <= c else top - (filled - c) / (n_top + k)
+                if tangent > entry:
+                    entry = tangent
+            if entry < best:
+                best = entry
+    for s in joined:
+        joining[s] = False
+    return best
 
 
 @kernel
