@@ -139,7 +139,7 @@ class GroupTable:
             self._grow(name, groups, fill, dtype, shape)
         grown("g_links", self.pad, np.int64, (width,))
         for name, fill in (("g_rate", 0.0), ("g_clock", 0.0), ("g_clock0", 0.0),
-                           ("g_min_w", np.inf)):
+                           ("g_min_w", np.inf), ("g_finish", np.inf)):
             grown(name, fill, np.float64)
         grown("g_n", 0, np.int64)
         grown("g_head", -1, np.int64)
@@ -304,11 +304,17 @@ class GroupTable:
         maxmin._compile_if_big(self.n_active * self.width)
         live = self.n_groups
         n_done = _due(live, self.g_n, self.t_solved, float(limit_s), float(elapsed_s), self.g_head,
-                      self.g_rate, self.g_clock0, self.g_clock, self.g_min_w, self.nxt, self.vfinish,
+                      self.g_rate, self.g_clock0, self.g_clock, self.g_finish, self.nxt, self.vfinish,
                       self._done_buffer())
         self.now += float(elapsed_s)
         if not n_done:
             return 0, np.inf, None, None, None
+        if n_done == 1:                          # the common case: one flow, its links once
+            done = self._done[:1].copy()
+            route = self.route[done[0]]
+            link_bytes[route[route != self.pad]] += self.nbytes[done[0]]
+            level, seeds = self._leave(done)
+            return 1, level, self.batch[done], self.slot[done], seeds
         done = np.sort(self._done[:n_done])
         # Bytes per link summed from 0 in join order, then added (as np.bincount, +=).
         routes = self.route[done]
@@ -386,7 +392,7 @@ class GroupTable:
         live = self.n_groups
         self.g_clock0[:live] = self.g_clock[:live]
         self.min_finish = float(_earliest(live, self.g_n, self.now, self.g_rate, self.g_clock,
-                                          self.g_min_w))
+                                          self.g_min_w, self.g_finish))
         return self.min_finish
 
     def _let_go(self, links):
@@ -431,10 +437,11 @@ def _min_w(head, nxt, vfinish):  # pragma: no cover - compiled
 
 
 @kernel
-def _due(n_groups, g_n, now, limit, elapsed, head, rate, clock0, clock, min_w, nxt, vfinish,
+def _due(n_groups, g_n, now, limit, elapsed, head, rate, clock0, clock, finish, nxt, vfinish,
          done):  # pragma: no cover - compiled
     """Slots whose projected finish ``now + (W - V) / rate`` (as of the last solve) is at
-    most `limit`; every group's clock moves on by ``rate * elapsed``."""
+    most `limit` (looked for only in groups whose first `finish` is); every group's clock
+    moves on by ``rate * elapsed``."""
     n = 0
     for g in range(n_groups):
         if not g_n[g]:
@@ -443,7 +450,7 @@ def _due(n_groups, g_n, now, limit, elapsed, head, rate, clock0, clock, min_w, n
         clock[g] += r * elapsed
         if r <= 0.0:
             continue
-        if now + (min_w[g] - clock0[g]) / r > limit:
+        if finish[g] > limit:
             continue
         s = head[g]
         while s >= 0:
@@ -455,7 +462,9 @@ def _due(n_groups, g_n, now, limit, elapsed, head, rate, clock0, clock, min_w, n
 
 
 @kernel
-def _earliest(n_groups, g_n, now, rate, clock, min_w):  # pragma: no cover - compiled
+def _earliest(n_groups, g_n, now, rate, clock, min_w, finish):  # pragma: no cover - compiled
+    """The earliest projected finish; `finish[g]`, each group's (``now + (W - V) / rate``
+    of its first flow to finish; kept for :func:`_due` until the next solve)."""
     best = np.inf
     nan = False
     for g in range(n_groups):
@@ -464,12 +473,15 @@ def _earliest(n_groups, g_n, now, rate, clock, min_w):  # pragma: no cover - com
         r = rate[g]
         if r > 0.0:
             t = now + (min_w[g] - clock[g]) / r
+            finish[g] = t
             if t < best:
                 best = t
             elif t != t:
                 nan = True
-        elif r != r:
-            nan = True
+        else:
+            finish[g] = np.inf
+            if r != r:
+                nan = True
     return np.nan if nan else best
 
 
