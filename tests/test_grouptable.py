@@ -13,11 +13,13 @@ from simulator.network.flowtable import FlowTable
 from simulator.network.grouptable import GroupTable
 
 
+@pytest.mark.parametrize("compact", [False, True])
 @pytest.mark.parametrize("seed", range(8))
-def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed):
+def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed, compact):
     """Random joins and removals on links whose capacities tie often; after every solve
     every rate equals the stateless full solve's (to rounding), and no link left out of
-    the solve carries more than its capacity."""
+    the solve carries more than its capacity. With `compact`, the groups are renumbered
+    before every other solve (as a table does after a burst of groups)."""
     rng = np.random.default_rng(seed)
     n_links = 12
     capacity = np.append(rng.choice([3.0, 6.0, 7.0, 40.0], n_links), np.inf)
@@ -36,6 +38,9 @@ def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed):
             joined = table.join(random_routes(rng, k, n_links, int(rng.integers(1, 5))),
                                 rng.uniform(1, 5, k), np.zeros(k, np.int64), np.arange(k))
         before = table.candidate.sum()
+        if compact and step % 2:
+            table._compact()
+            assert table.n_groups == len(table._key_to_group)
         table.resolve(float(step), left_level, seeds, joined)
         promoted += table.candidate.sum() > before
         let_go += table.candidate.sum() < before

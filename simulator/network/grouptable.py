@@ -245,6 +245,22 @@ class GroupTable:
             self._unpair(s)
             self._place(s, left)
 
+    def _compact(self):
+        """Renumber the live groups 0, 1, ... in their order, so that passes over the
+        groups do not also pass over the many freed ones (after a burst of groups)."""
+        live = np.flatnonzero(self.g_n[:self.n_groups] > 0)
+        remap = np.full(self.n_groups, -1, np.int64)
+        remap[live] = np.arange(len(live))
+        for name in ("g_links", "g_rate", "g_clock", "g_clock0", "g_min_w", "g_finish", "g_n",
+                     "g_head", "g_changed"):
+            array = getattr(self, name)
+            array[:len(live)] = array[live]
+        flowing = self.flowing()
+        self.group[flowing] = remap[self.group[flowing]]
+        self._key_to_group = {key: int(remap[g]) for key, g in self._key_to_group.items()}
+        self._free = []
+        self.n_groups = len(live)
+
     # ------------------------------------------------------------------ events
     def join(self, routes, nbytes, batch, slot):
         """Add flows (see :meth:`FlowTable.join <simulator.network.flowtable.FlowTable.join>`);
@@ -356,6 +372,8 @@ class GroupTable:
                                             self.n_on, self.group, self.g_rate, self.capacity,
                                             self._joining, self._k_on))
         self._solves += 1
+        if self.n_groups > 2 * len(self._key_to_group) + 64:
+            self._compact()
         tried_letting_go = self._solves % LET_GO_EVERY != 0
         while True:
             if self._solve_all:
