@@ -94,6 +94,7 @@ class GroupTable:
         self.now = 0.0                                     # time of the clocks
         self.t_solved = 0.0                                # time of the last solve
         self._key_to_group = {}
+        self._key_of = []                                  # group -> its key (links)
         self._free = []
         self._solve_all = True
         self._solves = 0
@@ -158,6 +159,10 @@ class GroupTable:
         if g >= len(self.g_n) or len(key) > self.g_links.shape[1]:
             self._alloc_groups(max(len(self.g_n), 2 * g + 2), max(self.g_links.shape[1], len(key)))
         self._key_to_group[key] = g
+        if g == len(self._key_of):
+            self._key_of.append(key)
+        else:
+            self._key_of[g] = key
         self.g_links[g] = self.pad
         self.g_links[g, :len(key)] = key
         self.g_rate[g] = 0.0
@@ -196,7 +201,7 @@ class GroupTable:
         self.g_n[g] -= 1
         self.g_changed[g] = True
         if self.g_n[g] == 0:
-            del self._key_to_group[tuple(int(x) for x in self.g_links[g] if x != self.pad)]
+            del self._key_to_group[self._key_of[g]]
             self._free.append(int(g))
             self.g_head[g] = -1
         elif self.vfinish[s] <= self.g_min_w[g]:
@@ -208,11 +213,13 @@ class GroupTable:
         parts = [self.on_link[link, :self.n_on[link]] for link in links]
         return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
 
-    def _place(self, s, left):
+    def _place(self, s, left, route=None):
         """Put slot `s` (out of any group, `left` bytes left) into the group of its
-        candidate links, and count it in the pair of each of its other links."""
+        candidate links, and count it in the pair of each of its other links (`route`:
+        its links as a list, if at hand)."""
         pad, candidate = self.pad, self.candidate
-        route = [int(x) for x in self.route[s] if x != pad]
+        if route is None:
+            route = [x for x in self.route[s].tolist() if x != pad]
         key = tuple(link for link in route if candidate[link])
         hops = [h for h, link in enumerate(route) if candidate[link]]
         pairs = self.pair[s]
@@ -258,6 +265,7 @@ class GroupTable:
         flowing = self.flowing()
         self.group[flowing] = remap[self.group[flowing]]
         self._key_to_group = {key: int(remap[g]) for key, g in self._key_to_group.items()}
+        self._key_of = [self._key_of[g] for g in live.tolist()]
         self._free = []
         self.n_groups = len(live)
 
@@ -282,19 +290,19 @@ class GroupTable:
         self.top += k
         self.n_active += k
         cap = self.capacity
-        need = int(self.n_on[routes[routes != self.pad]].max(initial=0)) + k
-        if need > self.on_link.shape[1]:
-            self._grow("on_link", len(self.on_link), 0, np.int64, (2 * need,))
-        for s in slots.tolist():
-            links = [int(x) for x in self.route[s] if x != self.pad]
-            if not any(self.candidate[link] for link in links):
+        pad = self.pad
+        for s, row in zip(slots.tolist(), routes.tolist()):
+            links = [x for x in row if x != pad]
+            if not self.candidate[links].any():
                 # The tightest link, by capacity per flow, is taken in; the check after
                 # the solve takes in any other that fills.
                 tight = min(links, key=lambda x: cap[x] / (self.n_on[x] + 1))
                 self.candidate[tight] = True
                 self._regroup([tight])
-            _attach(s, self.route, self.pad, self.on_link, self.n_on, self.at)
-            self._place(s, float(self.nbytes[s]))
+            if not _attach(s, self.route, pad, self.on_link, self.n_on, self.at):
+                self._grow("on_link", len(self.on_link), 0, np.int64, (2 * self.on_link.shape[1],))
+                _attach(s, self.route, pad, self.on_link, self.n_on, self.at)
+            self._place(s, float(self.nbytes[s]), links)
         return slots
 
     def _leave(self, done):
@@ -505,7 +513,14 @@ def _earliest(n_groups, g_n, now, rate, clock, min_w, finish):  # pragma: no cov
 
 @kernel
 def _attach(s, route, pad, on_link, n_on, at):  # pragma: no cover - compiled
-    """Append slot `s` to the flow list of each link it crosses."""
+    """Append slot `s` to the flow list of each link it crosses; False (and nothing
+    done) if one of those lists is full."""
+    for h in range(route.shape[1]):
+        link = route[s, h]
+        if link == pad:
+            break
+        if n_on[link] == on_link.shape[1]:
+            return False
     for h in range(route.shape[1]):
         link = route[s, h]
         if link == pad:
@@ -513,6 +528,7 @@ def _attach(s, route, pad, on_link, n_on, at):  # pragma: no cover - compiled
         at[s, h] = n_on[link]
         on_link[link, n_on[link]] = s
         n_on[link] += 1
+    return True
 
 
 @kernel
