@@ -18,8 +18,9 @@ from simulator.network.grouptable import GroupTable
 def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed, compact):
     """Random joins and removals on links whose capacities tie often; after every solve
     every rate equals the stateless full solve's (to rounding), and no link left out of
-    the solve carries more than its capacity. With `compact`, the groups are renumbered
-    before every other solve (as a table does after a burst of groups)."""
+    the solve carries more than its capacity. With `compact`, the groups and the pairs
+    of the load bound are renumbered before every other solve (as a table does after a
+    burst of them)."""
     rng = np.random.default_rng(seed)
     n_links = 12
     capacity = np.append(rng.choice([3.0, 6.0, 7.0, 40.0], n_links), np.inf)
@@ -40,7 +41,9 @@ def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed, compact
         before = table.candidate.sum()
         if compact and step % 2:
             table._compact()
+            table._compact_pairs()
             assert table.n_groups == len(table._key_to_group)
+            assert table.pair_n[:len(table._pair_of)].all()
         table.resolve(float(step), left_level, seeds, joined)
         promoted += table.candidate.sum() > before
         let_go += table.candidate.sum() < before

@@ -269,6 +269,20 @@ class GroupTable:
         self._free = []
         self.n_groups = len(live)
 
+    def _compact_pairs(self):
+        """Drop the pairs no flow is counted in any more (renumbering the others in order)."""
+        n = len(self._pair_of)
+        kept = np.flatnonzero(self.pair_n[:n] > 0)
+        remap = np.full(n + 1, -1, np.int64)               # remap[-1] = -1: no pair
+        remap[kept] = np.arange(len(kept))
+        for name in ("pair_link", "pair_cand", "pair_n"):
+            array = getattr(self, name)
+            array[:len(kept)] = array[kept]
+        flowing = self.flowing()
+        self.pair[flowing] = remap[self.pair[flowing]]
+        self._pair_of = {(int(link), int(cand)): i for i, (link, cand) in
+                         enumerate(zip(self.pair_link[:len(kept)], self.pair_cand[:len(kept)]))}
+
     # ------------------------------------------------------------------ events
     def join(self, routes, nbytes, batch, slot):
         """Add flows (see :meth:`FlowTable.join <simulator.network.flowtable.FlowTable.join>`);
@@ -382,6 +396,9 @@ class GroupTable:
         self._solves += 1
         if self.n_groups > 2 * len(self._key_to_group) + 64:
             self._compact()
+        if self._solves % LET_GO_EVERY == 0 and len(self._pair_of) > 64 and \
+                2 * np.count_nonzero(self.pair_n[:len(self._pair_of)]) < len(self._pair_of):
+            self._compact_pairs()
         tried_letting_go = self._solves % LET_GO_EVERY != 0
         while True:
             if self._solve_all:
@@ -426,7 +443,7 @@ class GroupTable:
         let_go = []
         for link in links.tolist():
             self.candidate[link] = False
-            if all(self.candidate[self.route[s]].any() for s in self._flows_on([link])):
+            if self.candidate[self.route[self.on_link[link, :self.n_on[link]]]].any(axis=1).all():
                 let_go.append(link)
             else:
                 self.candidate[link] = True
