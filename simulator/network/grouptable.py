@@ -172,40 +172,14 @@ class GroupTable:
         self.g_head[g] = -1
         return g
 
-    def _insert(self, s, g, left):
-        """Put slot `s` with `left` bytes into group `g`."""
-        w = self.g_clock[g] + left
-        self.vfinish[s] = w
-        self.group[s] = g
-        head = self.g_head[g]
-        self.nxt[s], self.prv[s] = head, -1
-        if head >= 0:
-            self.prv[head] = s
-        self.g_head[g] = s
-        self.g_n[g] += 1
-        self.g_changed[g] = True
-        if w < self.g_min_w[g]:
-            self.g_min_w[g] = w
-
     def _take_out(self, s):
         """Take slot `s` out of its group; return its bytes left."""
-        g = self.group[s]
-        left = self.vfinish[s] - self.g_clock[g]
-        n, p = self.nxt[s], self.prv[s]
-        if p >= 0:
-            self.nxt[p] = n
-        else:
-            self.g_head[g] = n
-        if n >= 0:
-            self.prv[n] = p
-        self.g_n[g] -= 1
-        self.g_changed[g] = True
+        left = _unlink(s, self.group, self.vfinish, self.g_clock, self.g_head, self.nxt, self.prv,
+                       self.g_n, self.g_changed, self.g_min_w)
+        g = int(self.group[s])
         if self.g_n[g] == 0:
             del self._key_to_group[self._key_of[g]]
-            self._free.append(int(g))
-            self.g_head[g] = -1
-        elif self.vfinish[s] <= self.g_min_w[g]:
-            self.g_min_w[g] = _min_w(self.g_head[g], self.nxt, self.vfinish)
+            self._free.append(g)
         return left
 
     def _flows_on(self, links):
@@ -217,15 +191,14 @@ class GroupTable:
         """Put slot `s` (out of any group, `left` bytes left) into the group of its
         candidate links, and count it in the pair of each of its other links (`route`:
         its links as a list, if at hand)."""
-        pad, candidate = self.pad, self.candidate
         if route is None:
-            route = [x for x in self.route[s].tolist() if x != pad]
-        key = tuple(link for link in route if candidate[link])
-        hops = [h for h, link in enumerate(route) if candidate[link]]
-        pairs = self.pair[s]
+            route = [x for x in self.route[s].tolist() if x != self.pad]
+        taken = self.candidate[route].tolist()
+        key = tuple(link for link, c in zip(route, taken) if c)
+        hops = [h for h, c in enumerate(taken) if c]
+        pairs = [-1] * len(route)
         for h, link in enumerate(route):
-            if candidate[link]:
-                pairs[h] = -1
+            if taken[h]:
                 continue
             near = route[min(hops, key=lambda c: abs(c - h))]   # nearest; the earlier of two
             p = self._pair_of.get((link, near))
@@ -235,9 +208,11 @@ class GroupTable:
                     for name in ("pair_link", "pair_cand", "pair_n"):
                         self._grow(name, max(64, 2 * p), 0, np.int64)
                 self.pair_link[p], self.pair_cand[p] = link, near
-            self.pair_n[p] += 1
             pairs[h] = p
-        self._insert(s, self._group_of(key), left)
+        self.pair[s, :len(route)] = pairs
+        g = self._group_of(key)
+        _insert(s, g, left, self.g_clock, self.vfinish, self.group, self.g_head, self.nxt, self.prv,
+                self.g_n, self.g_changed, self.g_min_w, self.pair[s], self.pair_n)
 
     def _unpair(self, s):
         pairs = self.pair[s]
@@ -468,6 +443,52 @@ class GroupTable:
 
 
 # --------------------------------------------------------------------------- kernels
+@kernel
+def _insert(s, g, left, clock, vfinish, group, head, nxt, prv, g_n, changed, min_w, pairs,
+            pair_n):  # pragma: no cover - compiled
+    """Put slot `s` with `left` bytes into group `g` (at the head of its list), and count
+    it in its `pairs` (-1: none)."""
+    w = clock[g] + left
+    vfinish[s] = w
+    group[s] = g
+    first = head[g]
+    nxt[s] = first
+    prv[s] = -1
+    if first >= 0:
+        prv[first] = s
+    head[g] = s
+    g_n[g] += 1
+    changed[g] = True
+    if w < min_w[g]:
+        min_w[g] = w
+    for p in pairs:
+        if p >= 0:
+            pair_n[p] += 1
+
+
+@kernel
+def _unlink(s, group, vfinish, clock, head, nxt, prv, g_n, changed,
+            min_w):  # pragma: no cover - compiled
+    """Take slot `s` out of its group's list; return its bytes left."""
+    g = group[s]
+    left = vfinish[s] - clock[g]
+    n = nxt[s]
+    p = prv[s]
+    if p >= 0:
+        nxt[p] = n
+    else:
+        head[g] = n
+    if n >= 0:
+        prv[n] = p
+    g_n[g] -= 1
+    changed[g] = True
+    if g_n[g] == 0:
+        head[g] = -1
+    elif vfinish[s] <= min_w[g]:
+        min_w[g] = _min_w(head[g], nxt, vfinish)
+    return left
+
+
 @kernel
 def _min_w(head, nxt, vfinish):  # pragma: no cover - compiled
     best = np.inf
