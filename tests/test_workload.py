@@ -220,6 +220,83 @@ def test_buffered_gradient_has_the_plain_computations_bits(monkeypatch, name, hi
             params = params - 0.1 * want_grad
 
 
+def _random_fused_case(rng):
+    """A random float64 problem for the fused passes: widths from 2, classes on both sides
+    of numpy's pairwise blocks, batches of one, chunks that leave a single worker, inputs
+    with exact zeros and magnitudes from tiny to large."""
+    hidden = tuple(int(h) for h in rng.integers(2, 40, rng.integers(0, 3)))
+    C = int(rng.choice([2, 3, 7, 8, 9, 10, 16, 17, 33, 128]))
+    d, K, B = int(rng.integers(1, 20)), int(rng.integers(1, 70)), int(rng.choice([1, 3, 8, 32]))
+    model = make_model("mlp" if hidden else "softmax", d, C, hidden=hidden)
+    x_all = rng.normal(size=(200, d)) * rng.choice([1e-3, 3.0, 100.0])
+    x_all[rng.random(x_all.shape) < 0.3] = 0.0
+    params = model.init_params(K) + rng.normal(size=(K, model.num_params)) * rng.choice(
+        [0.01, 0.3, 3.0])
+    return model, params, x_all, rng.integers(0, C, 200), rng.integers(0, 200, (K, B))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fused_passes_give_numpys_bits(monkeypatch, seed):
+    """The training step with its elementwise passes in kernels (compiled, and as Python)
+    against numpy's passes, bit for bit: losses and gradients, on random problems."""
+    from simulator.learning import fused, workload
+    from simulator.utils import jit
+
+    rng = np.random.default_rng(seed)
+    for case in range(40):
+        model, params, x_all, y_all, idx = _random_fused_case(rng)
+        monkeypatch.setattr(workload, "CHUNK_WORKERS", int(rng.choice([1, 7, 64])))
+        monkeypatch.setattr(fused, "FUSED_STEP_FROM", 10**18)
+        assert not fused.fused_step_applies(model, len(idx))
+        want_loss, want_grad = (a.copy() for a in
+                                model.batch_loss_and_grad(params, x_all, y_all, idx))
+        monkeypatch.setattr(fused, "FUSED_STEP_FROM", 1)
+        assert fused.fused_step_applies(model, len(idx))
+        runs = [model.batch_loss_and_grad(params, x_all, y_all, idx)]
+        if case < 3:                                     # the Python form is slow
+            with jit.interpreted():
+                runs.append(model.batch_loss_and_grad(params, x_all, y_all, idx))
+        for loss, grad in runs:
+            assert loss.tobytes() == want_loss.tobytes()
+            assert grad.tobytes() == want_grad.tobytes()
+
+
+def test_fused_passes_keep_numpys_relu_and_max_on_signed_zeros_and_nans():
+    """np.maximum(v, 0) gives +0.0 for -0.0 and keeps a NaN's bits; a row's max is NaN if
+    the row holds one: the kernels do the same."""
+    from simulator.learning import fused
+    from simulator.utils import jit
+
+    jit.compile_kernels()
+    nan = np.array([0x7FF8000000000123], dtype=np.int64).view(np.float64)[0]
+    z = np.array([[[-0.0, 0.0, -1.0, 2.0, nan, -np.inf, np.inf, 1e-310]]])
+    b = np.zeros((1, z.shape[2]))
+    want = np.maximum(z + b[:, None], 0.0)
+    got, mask = z.copy(), np.empty(z.shape, bool)
+    fused.bias_relu(got, b, mask)
+    assert got.tobytes() == want.tobytes() and (mask == (want > 0)).all()
+    logits = np.array([[[1.0, nan, 3.0], [2.0, -np.inf, 0.5]]])
+    want = logits - logits.max(-1, keepdims=True)
+    got = logits.copy()
+    fused.shift_logits(got, np.zeros((1, 3)))
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    assert got[~np.isnan(got)].tobytes() == want[~np.isnan(want)].tobytes()
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 10, 15, 16, 17, 100, 128])
+def test_row_sum_is_numpys_pairwise_sum(n):
+    """Terms of wildly different magnitudes make every order of summation show."""
+    from simulator.learning import fused
+    from simulator.utils import jit
+
+    jit.compile_kernels()
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((3, 50, n)) * np.exp(rng.uniform(-30, 30, (3, 50, n)))
+    want = a.sum(-1)
+    got = np.array([[fused.row_sum(a, k, i) for i in range(50)] for k in range(3)])
+    assert got.tobytes() == want.tobytes()
+
+
 @pytest.mark.parametrize("momentum, nesterov", [(0.9, True), (0.9, False), (0.0, False)])
 @pytest.mark.parametrize("weight_decay", [1e-4, 0.0])
 @pytest.mark.parametrize("lr_kind, grad_kind", [("scalar", "own"), ("per_worker", "shared"),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from ..utils import jit
+from . import fused
 from ..utils.errors import InputError
 from ..utils.jit import kernel
 from ..utils.yamlfile import did_you_mean, format_field
@@ -237,14 +238,58 @@ class MLP:
         work = self._workspace(rows, B)
         if work["x"] is None or work["x"].dtype != x_all.dtype:
             work["x"] = np.empty((rows, B, self.input_dim), x_all.dtype)
+        compiled = fused.fused_step_applies(self, K) and x_all.dtype == self.dtype
+        if compiled:                     # the elementwise passes in kernels: the same bits
+            jit.compile_kernels()
         loss = np.empty(K, self.dtype)
         for k0 in range(0, K, rows):
             k1 = min(K, k0 + rows)
             chunk = idx[k0:k1]
+            if compiled:
+                x = work["x"][:k1 - k0]
+                fused.gather_rows(x_all, chunk, x)
+                loss[k0:k1] = self._fused_loss_and_grad(params[k0:k1], x, y_all[chunk],
+                                                        grad[k0:k1], work)
+                continue
             x = np.take(x_all, chunk, axis=0, out=work["x"][:k1 - k0], mode="clip")
             loss[k0:k1] = self._loss_and_grad(params[k0:k1], np.asarray(x, dtype=self.dtype),
                                               y_all[chunk], grad[k0:k1], work)
         return loss, grad
+
+    def _fused_loss_and_grad(self, params, x, y, grad, work):
+        """:meth:`_loss_and_grad` with its elementwise passes in the kernels of
+        :mod:`simulator.learning.fused`: the same matmuls on the same operands, the same
+        ``np.exp`` and ``np.log``, the same bits (float64)."""
+        K, B, _ = x.shape
+        z, masks = [a[:K] for a in work["z"]], [m[:K] for m in work["mask"]]
+        if "exp" not in work:
+            rows, C = work["shape"][0], self.num_classes
+            work.update(exp=np.empty((rows, B, C)), sum_exp=np.empty((rows, B)),
+                        logit_y=np.empty((rows, B)))
+        exp, sum_exp, logit_y = work["exp"][:K], work["sum_exp"][:K], work["logit_y"][:K]
+        weights, grads = self.unflatten(params), self.unflatten(grad)
+        last = len(self.layers) - 1
+        inputs, h = [], x
+        for i, (W, b) in enumerate(weights):
+            inputs.append(h)
+            np.matmul(h, W, out=z[i])                              # (K, B, fan_out)
+            if i < last:
+                fused.bias_relu(z[i], b, masks[i])                 # h = relu(z + b), h > 0
+            else:
+                fused.shift_logits(z[i], b)                        # z + b - max
+            h = z[i]
+        np.exp(h, out=exp)                                         # (K, B, C), numpy's exp
+        fused.softmax_grad(h, exp, y, sum_exp, logit_y, grads[last][1])   # exp -> dz
+        loss = (np.log(sum_exp) - logit_y).mean(1)                 # (K,)
+        dz = exp
+        for i in range(last, -1, -1):
+            gW, _ = grads[i]
+            np.matmul(inputs[i].transpose(0, 2, 1), dz, out=gW)    # (K, fan_in, fan_out)
+            if i > 0:
+                # inputs[i] (layer i-1's output) is read for the last time: its buffer takes dz
+                dz = np.matmul(dz, weights[i][0].transpose(0, 2, 1), out=z[i - 1])
+                fused.relu_backward(dz, masks[i - 1], grads[i - 1][1])   # dz *= mask; gb
+        return loss
 
     def _loss_and_grad(self, params, x, y, grad, work):
         """The loss (K,) of the replicas, their gradient written into `grad` (K, P).
