@@ -23,6 +23,32 @@ def actions_of(v, steps):
     return [action(t) for t in range(1, steps + 1)]
 
 
+# --------------------------------------------------------------------------- ring order
+def test_cluster_gpus_is_ring_order_of_the_gpus():
+    """cluster_gpus concatenates gpu_blocks' lists instead of sorting again: the same order
+    as ring_order on every shipped topology, generated ones, and names whose natural keys
+    tie (gpu01, gpu1) or that a plain sort would misorder (gpu10 before gpu2)."""
+    import networkx as nx
+
+    from simulator.cluster import generators
+    from simulator.cluster.topology import gpu_blocks, load_topology
+    from simulator.network.collectives import ring_order
+    from simulator.utils.shipped import shipped_dir
+
+    graphs = [load_topology(p) for p in sorted(shipped_dir("topologies").glob("*.yaml"))]
+    graphs += [two_tier(3, 4), generators.dgx(2), generators.two_sites(2, 4),
+               generators.fat_tree(4)]
+    tied = nx.Graph()
+    for name, block in [("gpu1", "b10"), ("gpu01", "b10"), ("gpu10", "b2"), ("gpu2", "b2"),
+                        ("gpu3", "b10")]:
+        tied.add_node(name, kind="gpu", block=block)
+    graphs.append(tied)
+    for graph in graphs:
+        gpus, blocks = cluster_gpus(graph)
+        assert gpus == ring_order(graph, [g for b in gpu_blocks(graph).values() for g in b])
+        assert [[gpus[i] for i in b] for b in blocks] == list(gpu_blocks(graph).values())
+
+
 # --------------------------------------------------------------------------- schedules
 @pytest.mark.parametrize("steps", [1, 7, 24, 25])
 def test_sync_counts_match_closed_forms(steps):

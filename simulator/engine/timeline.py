@@ -80,7 +80,6 @@ from ..network.collectives import (
     check_group,
     collective_network,
     collective_pairs,
-    ring_order,
     run_groups,
 )
 from ..network.flows import Network
@@ -138,9 +137,13 @@ def cluster_gpus(graph):
         ``(gpus, blocks)``: names in ring order, and for each block the list of indices
         into `gpus` of its members.
     """
-    gpus = ring_order(graph, [g for members in gpu_blocks(graph).values() for g in members])
+    # gpu_blocks lists the blocks in the order ring_order ranks them by, each block's GPUs
+    # in natural order, so its lists one after another are ring_order's result (a stable
+    # sort by block rank, then natural key) without sorting the GPUs again.
+    by_block = gpu_blocks(graph)
+    gpus = [g for members in by_block.values() for g in members]
     position = {g: i for i, g in enumerate(gpus)}
-    blocks = [[position[g] for g in members] for members in gpu_blocks(graph).values()]
+    blocks = [[position[g] for g in members] for members in by_block.values()]
     return gpus, blocks
 
 
