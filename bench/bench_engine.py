@@ -12,8 +12,8 @@ each measured in one process, back to back, never seconds across runs.
    record) divided by the same numpy training alone (training.train with the same batches,
    gradients, updates, averaging and evaluations; no engine, no network model), for every
    variant, at 16 GPUs (8 x 2) and 256 GPUs (32 x 8). Both sides run with one BLAS thread
-   (the run pins it itself; the baseline is pinned here), so the ratio does not swing with
-   the machine's load. Target: at most 1.05.
+   and the cyclic garbage collector paused (the run does both itself; the baseline is set
+   so here), so the ratio does not swing with the machine's load. Target: at most 1.05.
 2. Scale: K = 64 ... 16,384 GPUs (two_tier(K/8, 8)), hierarchical local SGD H=2 Hb=4, 100
    steps of 32 samples per GPU on MNIST-1D (100,000 samples), a flat learning rate of 0.05.
    Each size runs in a fresh child process so that its peak memory (max RSS, read after the
@@ -50,6 +50,7 @@ from simulator.experiments.scenario import Variant, load_scenario
 from simulator.learning.datasets import BatchStream, shard_indices
 from simulator.learning.schedules import schedule_for
 from simulator.learning.training import train
+from simulator.utils.bulk import paused_gc
 
 VARIANTS = [Variant("minibatch", label="minibatch"), Variant("local", H=4, label="local H=4"),
             Variant("postlocal", H=4, switch_step=20, label="postlocal H=4 S=20"),
@@ -64,7 +65,8 @@ PEAK_FRACTION_TARGET = 0.40
 def numpy_alone(scenario, variant, workload):
     """The same training as run_variant, without engine or network: the baseline.
 
-    Pinned to one BLAS thread, as run_variant pins itself, so that the two compare.
+    Pinned to one BLAS thread and with the cyclic garbage collector paused, as run_variant
+    runs itself, so that the two compare.
     """
     data, model = workload
     gpus, blocks = cluster_gpus(scenario.topology)
@@ -73,7 +75,7 @@ def numpy_alone(scenario, variant, workload):
     action = schedule_for(variant)
     stream = BatchStream(shard_indices(data.y_train, len(gpus), seed=scenario.seed), batch,
                          seed=scenario.seed)
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), paused_gc():
         return train(model, data, stream, actions=[action(t) for t in range(1, steps + 1)],
                      blocks=blocks, optimizer=scenario.optimizer, eval_every=scenario.eval_every)
 

@@ -84,6 +84,7 @@ from ..network.collectives import (
 )
 from ..network.flows import Network
 from ..network.routing import Router
+from ..utils.bulk import paused_gc
 from .overlap import BucketedSync, run_buckets
 
 __all__ = ["Timeline", "compute_times", "simulate_timeline", "cluster_gpus", "cluster_groupings",
@@ -294,7 +295,12 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
                 check_group(graph, members, collective)
     smaller = [members for name in used if name != GLOBAL for members in names[name]
                if len(members) > 1]
-    contended = bool(smaller) and not _independent(router, smaller, collective)
+    # Working out every group's collective (routes, plans, patterns) builds many objects
+    # and frees few: the cyclic collector, run every few hundred of them, would scan the
+    # graph's and the caches' again and again (a quarter of the timeline at 4,096 GPUs).
+    # It is paused for that work and for the closed form, not for the SimPy events.
+    with paused_gc():
+        contended = bool(smaller) and not _independent(router, smaller, collective)
     in_flight = [] if record_in_flight else None
     shared_log = [] if record_in_flight and contended else None
     # The shared network carries the efficiencies of the protocol the first such group's
@@ -345,9 +351,10 @@ def simulate_timeline(graph, gpus, groups, actions, compute_s, *, message_bytes,
 
     if source is None and overlap is None and not gossiping and shared is None \
             and not record_in_flight and CLOSED_FORM:
-        found = _closed_form(steps, compute_s, groupings, names, group_index, group_tiers,
-                             tier_total, wait_total, step_end_s, gpu_end_s, sync_log, cost_of,
-                             message_bytes, global_sync_delay_s, tiers)
+        with paused_gc():
+            found = _closed_form(steps, compute_s, groupings, names, group_index, group_tiers,
+                                 tier_total, wait_total, step_end_s, gpu_end_s, sync_log,
+                                 cost_of, message_bytes, global_sync_delay_s, tiers)
         if found is not None:
             now_s, comm_bytes = found
             return _timeline(graph, steps, named, now_s, comm_bytes, step_end_s, compute_total,

@@ -50,6 +50,7 @@ from ..learning.outer import outer_for
 from ..learning.schedules import GLOBAL, PARAMETER_DEFAULTS, schedule_for
 from ..learning.training import train
 from ..learning.workload import make_model
+from ..utils.bulk import paused_gc
 from .coupled import decide_steps
 from .scenario import steps_per_epoch
 
@@ -239,7 +240,21 @@ def run_variant(scenario, variant, *, workload=None, progress=None, timed=None, 
     -------
     dict
         The results record (docs/semantics.md, "Results contract").
+
+    Notes
+    -----
+    The run holds Python's cyclic garbage collector off (:func:`~simulator.utils.bulk.paused_gc`):
+    its routes, plans and steps are many objects and almost no cyclic garbage (at most a
+    few thousand objects a run on the shipped scenarios, faults included, freed when the
+    collector resumes), while each pass of the collector would scan every object the process
+    holds (numba's alone are hundreds of thousands).
     """
+    with paused_gc():
+        return _run_variant(scenario, variant, workload=workload, progress=progress,
+                            timed=timed, warn=warn, stop_after=stop_after)
+
+
+def _run_variant(scenario, variant, *, workload, progress, timed, warn, stop_after):
     data, model = workload or load_workload(scenario)
     graph = scenario.topology
     gpus, blocks = cluster_gpus(graph)
