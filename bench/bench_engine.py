@@ -134,6 +134,13 @@ def load_numba_kernels():
     # 64 transfers: enough flows that the network model uses its compiled kernels.
     simulate_transfers(graph, [{"src": f"gpu{i % 4}_{i % 8}", "dst": f"gpu{(i + 1) % 4}_{i % 7}",
                                 "bytes": 1e6, "start": 0.0} for i in range(64)])
+    # The collectives' bandwidth phases call the same kernels with other kinds of argument:
+    # a block's and a global ring on two_tier(8, 8) load those.
+    from simulator.network.collectives import run_groups
+    graph = _two_tier(8, 8)
+    gpus, blocks = cluster_gpus(graph)
+    for members in (blocks[0], range(len(gpus))):
+        run_groups(graph, [[gpus[i] for i in members]], 1e6, "ring")
     return time.perf_counter() - start
 
 
