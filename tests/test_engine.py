@@ -252,3 +252,22 @@ def test_groups_of_one_gpu_sync_in_no_time():
     tl = simulate_timeline(single, gpus, blocks, ["gradient"] * 3, np.full((1, 3), 0.5),
                            message_bytes=1e6, global_sync_delay_s=9.0)
     assert tl.simulated_time_s == 1.5 and tl.comm_bytes == {"intra_block": 0.0, "inter_block": 0.0}
+
+
+def test_run_variant_holds_the_collector_off_without_faults_only(monkeypatch):
+    """A run without faults makes almost no cyclic garbage: the collector is off for it
+    (and back on after); a fault timeline leaves garbage as it goes: the collector runs."""
+    import dataclasses
+    import gc
+
+    from simulator.experiments import runner
+    from simulator.experiments.scenario import load_scenario
+
+    seen = []
+    monkeypatch.setattr(runner, "_run_variant", lambda *a, **k: seen.append(gc.isenabled()))
+    scenario = load_scenario(None)
+    assert gc.isenabled()
+    runner.run_variant(scenario, scenario.variants[0])
+    runner.run_variant(dataclasses.replace(scenario, faults=SimpleNamespace(policy="restart")),
+                       scenario.variants[0])
+    assert seen == [False, True] and gc.isenabled()
