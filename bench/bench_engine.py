@@ -20,9 +20,10 @@ each measured in one process, back to back, never seconds across runs.
    Each size runs in a fresh child process so that its peak memory (max RSS, read after the
    whole run) is its own; up to 1,024 GPUs the run and the baseline are timed three times
    each, alternating, and the best of each kept (the machine's noise is ~10 %). Columns:
-   wall time of the run, of the numpy training alone, their ratio, peak memory, microseconds per GPU-step (wall / (K x steps)), the log-log slope of
-   the wall time against the previous size, and the training's GFLOP/s (6 x weights x batch
-   x K x steps / numpy time) beside the GEMM peak of 0. Targets: 16,384 GPUs under 60 s and
+   wall time of the run, of the numpy training alone, their ratio, peak memory,
+   microseconds per GPU-step (wall / (K x steps)), the log-log slope of the wall time
+   against the previous size, and the training's GFLOP/s (6 x weights x batch x K x steps
+   / numpy time) beside the GEMM peak of 0. Targets: 16,384 GPUs under 60 s and
    2 GB, slope at most 1.05 from 1,024 up, the training at 40 % of the float64 peak.
 
 MNIST-1D is generated once into the cache before timing; numba's kernels are loaded in
