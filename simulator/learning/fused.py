@@ -29,8 +29,8 @@ import numpy as np
 
 from ..utils.jit import kernel
 
-__all__ = ["FUSED_STEP_FROM", "PAIRWISE_MAX", "bias_relu", "shift_logits", "softmax_grad",
-           "relu_backward", "gather_rows", "row_sum"]
+__all__ = ["FUSED_STEP_FROM", "PAIRWISE_MAX", "fused_step_applies", "bias_relu", "shift_logits",
+           "softmax_grad", "relu_backward", "gather_rows", "row_sum"]
 
 FUSED_STEP_FROM = 1 << 20
 """Parameters in all (K x P, float64) from which a training step's elementwise passes run
@@ -159,10 +159,29 @@ def gather_rows(x_all, idx, out):  # pragma: no cover
 
 
 def fused_step_applies(model, K):
-    """True if a training step of `K` replicas of `model` runs the kernels: float64, at least
-    :data:`FUSED_STEP_FROM` parameters in all, at most :data:`PAIRWISE_MAX` classes, no
-    layer one unit wide (numpy then sums its bias gradient along a contiguous axis, in
-    another order)."""
+    """Whether a training step of `K` replicas of `model` runs the kernels.
+
+    They do in float64, from :data:`FUSED_STEP_FROM` parameters in all, with at most
+    :data:`PAIRWISE_MAX` classes and no layer one unit wide (numpy then sums its bias
+    gradient along a contiguous axis, in another order).
+
+    Parameters
+    ----------
+    model : simulator.learning.workload.MLP
+    K : int
+        Replicas (workers) of the step.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from simulator.learning.workload import make_model
+    >>> model = make_model("mlp", 40, 10, hidden=(64,))          # 3,274 parameters
+    >>> fused_step_applies(model, 256), fused_step_applies(model, 1024)
+    (False, True)
+    """
     widths = (*model.hidden, model.num_classes)
     return (model.dtype == np.float64 and K * model.num_params >= FUSED_STEP_FROM
             and model.num_classes <= PAIRWISE_MAX and min(widths) >= 2)
