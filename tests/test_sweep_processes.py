@@ -61,7 +61,10 @@ def _start(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "simulator", "sweep", str(tmp_path / "slow.yaml"), "-o",
          str(tmp_path / "out"), "--jobs", "2", "-q"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # Ctrl-C as in a terminal, even where the tests themselves run with SIGINT ignored
+        # (a shell's background job without job control): an ignored SIGINT is inherited.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:      # the forkserver, its two workers, the tracker
         below = _descendants(process.pid)
