@@ -227,16 +227,22 @@ class GroupTable:
             self._unpair(s)
             self._place(s, left)
 
+    def _renumber(self, kept, names, count):
+        """Move rows `kept` (ascending) of the arrays `names` to the front, in order; return
+        the map from old numbers to new, ``count + 1`` long, -1 for those dropped and for -1."""
+        remap = np.full(count + 1, -1, np.int64)
+        remap[kept] = np.arange(len(kept))
+        for name in names:
+            array = getattr(self, name)
+            array[:len(kept)] = array[kept]
+        return remap
+
     def _compact(self):
         """Renumber the live groups 0, 1, ... in their order, so that passes over the
         groups do not also pass over the many freed ones (after a burst of groups)."""
         live = np.flatnonzero(self.g_n[:self.n_groups] > 0)
-        remap = np.full(self.n_groups, -1, np.int64)
-        remap[live] = np.arange(len(live))
-        for name in ("g_links", "g_rate", "g_clock", "g_clock0", "g_min_w", "g_finish", "g_n",
-                     "g_head", "g_changed"):
-            array = getattr(self, name)
-            array[:len(live)] = array[live]
+        remap = self._renumber(live, ("g_links", "g_rate", "g_clock", "g_clock0", "g_min_w",
+                                      "g_finish", "g_n", "g_head", "g_changed"), self.n_groups)
         flowing = self.flowing()
         self.group[flowing] = remap[self.group[flowing]]
         self._key_to_group = {key: int(remap[g]) for key, g in self._key_to_group.items()}
@@ -248,13 +254,9 @@ class GroupTable:
         """Drop the pairs no flow is counted in any more (renumbering the others in order)."""
         n = len(self._pair_of)
         kept = np.flatnonzero(self.pair_n[:n] > 0)
-        remap = np.full(n + 1, -1, np.int64)               # remap[-1] = -1: no pair
-        remap[kept] = np.arange(len(kept))
-        for name in ("pair_link", "pair_cand", "pair_n"):
-            array = getattr(self, name)
-            array[:len(kept)] = array[kept]
+        remap = self._renumber(kept, ("pair_link", "pair_cand", "pair_n"), n)
         flowing = self.flowing()
-        self.pair[flowing] = remap[self.pair[flowing]]
+        self.pair[flowing] = remap[self.pair[flowing]]            # -1 (no pair) stays -1
         self._pair_of = {(int(link), int(cand)): i for i, (link, cand) in
                          enumerate(zip(self.pair_link[:len(kept)], self.pair_cand[:len(kept)]))}
 
