@@ -126,25 +126,12 @@ def test_a_link_left_out_is_taken_in_when_it_fills():
     assert grouptable.FULL < 1
 
 
-def entry_level_by_sorting(others_Bps, k, capacity):
-    """The water level at which a link fills when `k` flows rise from zero beside flows
-    held at `others_Bps`: solve sum(min(r, y)) + k * y = capacity by walking the sorted
-    rates (the textbook way, written apart from the kernel)."""
-    below = 0.0
-    rates = np.sort(others_Bps)
-    for i, r in enumerate(rates):
-        y = (capacity - below) / (len(rates) - i + k)
-        if y <= r:
-            return y
-        below += r
-    return capacity - below if k == 0 else (capacity - below) / k
-
-
 @pytest.mark.parametrize("seed", range(20))
 def test_the_entry_bound_is_a_lower_bound_of_the_entry_level_and_no_worse_than_capacity_per_flow(seed):
     """One candidate link, flows on it at random rates (ties at the top often, as flows
     bottlenecked there share one rate), k joining: the kernel's bound never exceeds the
-    level the link really fills at, and is at least capacity / flows."""
+    level the link really fills at (maxmin.entry_level, the per-flow table's exact level),
+    and is at least capacity / flows."""
     rng = np.random.default_rng(seed)
     n_old, k = int(rng.integers(1, 30)), int(rng.integers(1, 4))
     capacity = float(rng.uniform(10, 100))
@@ -162,6 +149,7 @@ def test_the_entry_bound_is_a_lower_bound_of_the_entry_level_and_no_worse_than_c
     bound = grouptable._entry_bound(joined, table.route, table.candidate, table.on_link,
                                     table.n_on, table.group, table.g_rate, table.capacity,
                                     np.zeros(len(slots), np.bool_), np.zeros(2, np.int64))
-    truth = entry_level_by_sorting(rates, k, capacity)
+    truth = maxmin.entry_level(np.zeros((n_old + k, 1), np.int64), table.capacity,
+                               np.append(rates, np.zeros(k)), np.arange(n_old + k) >= n_old)
     assert bound <= truth * (1 + 1e-12)
     assert bound >= capacity / (n_old + k) * (1 - 1e-12)
