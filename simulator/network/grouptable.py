@@ -40,7 +40,7 @@ per slot), which keeps the per-flow solve and remains the reference.
 
 import numpy as np
 
-from . import maxmin
+from . import levels, maxmin
 from ..utils.jit import kernel
 
 __all__ = ["GroupTable"]
@@ -48,6 +48,8 @@ __all__ = ["GroupTable"]
 FULL = 1 - 1e-6            # a link not a candidate is taken in above this share of its capacity
 SLACK = 0.5                # a candidate link is let go below this share
 LET_GO_EVERY = 32          # solves between two looks for candidate links to let go
+LEVEL_TOL = 1e-12          # the fast solve's check of the max-min conditions, relative
+REPAIR_ROUNDS = 4          # fast solves (moving violated couplings) before progressive filling
 
 
 class GroupTable:
@@ -107,6 +109,27 @@ class GroupTable:
         self._joining = np.zeros(0, np.bool_)
         self._k_on = np.zeros(n_links, np.int64)
         self._frozen = np.zeros(0, np.bool_)
+        # The fast solve (simulator.network.levels): each group's bottleneck link, flows
+        # bottlenecked per link, couplings (link, bottleneck) -> flows.
+        self.fast = True                                   # False: progressive filling only
+        self.solves_fast = self.solves_filled = 0          # how each solve went
+        self.n_b = np.zeros(n_links, np.int64)
+        self.b_head = np.full(n_links, -1, np.int64)       # groups bottlenecked here (list)
+        self.level = np.zeros(n_links)
+        self.n_cp = np.zeros(1, np.int64)                  # couplings (some dead: 0 flows)
+        self.cp_link = self.cp_b = self.cp_n = np.zeros(0, np.int64)
+        self._epoch = 0
+        self._viol = np.zeros(0, np.bool_)
+        self._assigned = False                             # every live group has a bottleneck
+        self._unassigned = []                              # groups made since the last solve
+        self.link_cp = np.zeros((n_links, 8), np.int64)   # couplings per link:
+        self.n_link_cp = np.zeros(n_links, np.int64)       # link_cp[l, :n_link_cp[l]]
+        self._ready = np.zeros(n_links, np.int64)          # epoch of the solve that solved it
+        self._seen = np.zeros(n_links, np.int64)
+        self._order = np.zeros(n_links, np.int64)          # bottleneck links, as last solved
+        self._n_order = 0
+        self._moves = np.zeros((16, 2), np.int64)
+        self._no_cps = np.zeros(0, np.int64)
         self.n_groups = 0
         self._alloc_flows(16, 1)
         self._alloc_groups(16, 1)
@@ -145,6 +168,10 @@ class GroupTable:
         grown("g_n", 0, np.int64)
         grown("g_head", -1, np.int64)
         grown("g_changed", True, np.bool_)                 # flows joined or left: solve it
+        grown("g_b", -1, np.int64)                         # its bottleneck link (-1: none yet)
+        grown("b_nxt", -1, np.int64)                       # next and previous group in the
+        grown("b_prv", -1, np.int64)                       # list of its bottleneck
+        grown("g_cp", -1, np.int64, (width,))              # its coupling per hop (-1: none)
 
     # ------------------------------------------------------------------ groups
     def _group_of(self, key):
@@ -170,16 +197,22 @@ class GroupTable:
         self.g_min_w[g] = np.inf
         self.g_n[g] = 0
         self.g_head[g] = -1
+        self.g_b[g] = -1
+        self.g_cp[g] = -1
+        self._unassigned.append(g)
         return g
 
     def _take_out(self, s):
         """Take slot `s` out of its group; return its bytes left."""
         left = _unlink(s, self.group, self.vfinish, self.g_clock, self.g_head, self.nxt, self.prv,
-                       self.g_n, self.g_changed, self.g_min_w)
+                       self.g_n, self.g_changed, self.g_min_w, self.g_b, self.g_cp, self.n_b,
+                       self.cp_n)
         g = int(self.group[s])
         if self.g_n[g] == 0:
             del self._key_to_group[self._key_of[g]]
             self._free.append(g)
+            _rebottleneck(g, -1, self._no_cps, self.g_n, self.g_b, self.g_cp, self.n_b,
+                          self.cp_n, self.b_head, self.b_nxt, self.b_prv)
         return left
 
     def _flows_on(self, links):
@@ -212,7 +245,8 @@ class GroupTable:
         self.pair[s, :len(route)] = pairs
         g = self._group_of(key)
         _insert(s, g, left, self.g_clock, self.vfinish, self.group, self.g_head, self.nxt, self.prv,
-                self.g_n, self.g_changed, self.g_min_w, self.pair[s], self.pair_n)
+                self.g_n, self.g_changed, self.g_min_w, self.pair[s], self.pair_n, self.g_b,
+                self.g_cp, self.n_b, self.cp_n)
 
     def _unpair(self, s):
         pairs = self.pair[s]
@@ -242,7 +276,10 @@ class GroupTable:
         groups do not also pass over the many freed ones (after a burst of groups)."""
         live = np.flatnonzero(self.g_n[:self.n_groups] > 0)
         remap = self._renumber(live, ("g_links", "g_rate", "g_clock", "g_clock0", "g_min_w",
-                                      "g_finish", "g_n", "g_head", "g_changed"), self.n_groups)
+                                      "g_finish", "g_n", "g_head", "g_changed", "g_b", "g_cp"),
+                               self.n_groups)
+        self._unassigned = [int(remap[g]) for g in self._unassigned if remap[g] >= 0]
+        _list_bottlenecked(len(live), self.g_n, self.g_b, self.b_head, self.b_nxt, self.b_prv)
         flowing = self.flowing()
         self.group[flowing] = remap[self.group[flowing]]
         self._key_to_group = {key: int(remap[g]) for key, g in self._key_to_group.items()}
@@ -359,17 +396,8 @@ class GroupTable:
             return self.min_finish
         maxmin._compile_if_big(self.n_active * self.width)
         cap = self.capacity[:self.pad]
-        # Groups whose rate is below the first level at which a change matters keep it
-        # (maxmin's rule): the lowest rate that left, and for joining flows a lower bound
-        # of their entry level on their candidate links (_entry_bound).
-        level = float(left_level)
+        level = None                             # progressive filling's threshold, if needed
         joined = np.asarray(joined, np.int64)
-        if len(joined):
-            if len(self._joining) < self.top:
-                self._joining = np.zeros(2 * self.top, np.bool_)
-            level = min(level, _entry_bound(joined, self.route, self.candidate, self.on_link,
-                                            self.n_on, self.group, self.g_rate, self.capacity,
-                                            self._joining, self._k_on))
         self._solves += 1
         if self.n_groups > 2 * len(self._key_to_group) + 64:
             self._compact()
@@ -381,18 +409,12 @@ class GroupTable:
             if self._solve_all:
                 level = 0.0
                 self._solve_all = False
-            n = self.n_groups
-            if len(self._solve) < n or len(self._members) < n * self.g_links.shape[1]:
-                self._solve = np.zeros(2 * n, np.int64)
-                self._frozen = np.zeros(2 * n, np.bool_)
-                self._members = np.zeros(2 * n * self.g_links.shape[1], np.int64)
             if len(self._over) < len(self.pair_n):
                 self._over = np.zeros(2 * len(self.pair_n), np.int64)
-            work = self._work
-            _group_fill(n, self.g_links, self.g_n, self.capacity, self.g_rate, self.g_changed,
-                        level * (1 - 1e-9), work["seen"], work["residual"], work["count"],
-                        work["key"], work["first"], work["cursor"], work["heap"], work["links"],
-                        self._solve, self._members, self._frozen, self.top_rate)
+            if not (self.fast and self._assigned and self._fast_solve()):
+                if level is None:
+                    level = self._threshold(left_level, joined)
+                self._fill(level)
             n_over = _suspects(len(self._pair_of), self.pair_link, self.pair_cand, self.pair_n,
                                self.top_rate, self.capacity, self.candidate, FULL, self.on_link,
                                self.n_on, self.group, self.g_rate, self._bound, self._over)
@@ -414,6 +436,133 @@ class GroupTable:
         self.min_finish = float(_earliest(live, self.g_n, self.now, self.g_rate, self.g_clock,
                                           self.g_min_w, self.g_finish))
         return self.min_finish
+
+    def _threshold(self, left_level, joined):
+        """Groups whose rate is below the first level at which a change matters keep it
+        (maxmin's rule): the lowest rate that left, and for joining flows a lower bound of
+        their entry level on their candidate links (_entry_bound)."""
+        level = float(left_level)
+        if len(joined):
+            if len(self._joining) < self.top:
+                self._joining = np.zeros(2 * self.top, np.bool_)
+            level = min(level, _entry_bound(joined, self.route, self.candidate, self.on_link,
+                                            self.n_on, self.group, self.g_rate, self.capacity,
+                                            self._joining, self._k_on))
+        return level
+
+    def _fill(self, level):
+        """Progressive filling over the groups at or above `level`; then read each group's
+        bottleneck off the rates, for the fast solve of the next events."""
+        n = self.n_groups
+        if len(self._solve) < n or len(self._members) < n * self.g_links.shape[1]:
+            self._solve = np.zeros(2 * n, np.int64)
+            self._frozen = np.zeros(2 * n, np.bool_)
+            self._members = np.zeros(2 * n * self.g_links.shape[1], np.int64)
+        work = self._work
+        _group_fill(n, self.g_links, self.g_n, self.capacity, self.g_rate, self.g_changed,
+                    level * (1 - 1e-9), work["seen"], work["residual"], work["count"],
+                    work["key"], work["first"], work["cursor"], work["heap"], work["links"],
+                    self._solve, self._members, self._frozen, self.top_rate)
+        self.solves_filled += 1
+        if self.fast:
+            missing = levels.bottlenecks_of(n, self.g_n, self.g_links, self.g_rate,
+                                            self.capacity, 1 - 1e-9, self._bound,
+                                            self.level, self.g_b)
+            self._assigned = not missing
+            if self._assigned:
+                self._rebuild_couplings()
+                self._unassigned = []
+
+    # ------------------------------------------------------------------ fast solve
+    def _rebuild_couplings(self):
+        """Count every live group at its bottleneck ``g_b`` and in its couplings, anew
+        (dropping the couplings no flow is counted in)."""
+        n = self.n_groups
+        live = self.g_n[:n] > 0
+        b = self.g_b[:n]
+        n_links = len(self.capacity)
+        self.n_b[:] = np.bincount(b[live], weights=self.g_n[:n][live],
+                                  minlength=n_links).astype(np.int64)
+        links = self.g_links[:n]
+        hop = live[:, None] & (links != self.pad) & (links != b[:, None])
+        unique, inverse = np.unique((links * n_links + b[:, None])[hop], return_inverse=True)
+        self._grow_couplings(len(unique))
+        self.n_cp[0] = len(unique)
+        self.cp_link[:len(unique)], self.cp_b[:len(unique)] = unique // n_links, unique % n_links
+        self.cp_n[:len(unique)] = np.bincount(
+            inverse, weights=np.broadcast_to(self.g_n[:n, None], links.shape)[hop],
+            minlength=len(unique)).astype(np.int64)
+        g_cp = np.full(links.shape, -1, np.int64)
+        g_cp[hop] = inverse
+        self.g_cp[:n] = g_cp
+        _list_bottlenecked(n, self.g_n, self.g_b, self.b_head, self.b_nxt, self.b_prv)
+        self.n_link_cp[:] = 0
+        while not levels.list_couplings(len(unique), self.cp_link, self.link_cp, self.n_link_cp):
+            self.link_cp = np.zeros((len(self.link_cp), 2 * self.link_cp.shape[1]), np.int64)
+
+    def _grow_couplings(self, count):
+        """Room for `count` couplings."""
+        if len(self.cp_n) < count:
+            rows = max(64, 2 * count)
+            for name in ("cp_link", "cp_b", "cp_n"):
+                self._grow(name, rows, 0, np.int64)
+            self._viol = np.zeros(rows, np.bool_)
+
+    def _move(self, moves):
+        """Make ``moves[i, 1]`` the bottleneck of group ``moves[i, 0]``, for every row."""
+        done = 0
+        while done < len(moves):
+            done += _move_groups(moves[done:], self.g_links, self.pad, self.g_n, self.g_b, self.g_cp,
+                                 self.n_b, self.cp_n, self.cp_link, self.cp_b, self.link_cp,
+                                 self.n_link_cp, self.n_cp, self.b_head, self.b_nxt, self.b_prv)
+            if done < len(moves):                  # out of room for a coupling: grow, go on
+                self._grow_couplings(self.n_cp[0] + 1)
+                width = self.link_cp.shape[1]
+                if self.n_link_cp.max() == width:
+                    self._grow("link_cp", len(self.link_cp), 0, np.int64, (2 * width,))
+
+    def _fast_solve(self):
+        """Rates from the bottleneck levels (:mod:`simulator.network.levels`): guess the
+        bottleneck of groups made since the last solve, solve, move the flows of violated
+        couplings and solve again, up to REPAIR_ROUNDS times; True if the rates are set."""
+        cap = self.capacity
+        if self._unassigned:
+            new = np.array(self._unassigned, np.int64)
+            self._unassigned = []
+            if len(self._moves) < len(new):
+                self._moves = np.zeros((2 * len(new), 2), np.int64)
+            k = _guess(new, self.g_links, self.g_n, self.g_b, self.n_b, self.level, cap,
+                       self.n_on, self._moves)
+            self._move(self._moves[:k])
+        n_cp = int(self.n_cp[0])
+        if n_cp > 256 and self._solves % LET_GO_EVERY == 0 and \
+                4 * np.count_nonzero(self.cp_n[:n_cp]) < 3 * n_cp:
+            self._rebuild_couplings()                          # a quarter of them dead
+        links = np.flatnonzero(self.candidate[:self.pad])
+        for _ in range(REPAIR_ROUNDS):
+            self._epoch += 1
+            status, n_order = levels.solve_levels(
+                links, self.link_cp, self.n_link_cp, self.cp_b, self.cp_n, self.n_b, cap,
+                LEVEL_TOL, self.level, self.top_rate, self._work["residual"], self._viol,
+                self._order, self._n_order, self._ready, self._epoch)
+            self._n_order = n_order or self._n_order
+            if status == levels.SOLVED:
+                _rates_from_levels(self.n_groups, self.g_n, self.g_b, self.level, self.g_rate,
+                                   self.g_changed)
+                self.solves_fast += 1
+                return True
+            n_cp = int(self.n_cp[0])
+            if status == levels.FAILED:
+                break
+            if len(self._moves) < self.n_groups:
+                self._moves = np.zeros((2 * self.n_groups, 2), np.int64)
+            k = levels.repair_moves(n_cp, self.cp_b, self._viol, self.b_head, self.b_nxt,
+                                    self.g_links, self.g_cp, self.n_b, self.level, self.pad,
+                                    self._moves, self._seen, self._epoch)
+            self._viol[:n_cp] = False
+            self._move(self._moves[:k])
+        self._viol[:n_cp] = False
+        return False
 
     def _let_go(self, links):
         """Stop taking slack links into the solve, where every flow keeps a candidate link."""
@@ -447,9 +596,10 @@ class GroupTable:
 # --------------------------------------------------------------------------- kernels
 @kernel
 def _insert(s, g, left, clock, vfinish, group, head, nxt, prv, g_n, changed, min_w, pairs,
-            pair_n):  # pragma: no cover - compiled
+            pair_n, g_b, g_cp, n_b, cp_n):  # pragma: no cover - compiled
     """Put slot `s` with `left` bytes into group `g` (at the head of its list), and count
-    it in its `pairs` (-1: none)."""
+    it in its `pairs` (-1: none) and, if the group has a bottleneck, there and in its
+    couplings."""
     w = clock[g] + left
     vfinish[s] = w
     group[s] = g
@@ -466,13 +616,132 @@ def _insert(s, g, left, clock, vfinish, group, head, nxt, prv, g_n, changed, min
     for p in pairs:
         if p >= 0:
             pair_n[p] += 1
+    _count_in(g, 1, g_b, g_cp, n_b, cp_n)
 
 
 @kernel
-def _unlink(s, group, vfinish, clock, head, nxt, prv, g_n, changed,
-            min_w):  # pragma: no cover - compiled
-    """Take slot `s` out of its group's list; return its bytes left."""
+def _guess(groups, g_links, g_n, g_b, n_b, level, capacity, n_on, moves):  # pragma: no cover - compiled
+    """A first bottleneck for each new group of `groups` still without one: the link of
+    its key of lowest level, or of least capacity per flow where none bottlenecks flows
+    yet. Writes ``moves[:k]``; returns k."""
+    pad = capacity.shape[0] - 1
+    k = 0
+    for g in groups:
+        if not g_n[g] or g_b[g] >= 0:
+            continue
+        best = -1
+        best_level = np.inf
+        for h in range(g_links.shape[1]):
+            link = g_links[g, h]
+            if link == pad:
+                break
+            here = level[link] if n_b[link] > 0 else capacity[link] / max(n_on[link], 1)
+            if best < 0 or here < best_level:
+                best = link
+                best_level = here
+        moves[k, 0] = g
+        moves[k, 1] = best
+        k += 1
+    return k
+
+
+@kernel
+def _move_groups(moves, g_links, pad, g_n, g_b, g_cp, n_b, cp_n, cp_link, cp_b, link_cp,
+                 n_link_cp, n_cp, head, nxt, prv):  # pragma: no cover - compiled
+    """Make ``moves[i, 1]`` the bottleneck of group ``moves[i, 0]``, row by row, finding
+    each coupling in its link's list or adding it; return the rows done (fewer if the
+    coupling arrays or a link's list ran out of room)."""
+    width = g_links.shape[1]
+    cps = np.full(width, -1, np.int64)
+    for i in range(moves.shape[0]):
+        g = moves[i, 0]
+        b = moves[i, 1]
+        for h in range(width):
+            link = g_links[g, h]
+            cps[h] = -1
+            if link == pad or link == b:
+                continue
+            found = -1
+            for k in range(n_link_cp[link]):
+                p = link_cp[link, k]
+                if cp_b[p] == b:
+                    found = p
+                    break
+            if found < 0:
+                if n_cp[0] == cp_n.shape[0] or n_link_cp[link] == link_cp.shape[1]:
+                    return i
+                found = n_cp[0]
+                n_cp[0] += 1
+                cp_link[found] = link
+                cp_b[found] = b
+                cp_n[found] = 0
+                link_cp[link, n_link_cp[link]] = found
+                n_link_cp[link] += 1
+            cps[h] = found
+        _rebottleneck(g, b, cps, g_n, g_b, g_cp, n_b, cp_n, head, nxt, prv)
+    return moves.shape[0]
+
+
+@kernel
+def _rebottleneck(g, b, cps, g_n, g_b, g_cp, n_b, cp_n, head, nxt, prv):  # pragma: no cover - compiled
+    """Make link `b` (-1: none) the bottleneck of group `g`, its couplings per hop `cps`
+    (-1: none; empty with no bottleneck): move its flows' counts and its place in the
+    per-link lists of bottlenecked groups."""
+    n = g_n[g]
+    _count_in(g, -n, g_b, g_cp, n_b, cp_n)
+    old = g_b[g]
+    if old >= 0:
+        if prv[g] >= 0:
+            nxt[prv[g]] = nxt[g]
+        else:
+            head[old] = nxt[g]
+        if nxt[g] >= 0:
+            prv[nxt[g]] = prv[g]
+    g_b[g] = b
+    g_cp[g] = -1
+    g_cp[g, :len(cps)] = cps
+    if b >= 0:
+        first = head[b]
+        nxt[g] = first
+        prv[g] = -1
+        if first >= 0:
+            prv[first] = g
+        head[b] = g
+    _count_in(g, n, g_b, g_cp, n_b, cp_n)
+
+
+@kernel
+def _list_bottlenecked(n_groups, g_n, g_b, head, nxt, prv):  # pragma: no cover - compiled
+    """Rebuild the per-link lists of bottlenecked groups from ``g_b``."""
+    head[:] = -1
+    for g in range(n_groups - 1, -1, -1):
+        b = g_b[g]
+        if g_n[g] and b >= 0:
+            first = head[b]
+            nxt[g] = first
+            prv[g] = -1
+            if first >= 0:
+                prv[first] = g
+            head[b] = g
+
+
+@kernel
+def _count_in(g, n, g_b, g_cp, n_b, cp_n):  # pragma: no cover - compiled
+    """Count `n` more flows of group `g` at its bottleneck and in its couplings."""
+    if g_b[g] >= 0:
+        n_b[g_b[g]] += n
+        for p in g_cp[g]:
+            if p >= 0:
+                cp_n[p] += n
+
+
+@kernel
+def _unlink(s, group, vfinish, clock, head, nxt, prv, g_n, changed, min_w, g_b, g_cp, n_b,
+            cp_n):  # pragma: no cover - compiled
+    """Take slot `s` out of its group's list (and its bottleneck's and couplings' counts);
+    return its bytes left."""
     g = group[s]
+    _count_in(g, -1, g_b, g_cp, n_b, cp_n)
     left = vfinish[s] - clock[g]
     n = nxt[s]
     p = prv[s]
@@ -489,6 +758,15 @@ def _unlink(s, group, vfinish, clock, head, nxt, prv, g_n, changed,
     elif vfinish[s] <= min_w[g]:
         min_w[g] = _min_w(head[g], nxt, vfinish)
     return left
+
+
+@kernel
+def _rates_from_levels(n_groups, g_n, g_b, level, rate, changed):  # pragma: no cover - compiled
+    """Each live group's rate is its bottleneck's level."""
+    for g in range(n_groups):
+        if g_n[g]:
+            rate[g] = level[g_b[g]]
+            changed[g] = False
 
 
 @kernel
