@@ -13,18 +13,25 @@ from simulator.network.flowtable import FlowTable
 from simulator.network.grouptable import GroupTable
 
 
+@pytest.mark.parametrize("solver", ["levels", "filling", "levels, one round"])
 @pytest.mark.parametrize("compact", [False, True])
 @pytest.mark.parametrize("seed", range(8))
-def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed, compact):
+def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed, compact, solver,
+                                                                   monkeypatch):
     """Random joins and removals on links whose capacities tie often; after every solve
     every rate equals the stateless full solve's (to rounding), and no link left out of
     the solve carries more than its capacity. With `compact`, the groups and the pairs
     of the load bound are renumbered before every other solve (as a table does after a
-    burst of them)."""
+    burst of them). The rates come from the bottleneck levels (falling back to
+    progressive filling where a guess does not settle), from progressive filling alone,
+    or from the levels with a single round of repairs (so that the fallback runs often)."""
     rng = np.random.default_rng(seed)
     n_links = 12
     capacity = np.append(rng.choice([3.0, 6.0, 7.0, 40.0], n_links), np.inf)
     table = GroupTable(capacity)
+    table.fast = solver != "filling"
+    if solver == "levels, one round":
+        monkeypatch.setattr(grouptable, "REPAIR_ROUNDS", 1)
     promoted = let_go = 0
     for step in range(80):
         left_level, seeds = np.inf, np.empty(0, np.int64)
@@ -57,13 +64,19 @@ def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed, compact
         outside = ~table.candidate[:n_links]
         assert np.all(load[outside] <= capacity[:n_links][outside] * (1 + 1e-12))
     assert promoted and let_go or seed                             # both paths were taken
+    if solver == "filling":
+        assert table.solves_fast == 0
+    elif solver == "levels":                                       # mostly levels, some filling
+        assert table.solves_fast > 2 * table.solves_filled > 0
+    else:
+        assert table.solves_fast > 0 and table.solves_filled > 10
 
 
 def run(graph, pairs, nbytes, start_s, table_class):
     env = simpy.Environment()
     net = Network(env, graph, table_class=table_class)
     finish = env.run(net._submit(pairs, nbytes, start_s))
-    return np.asarray(finish), net.link_bytes, net.rate_updates
+    return np.asarray(finish), net.link_bytes, net.rate_updates, net._table
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -72,7 +85,8 @@ def test_finish_times_match_the_per_flow_table(seed, inter_bandwidth):
     """Block links narrower than, tied with, or wider than the GPU links (so that GPU
     links are, or are not, bottlenecks): finish times within 1e-12 of the per-flow
     table's, the same bytes per link, and as many recomputations give or take one (two
-    finishes 1e-12 apart may fall into one instant in one table and not in the other)."""
+    finishes 1e-12 apart may fall into one instant in one table and not in the other);
+    the group table's rates came mostly from the bottleneck levels."""
     rng = np.random.default_rng(seed)
     graph = generators.two_tier(4, 4, inter_bandwidth=inter_bandwidth)
     gpus = [n for n, kind in graph.nodes(data="kind") if kind == "gpu"]
@@ -87,6 +101,7 @@ def test_finish_times_match_the_per_flow_table(seed, inter_bandwidth):
     np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
     assert abs(got[2] - want[2]) <= 1
+    assert got[3].solves_fast > 10 * got[3].solves_filled         # the levels did the work
 
 
 def test_simulate_transfers_runs_on_the_group_table_and_networks_on_the_per_flow_one():

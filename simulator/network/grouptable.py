@@ -30,8 +30,22 @@ recomputed whenever a transfer begins or ends its byte phase), held differently:
   flows' rates summed exactly. The bound costs a pass over the pairs (about one per
   link and neighbouring candidate), not over the flows.
 
-So an event costs what changes, plus a pass over the groups (the solve) and the pairs:
-not a pass over the flows.
+- **The solve, from bottleneck levels.** Each group keeps the link that bottlenecked it
+  at the last solve; the levels of those links then follow from one triangular system
+  over the *couplings* (a link, the bottleneck of flows crossing it: how many), solved
+  in one pass and checked against the max-min conditions
+  (:mod:`simulator.network.levels`). A group new since the last solve starts at the
+  link of its key with the lowest level; where the check finds flows faster than a
+  bottleneck they cross, or a link over its capacity, their couplings move and the
+  levels are solved again, up to ``REPAIR_ROUNDS`` times. If that does not settle (or
+  the couplings form a cycle), progressive filling over the groups runs instead
+  (groups below the first level at which the change matters keeping their rate, as in
+  :mod:`~simulator.network.maxmin`), and each group's bottleneck is read off its rates.
+  Either way the rates are max-min to rounding (the check's tolerance is
+  ``LEVEL_TOL``, relative); the two differ in the last bits.
+
+So an event costs what changes, plus a pass over the couplings (the solve), the groups
+(their rates and clocks) and the pairs: not a pass over the flows.
 
 The interface is that of :class:`simulator.network.flowtable.FlowTable` (join, advance,
 remove, resolve, flowing; ``route``, ``nbytes``, ``batch``, ``slot``, ``rate``, ``left``
@@ -48,7 +62,7 @@ __all__ = ["GroupTable"]
 FULL = 1 - 1e-6            # a link not a candidate is taken in above this share of its capacity
 SLACK = 0.5                # a candidate link is let go below this share
 LET_GO_EVERY = 32          # solves between two looks for candidate links to let go
-LEVEL_TOL = 1e-12          # the fast solve's check of the max-min conditions, relative
+LEVEL_TOL = 1e-13          # the fast solve's check of the max-min conditions, relative
 REPAIR_ROUNDS = 4          # fast solves (moving violated couplings) before progressive filling
 
 
