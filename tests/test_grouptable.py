@@ -11,6 +11,7 @@ from simulator.network import grouptable, maxmin
 from simulator.network.flows import Network, simulate_transfers
 from simulator.network.flowtable import FlowTable
 from simulator.network.grouptable import GroupTable
+from simulator.utils import jit
 
 
 @pytest.mark.parametrize("solver", ["levels", "filling", "levels, one round"])
@@ -32,6 +33,8 @@ def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed, compact
     table.fast = solver != "filling"
     if solver == "levels, one round":
         monkeypatch.setattr(grouptable, "REPAIR_ROUNDS", 1)
+    if compact:
+        monkeypatch.setattr(grouptable, "REBUILD_ABOVE", 0)        # drop dead couplings too
     promoted = let_go = 0
     for step in range(80):
         left_level, seeds = np.inf, np.empty(0, np.int64)
@@ -54,6 +57,8 @@ def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed, compact
         table.resolve(float(step), left_level, seeds, joined)
         promoted += table.candidate.sum() > before
         let_go += table.candidate.sum() < before
+        if table._assigned:
+            check_bottleneck_counts(table)
         slots = table.flowing()
         if not len(slots):
             continue
@@ -70,6 +75,34 @@ def test_rates_are_those_of_a_full_solve_and_no_other_link_is_full(seed, compact
         assert table.solves_fast > 2 * table.solves_filled > 0
     else:
         assert table.solves_fast > 0 and table.solves_filled > 10
+
+
+def check_bottleneck_counts(table):
+    """The fast solve's counts, kept up to date event by event, against counts made
+    afresh from the groups: flows bottlenecked per link, flows per coupling (link,
+    bottleneck), and the per-link lists of bottlenecked groups."""
+    n = table.n_groups
+    live = np.flatnonzero(table.g_n[:n] > 0)
+    assert (table.g_b[live] >= 0).all()
+    n_b = np.zeros_like(table.n_b)
+    np.add.at(n_b, table.g_b[live], table.g_n[live])
+    assert n_b.tolist() == table.n_b.tolist()
+    cp_n = np.zeros(table.n_cp[0], np.int64)
+    for g in live:
+        for h, link in enumerate(table._key_of[g]):
+            p = table.g_cp[g, h]
+            if link == table.g_b[g]:
+                assert p == -1
+                continue
+            assert (table.cp_link[p], table.cp_b[p]) == (link, table.g_b[g])
+            cp_n[p] += table.g_n[g]
+    assert cp_n.tolist() == table.cp_n[:table.n_cp[0]].tolist()
+    for link in range(len(table.capacity)):
+        listed, g = [], table.b_head[link]
+        while g >= 0:
+            listed.append(int(g))
+            g = table.b_nxt[g]
+        assert sorted(listed) == sorted(int(g) for g in live if table.g_b[g] == link)
 
 
 def run(graph, pairs, nbytes, start_s, table_class):
@@ -102,6 +135,27 @@ def test_finish_times_match_the_per_flow_table(seed, inter_bandwidth):
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
     assert abs(got[2] - want[2]) <= 1
     assert got[3].solves_fast > 10 * got[3].solves_filled         # the levels did the work
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_interpreted_and_compiled_kernels_agree_bit_for_bit(seed):
+    """The group table's kernels (the levels, their moves, progressive filling) give the
+    same bits compiled by numba as run as Python."""
+    jit.compile_kernels()
+    rng = np.random.default_rng(seed)
+    graph = generators.two_tier(4, 4, inter_bandwidth=25e9)         # GPU and block links tie
+    gpus = [n for n, kind in graph.nodes(data="kind") if kind == "gpu"]
+    src = rng.integers(len(gpus), size=200)
+    dst = (src + rng.integers(1, len(gpus), size=200)) % len(gpus)
+    pairs = tuple((gpus[s], gpus[d]) for s, d in zip(src, dst))
+    nbytes = rng.choice([1e6, 2e6, 5e7], size=200)
+    start_s = np.sort(rng.integers(0, 20, size=200) * 1e-4)
+    compiled = run(graph, pairs, nbytes, start_s, GroupTable)
+    with jit.interpreted():
+        interpreted = run(graph, pairs, nbytes, start_s, GroupTable)
+    assert compiled[0].tobytes() == interpreted[0].tobytes()
+    assert compiled[1].tobytes() == interpreted[1].tobytes()
+    assert compiled[3].solves_fast == interpreted[3].solves_fast > 0
 
 
 def test_simulate_transfers_runs_on_the_group_table_and_networks_on_the_per_flow_one():

@@ -64,6 +64,7 @@ SLACK = 0.5                # a candidate link is let go below this share
 LET_GO_EVERY = 32          # solves between two looks for candidate links to let go
 LEVEL_TOL = 1e-13          # the fast solve's check of the max-min conditions, relative
 REPAIR_ROUNDS = 4          # fast solves (moving violated couplings) before progressive filling
+REBUILD_ABOVE = 256        # couplings, past which a quarter dead are dropped (every 32 solves)
 
 
 class GroupTable:
@@ -549,7 +550,7 @@ class GroupTable:
                        self.n_on, self._moves)
             self._move(self._moves[:k])
         n_cp = int(self.n_cp[0])
-        if n_cp > 256 and self._solves % LET_GO_EVERY == 0 and \
+        if n_cp > REBUILD_ABOVE and self._solves % LET_GO_EVERY == 0 and \
                 4 * np.count_nonzero(self.cp_n[:n_cp]) < 3 * n_cp:
             self._rebuild_couplings()                          # a quarter of them dead
         links = np.flatnonzero(self.candidate[:self.pad])
