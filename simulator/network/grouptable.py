@@ -618,12 +618,7 @@ def _insert(s, g, left, clock, vfinish, group, head, nxt, prv, g_n, changed, min
     w = clock[g] + left
     vfinish[s] = w
     group[s] = g
-    first = head[g]
-    nxt[s] = first
-    prv[s] = -1
-    if first >= 0:
-        prv[first] = s
-    head[g] = s
+    _push(s, g, head, nxt, prv)
     g_n[g] += 1
     changed[g] = True
     if w < min_w[g]:
@@ -704,24 +699,13 @@ def _rebottleneck(g, b, cps, g_n, g_b, g_cp, n_b, cp_n, head, nxt, prv):  # prag
     per-link lists of bottlenecked groups."""
     n = g_n[g]
     _count_in(g, -n, g_b, g_cp, n_b, cp_n)
-    old = g_b[g]
-    if old >= 0:
-        if prv[g] >= 0:
-            nxt[prv[g]] = nxt[g]
-        else:
-            head[old] = nxt[g]
-        if nxt[g] >= 0:
-            prv[nxt[g]] = prv[g]
+    if g_b[g] >= 0:
+        _drop(g, g_b[g], head, nxt, prv)
     g_b[g] = b
     g_cp[g] = -1
     g_cp[g, :len(cps)] = cps
     if b >= 0:
-        first = head[b]
-        nxt[g] = first
-        prv[g] = -1
-        if first >= 0:
-            prv[first] = g
-        head[b] = g
+        _push(g, b, head, nxt, prv)
     _count_in(g, n, g_b, g_cp, n_b, cp_n)
 
 
@@ -730,14 +714,32 @@ def _list_bottlenecked(n_groups, g_n, g_b, head, nxt, prv):  # pragma: no cover 
     """Rebuild the per-link lists of bottlenecked groups from ``g_b``."""
     head[:] = -1
     for g in range(n_groups - 1, -1, -1):
-        b = g_b[g]
-        if g_n[g] and b >= 0:
-            first = head[b]
-            nxt[g] = first
-            prv[g] = -1
-            if first >= 0:
-                prv[first] = g
-            head[b] = g
+        if g_n[g] and g_b[g] >= 0:
+            _push(g, g_b[g], head, nxt, prv)
+
+
+@kernel
+def _push(item, key, head, nxt, prv):  # pragma: no cover - compiled
+    """Put `item` at the head of list `key` (lists threaded through `nxt` and `prv`)."""
+    first = head[key]
+    nxt[item] = first
+    prv[item] = -1
+    if first >= 0:
+        prv[first] = item
+    head[key] = item
+
+
+@kernel
+def _drop(item, key, head, nxt, prv):  # pragma: no cover - compiled
+    """Take `item` out of list `key`."""
+    n = nxt[item]
+    p = prv[item]
+    if p >= 0:
+        nxt[p] = n
+    else:
+        head[key] = n
+    if n >= 0:
+        prv[n] = p
 
 
 @kernel
@@ -758,14 +760,7 @@ def _unlink(s, group, vfinish, clock, head, nxt, prv, g_n, changed, min_w, g_b, 
     g = group[s]
     _count_in(g, -1, g_b, g_cp, n_b, cp_n)
     left = vfinish[s] - clock[g]
-    n = nxt[s]
-    p = prv[s]
-    if p >= 0:
-        nxt[p] = n
-    else:
-        head[g] = n
-    if n >= 0:
-        prv[n] = p
+    _drop(s, g, head, nxt, prv)
     g_n[g] -= 1
     changed[g] = True
     if g_n[g] == 0:

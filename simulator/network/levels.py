@@ -209,13 +209,8 @@ def bottlenecks_of(n_groups, g_n, g_links, rate, capacity, full, load, top, b): 
     -1 where none is (then the fast solve is not used). `load` and `top` are work
     arrays per link."""
     pad = capacity.shape[0] - 1
-    for g in range(n_groups):
-        for h in range(g_links.shape[1]):
-            link = g_links[g, h]
-            if link == pad:
-                break
-            load[link] = 0.0
-            top[link] = 0.0
+    load[:] = 0.0
+    top[:] = 0.0
     for g in range(n_groups):
         if not g_n[g]:
             continue
