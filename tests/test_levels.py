@@ -1,6 +1,7 @@
 """The fast solve from bottleneck levels (simulator.network.levels), on hand-worked
 examples: the levels of a right guess, the violation a wrong guess shows, the move that
-repairs it, and the cases that must fall back (a cycle, an infinite level)."""
+repairs it, and the cases that must not be taken as solved (a cycle, an infinite
+level)."""
 
 import numpy as np
 import pytest
@@ -8,9 +9,10 @@ import pytest
 from simulator.network import levels
 
 
-def solve(capacity, n_b, couplings, order=()):
+def solve(capacity, n_b, couplings, order=(), last=None):
     """solve_levels on links 0..L-1 (plus a padding link), couplings (link, bottleneck,
-    flows); return (status, level, viol, top, residual)."""
+    flows), the levels of the last solve `last` (zeros if None); return (status, level,
+    viol, top, residual)."""
     capacity = np.append(np.asarray(capacity, float), np.inf)
     n_links = len(capacity)
     n_b = np.append(np.asarray(n_b, np.int64), 0)
@@ -21,6 +23,8 @@ def solve(capacity, n_b, couplings, order=()):
     n_link_cp = np.zeros(n_links, np.int64)
     assert levels.list_couplings(len(couplings), cp_link, link_cp, n_link_cp)
     level, top, residual = np.zeros(n_links), np.zeros(n_links), np.zeros(n_links)
+    if last is not None:
+        level[:-1] = last
     viol = np.zeros(max(len(couplings), 1), np.bool_)
     order_work = np.zeros(n_links, np.int64)
     order_work[:len(order)] = order
@@ -77,8 +81,17 @@ def test_the_levels_do_not_depend_on_the_order_they_are_tried_in(order):
     assert solve(n_b=[1, 3], couplings=[(0, 1, 1)], order=order, **A_B_C)[1].tolist() == [7.0, 3.0]
 
 
-def test_a_cycle_of_couplings_or_an_infinite_level_fails_to_progressive_filling():
-    assert solve(n_b=[1, 1], couplings=[(0, 1, 1), (1, 0, 1)], **A_B_C)[0] == levels.FAILED
+def test_a_cycle_of_couplings_never_solves_and_an_infinite_level_fails():
+    # B bottlenecked at 0 crossing 1, and a flow bottlenecked at 1 crossing 0: a cycle. Its
+    # first link is solved with the levels of the last solve (0 here: L0 = 10, then L1 =
+    # 9 - 10 < 0), which shows the coupling to move, but cannot solve the system.
+    status, _, viol, _, _ = solve(n_b=[1, 1], couplings=[(0, 1, 1), (1, 0, 1)], **A_B_C)
+    assert status == levels.VIOLATED and viol.tolist() == [False, True]
+    # A true tie (two links of 10 B/s, one flow each way: both at 5) given the right last
+    # levels: nothing to move, yet the levels came from last time's, so it falls back.
+    status, level, viol, _, _ = solve(capacity=[10.0, 10.0], n_b=[1, 1],
+                                      couplings=[(0, 1, 1), (1, 0, 1)], last=[5.0, 5.0])
+    assert status == levels.FAILED and level.tolist() == [5.0, 5.0] and not viol.any()
     assert solve(capacity=[np.inf], n_b=[1], couplings=[])[0] == levels.FAILED
 
 

@@ -63,7 +63,7 @@ FULL = 1 - 1e-6            # a link not a candidate is taken in above this share
 SLACK = 0.5                # a candidate link is let go below this share
 LET_GO_EVERY = 32          # solves between two looks for candidate links to let go
 LEVEL_TOL = 1e-13          # the fast solve's check of the max-min conditions, relative
-REPAIR_ROUNDS = 4          # fast solves (moving violated couplings) before progressive filling
+REPAIR_ROUNDS = 8          # fast solves (moving violated couplings) before progressive filling
 REBUILD_ABOVE = 256        # couplings, past which a quarter dead are dropped (every 32 solves)
 
 

@@ -69,6 +69,8 @@ def solve_levels(links, link_cp, n_link_cp, cp_b, cp_n, n_b, capacity, tol, leve
     waits = np.empty(n_queue, np.int64)
     n_solved = 0
     status = SOLVED
+    stale = False                     # a cycle was broken with levels of the last solve
+    force = False
     while n_queue > 0:
         n_wait = 0
         for i in range(n_queue):
@@ -82,7 +84,7 @@ def solve_levels(links, link_cp, n_link_cp, cp_b, cp_n, n_b, capacity, tol, leve
                 if c == 0:
                     continue
                 m = cp_b[p]
-                if ready[m] != epoch:
+                if ready[m] != epoch and not force:
                     waiting = True
                     break
                 r = level[m]
@@ -116,8 +118,14 @@ def solve_levels(links, link_cp, n_link_cp, cp_b, cp_n, n_b, capacity, tol, leve
             ready[link] = epoch
             order[n_solved] = link
             n_solved += 1
+            force = False
         if n_wait == n_queue:
-            return FAILED, n_solved                             # a cycle of couplings
+            # A cycle of couplings: solve its first link with the levels its couplings'
+            # bottlenecks had, to find which couplings to move. Such levels do not solve
+            # the system, so this round cannot end SOLVED.
+            stale = True
+            force = True
+            n_wait = n_queue
         queue[:n_wait] = waits[:n_wait]
         n_queue = n_wait
     for link in links:
@@ -140,6 +148,8 @@ def solve_levels(links, link_cp, n_link_cp, cp_b, cp_n, n_b, capacity, tol, leve
                 if cp_n[p] > 0 and level[cp_b[p]] >= fastest * (1 - tol):
                     viol[p] = True
             status = VIOLATED
+    if stale and status == SOLVED:
+        status = FAILED
     return status, n_solved
 
 
