@@ -134,6 +134,7 @@ class GroupTable:
         self.n_cp = np.zeros(1, np.int64)                  # couplings (some dead: 0 flows)
         self.cp_link = self.cp_b = self.cp_n = np.zeros(0, np.int64)
         self._epoch = 0
+        self._candidates = None                            # the candidate links, as an array
         self._viol = np.zeros(0, np.bool_)
         self._assigned = False                             # every live group has a bottleneck
         self._unassigned = []                              # groups made since the last solve
@@ -341,6 +342,7 @@ class GroupTable:
                 # the solve takes in any other that fills.
                 tight = min(links, key=lambda x: cap[x] / (self.n_on[x] + 1))
                 self.candidate[tight] = True
+                self._candidates = None
                 self._regroup([tight])
             if not _attach(s, self.route, pad, self.on_link, self.n_on, self.at):
                 self._grow("on_link", len(self.on_link), 0, np.int64, (2 * self.on_link.shape[1],))
@@ -436,6 +438,7 @@ class GroupTable:
             if n_over:
                 over = np.unique(self._over[:n_over])
                 self.candidate[over] = True
+                self._candidates = None
                 self._regroup(over.tolist())
                 continue
             if tried_letting_go:
@@ -553,7 +556,9 @@ class GroupTable:
         if n_cp > REBUILD_ABOVE and self._solves % LET_GO_EVERY == 0 and \
                 4 * np.count_nonzero(self.cp_n[:n_cp]) < 3 * n_cp:
             self._rebuild_couplings()                          # a quarter of them dead
-        links = np.flatnonzero(self.candidate[:self.pad])
+        if self._candidates is None:
+            self._candidates = np.flatnonzero(self.candidate[:self.pad])
+        links = self._candidates
         for _ in range(REPAIR_ROUNDS):
             self._epoch += 1
             status, n_order = levels.solve_levels(
@@ -574,7 +579,6 @@ class GroupTable:
             k = levels.repair_moves(n_cp, self.cp_b, self._viol, self.b_head, self.b_nxt,
                                     self.g_links, self.g_cp, self.n_b, self.level, self.pad,
                                     self._moves, self._seen, self._epoch)
-            self._viol[:n_cp] = False
             self._move(self._moves[:k])
         self._viol[:n_cp] = False
         return False
@@ -582,6 +586,7 @@ class GroupTable:
     def _let_go(self, links):
         """Stop taking slack links into the solve, where every flow keeps a candidate link."""
         let_go = []
+        self._candidates = None
         for link in links.tolist():
             self.candidate[link] = False
             if self.candidate[self.route[self.on_link[link, :self.n_on[link]]]].any(axis=1).all():

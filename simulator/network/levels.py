@@ -181,7 +181,8 @@ def repair_moves(n_cp, cp_b, viol, head, nxt, g_links, g_cp, n_b, level, pad, mo
     bottlenecked at the coupling's bottleneck (``head[m]``, ``nxt``), and the link each
     moves to: the one of least level among its violated couplings' links (a link
     bottlenecking none counts as infinitely high). Writes ``moves[:k]`` as (group, link)
-    rows; returns k. `seen` (per link) is marked with `epoch` for bottlenecks visited."""
+    rows; returns k, with every flag of `viol` cleared. `seen` (per link) is marked with
+    `epoch` for bottlenecks visited."""
     k = 0
     for p in range(n_cp):
         if not viol[p]:
@@ -209,6 +210,7 @@ def repair_moves(n_cp, cp_b, viol, head, nxt, g_links, g_cp, n_b, level, pad, mo
                 moves[k, 1] = best
                 k += 1
             g = nxt[g]
+    viol[:n_cp] = False
     return k
 
 
