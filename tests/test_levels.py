@@ -30,7 +30,8 @@ def solve(capacity, n_b, couplings, order=(), last=None):
     order_work[:len(order)] = order
     status, _ = levels.solve_levels(np.arange(n_links - 1), link_cp, n_link_cp, cp_b, cp_n, n_b,
                                     capacity, 1e-13, level, top, residual, viol, order_work,
-                                    len(order), np.zeros(n_links, np.int64), 1)
+                                    len(order), np.zeros(n_links, np.int64), 1,
+                                    np.ones(n_links, np.bool_), True)
     return status, level[:-1], viol[:len(couplings)], top[:-1], residual[:-1]
 
 

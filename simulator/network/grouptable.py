@@ -135,6 +135,8 @@ class GroupTable:
         self.cp_link = self.cp_b = self.cp_n = np.zeros(0, np.int64)
         self._epoch = 0
         self._candidates = None                            # the candidate links, as an array
+        self._dirty = np.ones(n_links, np.bool_)           # links whose equation may have changed
+        self._all_dirty = True                             # ... or all of them
         self._viol = np.zeros(0, np.bool_)
         self._assigned = False                             # every live group has a bottleneck
         self._unassigned = []                              # groups made since the last solve
@@ -224,6 +226,7 @@ class GroupTable:
                        self.g_n, self.g_changed, self.g_min_w, self.g_b, self.g_cp, self.n_b,
                        self.cp_n)
         g = int(self.group[s])
+        self._dirty[self.g_links[g]] = True                # its links' equations changed
         if self.g_n[g] == 0:
             del self._key_to_group[self._key_of[g]]
             self._free.append(g)
@@ -260,6 +263,7 @@ class GroupTable:
             pairs[h] = p
         self.pair[s, :len(route)] = pairs
         g = self._group_of(key)
+        self._dirty[list(key)] = True                      # its links' equations changed
         _insert(s, g, left, self.g_clock, self.vfinish, self.group, self.g_head, self.nxt, self.prv,
                 self.g_n, self.g_changed, self.g_min_w, self.pair[s], self.pair_n, self.g_b,
                 self.g_cp, self.n_b, self.cp_n)
@@ -343,6 +347,7 @@ class GroupTable:
                 tight = min(links, key=lambda x: cap[x] / (self.n_on[x] + 1))
                 self.candidate[tight] = True
                 self._candidates = None
+                self._all_dirty = True
                 self._regroup([tight])
             if not _attach(s, self.route, pad, self.on_link, self.n_on, self.at):
                 self._grow("on_link", len(self.on_link), 0, np.int64, (2 * self.on_link.shape[1],))
@@ -439,6 +444,7 @@ class GroupTable:
                 over = np.unique(self._over[:n_over])
                 self.candidate[over] = True
                 self._candidates = None
+                self._all_dirty = True
                 self._regroup(over.tolist())
                 continue
             if tried_letting_go:
@@ -482,6 +488,7 @@ class GroupTable:
                     work["key"], work["first"], work["cursor"], work["heap"], work["links"],
                     self._solve, self._members, self._frozen, self.top_rate)
         self.solves_filled += 1
+        self._all_dirty = True                             # levels overwritten below
         if self.fast:
             missing = levels.bottlenecks_of(n, self.g_n, self.g_links, self.g_rate,
                                             self.capacity, 1 - 1e-9, self._bound,
@@ -514,6 +521,7 @@ class GroupTable:
         g_cp[hop] = inverse
         self.g_cp[:n] = g_cp
         _list_bottlenecked(n, self.g_n, self.g_b, self.b_head, self.b_nxt, self.b_prv)
+        self._all_dirty = True
         self.n_link_cp[:] = 0
         while not levels.list_couplings(len(unique), self.cp_link, self.link_cp, self.n_link_cp):
             self.link_cp = np.zeros((len(self.link_cp), 2 * self.link_cp.shape[1]), np.int64)
@@ -532,7 +540,8 @@ class GroupTable:
         while done < len(moves):
             done += _move_groups(moves[done:], self.g_links, self.pad, self.g_n, self.g_b, self.g_cp,
                                  self.n_b, self.cp_n, self.cp_link, self.cp_b, self.link_cp,
-                                 self.n_link_cp, self.n_cp, self.b_head, self.b_nxt, self.b_prv)
+                                 self.n_link_cp, self.n_cp, self.b_head, self.b_nxt, self.b_prv,
+                                 self._dirty)
             if done < len(moves):                  # out of room for a coupling: grow, go on
                 self._grow_couplings(self.n_cp[0] + 1)
                 width = self.link_cp.shape[1]
@@ -561,11 +570,12 @@ class GroupTable:
         links = self._candidates
         for _ in range(REPAIR_ROUNDS):
             self._epoch += 1
-            status, n_order = levels.solve_levels(
+            status, self._n_order = levels.solve_levels(
                 links, self.link_cp, self.n_link_cp, self.cp_b, self.cp_n, self.n_b, cap,
                 LEVEL_TOL, self.level, self.top_rate, self._work["residual"], self._viol,
-                self._order, self._n_order, self._ready, self._epoch)
-            self._n_order = n_order or self._n_order
+                self._order, self._n_order, self._ready, self._epoch, self._dirty,
+                self._all_dirty)
+            self._all_dirty = False
             if status == levels.SOLVED:
                 _rates_from_levels(self.n_groups, self.g_n, self.g_b, self.level, self.g_rate,
                                    self.g_changed)
@@ -587,6 +597,7 @@ class GroupTable:
         """Stop taking slack links into the solve, where every flow keeps a candidate link."""
         let_go = []
         self._candidates = None
+        self._all_dirty = True
         for link in links.tolist():
             self.candidate[link] = False
             if self.candidate[self.route[self.on_link[link, :self.n_on[link]]]].any(axis=1).all():
@@ -662,10 +673,10 @@ def _guess(groups, g_links, g_n, g_b, n_b, level, capacity, n_on, moves):  # pra
 
 @kernel
 def _move_groups(moves, g_links, pad, g_n, g_b, g_cp, n_b, cp_n, cp_link, cp_b, link_cp,
-                 n_link_cp, n_cp, head, nxt, prv):  # pragma: no cover - compiled
+                 n_link_cp, n_cp, head, nxt, prv, dirty):  # pragma: no cover - compiled
     """Make ``moves[i, 1]`` the bottleneck of group ``moves[i, 0]``, row by row, finding
-    each coupling in its link's list or adding it; return the rows done (fewer if the
-    coupling arrays or a link's list ran out of room)."""
+    each coupling in its link's list or adding it, and mark its links `dirty`; return the
+    rows done (fewer if the coupling arrays or a link's list ran out of room)."""
     width = g_links.shape[1]
     cps = np.full(width, -1, np.int64)
     for i in range(moves.shape[0]):
@@ -674,7 +685,10 @@ def _move_groups(moves, g_links, pad, g_n, g_b, g_cp, n_b, cp_n, cp_link, cp_b, 
         for h in range(width):
             link = g_links[g, h]
             cps[h] = -1
-            if link == pad or link == b:
+            if link == pad:
+                continue
+            dirty[link] = True
+            if link == b:
                 continue
             found = -1
             for k in range(n_link_cp[link]):

@@ -37,7 +37,7 @@ SOLVED, VIOLATED, FAILED = 0, 1, 2
 
 @kernel
 def solve_levels(links, link_cp, n_link_cp, cp_b, cp_n, n_b, capacity, tol, level, top, residual,
-                 viol, order, n_order, ready, epoch):  # pragma: no cover - compiled
+                 viol, order, n_order, ready, epoch, dirty, all_dirty):  # pragma: no cover - compiled
     """Solve the levels of the bottleneck links from the couplings of `links` (the links
     any group crosses): link ``l``'s are ``link_cp[l, :n_link_cp[l]]``, each of ``cp_n[p]``
     flows (0: dead, skipped) bottlenecked at ``cp_b[p]``; ``n_b[l]`` flows are bottlenecked
@@ -46,28 +46,37 @@ def solve_levels(links, link_cp, n_link_cp, cp_b, cp_n, n_b, capacity, tol, leve
     The bottleneck links are solved in ``order[:n_order]`` (the order of the last solve),
     then those not in it: a link whose couplings' bottlenecks are not solved yet waits at
     the back of the queue, and a whole pass of the queue without progress is a cycle.
+    The links of that order before the first one `dirty` (its count or couplings changed
+    since it was solved; every link if `all_dirty`) keep their levels: they depend only
+    on links before them, so solving them again would give the same bits.
     Returns ``(status, n)``: SOLVED (``order[:n]`` the order solved in), VIOLATED
     (``viol[p]`` set for the couplings whose flows are to move to their link; a link that
     its couplings alone fill stops the solve there) or FAILED (a cycle, or a level not
     finite). On SOLVED also sets `top` (the fastest flow) and `residual` (capacity left)
     of every link of `links`. `ready` (per link) holds the `epoch` of the solve that last
     solved it."""
-    # The queue: last solve's order, then bottleneck links new to it.
+    # Kept: the last order up to its first dirty link. The queue: the rest of it, then
+    # bottleneck links new to it.
+    n_keep = 0
+    if not all_dirty:
+        while n_keep < n_order and not dirty[order[n_keep]] and n_b[order[n_keep]] > 0:
+            ready[order[n_keep]] = epoch
+            n_keep += 1
     queue = np.empty(len(links) + n_order, np.int64)
     n_queue = 0
-    for i in range(n_order):
+    for i in range(n_keep, n_order):
         link = order[i]
         if n_b[link] > 0 and ready[link] != -epoch:
             ready[link] = -epoch                                # queued
             queue[n_queue] = link
             n_queue += 1
     for link in links:
-        if n_b[link] > 0 and ready[link] != -epoch:
+        if n_b[link] > 0 and ready[link] != -epoch and ready[link] != epoch:
             ready[link] = -epoch
             queue[n_queue] = link
             n_queue += 1
     waits = np.empty(n_queue, np.int64)
-    n_solved = 0
+    n_solved = n_keep
     status = SOLVED
     stale = False                     # a cycle was broken with levels of the last solve
     force = False
@@ -118,6 +127,7 @@ def solve_levels(links, link_cp, n_link_cp, cp_b, cp_n, n_b, capacity, tol, leve
             ready[link] = epoch
             order[n_solved] = link
             n_solved += 1
+            dirty[link] = force                    # solved from last time's levels: still
             force = False
         if n_wait == n_queue:
             # A cycle of couplings: solve its first link with the levels its couplings'
@@ -131,6 +141,7 @@ def solve_levels(links, link_cp, n_link_cp, cp_b, cp_n, n_b, capacity, tol, leve
     for link in links:
         if n_b[link] > 0:
             continue
+        dirty[link] = False
         load = 0.0
         fastest = 0.0
         for k in range(n_link_cp[link]):
