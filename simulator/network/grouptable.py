@@ -37,8 +37,9 @@ recomputed whenever a transfer begins or ends its byte phase), held differently:
   (:mod:`simulator.network.levels`). A group new since the last solve starts at the
   link of its key with the lowest level; where the check finds flows faster than a
   bottleneck they cross, or a link over its capacity, their couplings move and the
-  levels are solved again, up to ``REPAIR_ROUNDS`` times. If that does not settle (or
-  the couplings form a cycle), progressive filling over the groups runs instead
+  levels are solved again, up to ``REPAIR_ROUNDS`` times (the links solved last time
+  before the first whose equation changed keep their levels). If that does not settle,
+  progressive filling over the groups runs instead
   (groups below the first level at which the change matters keeping their rate, as in
   :mod:`~simulator.network.maxmin`), and each group's bottleneck is read off its rates.
   Either way the rates are max-min to rounding (the check's tolerance is

@@ -19,11 +19,24 @@ and :func:`solve_levels` checks that by the bottleneck theorem (Bertsekas and Ga
 without bottlenecked flows carries at most its capacity, and no flow crossing a
 bottleneck link is faster than its level (both to a relative ``tol``). A coupling that
 breaks this is *violated*: its flows are moved to the link it names
-(:func:`repair_moves`) and the levels solved again. The group table keeps the
-bottlenecks from one event to the next, guesses them for new groups, and falls back to
-progressive filling (then reads the bottlenecks off its rates, :func:`bottlenecks_of`)
-when a few rounds do not settle. So the rates are always the checked max-min rates;
-the two solves differ in the last bits only (each rounds differently).
+(:func:`repair_moves`) and the levels solved again. A cycle of couplings (ties) is
+solved through with the last solve's levels, only to find couplings to move: such a
+round is never taken as solved. The group table keeps the bottlenecks from one event
+to the next, guesses them for new groups, and falls back to progressive filling (then
+reads the bottlenecks off its rates, :func:`bottlenecks_of`) when a few rounds do not
+settle. So the rates are always the checked max-min rates; the two solves differ in
+the last bits only (each rounds differently).
+
+Example
+-------
+Link 0 (10 B/s) carries flows A and B, link 1 (9 B/s) carries B and two flows C. With A
+bottlenecked at 0 and B, C at 1 (``n_b = [1, 3]``, one coupling (0, 1) for B): link 1
+solves first, ``L[1] = 9 / 3 = 3``, then ``L[0] = (10 - 1 * 3) / 1 = 7``; no flow on a
+bottleneck link is faster than its level, so A gets 7 and B, C get 3 (the max-min
+rates). Guess B at 0 instead (``n_b = [2, 2]``, coupling (1, 0)): ``L[0] = 5``,
+``L[1] = (9 - 5) / 2 = 2``, and B, at 5, is faster than link 1's level: the coupling
+is violated, B moves to link 1, and the next solve is the first. (``tests/test_levels.py``
+runs this.)
 """
 
 import numpy as np
