@@ -34,7 +34,7 @@ recomputed whenever a transfer begins or ends its byte phase), held differently:
   at the last solve; the levels of those links then follow from one triangular system
   over the *couplings* (a link, the bottleneck of flows crossing it: how many), solved
   in one pass and checked against the max-min conditions
-  (:mod:`simulator.network.levels`). A group new since the last solve starts at the
+  (:mod:`simulator.network.bottlenecks`). A group new since the last solve starts at the
   link of its key with the lowest level; where the check finds flows faster than a
   bottleneck they cross, or a link over its capacity, their couplings move and the
   levels are solved again, up to ``REPAIR_ROUNDS`` times (the links solved last time
@@ -55,7 +55,7 @@ per slot), which keeps the per-flow solve and remains the reference.
 
 import numpy as np
 
-from . import levels, maxmin
+from . import bottlenecks, maxmin
 from ..utils.jit import kernel
 
 __all__ = ["GroupTable"]
@@ -125,7 +125,7 @@ class GroupTable:
         self._joining = np.zeros(0, np.bool_)
         self._k_on = np.zeros(n_links, np.int64)
         self._frozen = np.zeros(0, np.bool_)
-        # The fast solve (simulator.network.levels): each group's bottleneck link, flows
+        # The fast solve (simulator.network.bottlenecks): each group's bottleneck link, flows
         # bottlenecked per link, couplings (link, bottleneck) -> flows.
         self.fast = True                                   # False: progressive filling only
         self.solves_fast = self.solves_filled = 0          # how each solve went
@@ -491,7 +491,7 @@ class GroupTable:
         self.solves_filled += 1
         self._all_dirty = True                             # levels overwritten below
         if self.fast:
-            missing = levels.bottlenecks_of(n, self.g_n, self.g_links, self.g_rate,
+            missing = bottlenecks.bottlenecks_of(n, self.g_n, self.g_links, self.g_rate,
                                             self.capacity, 1 - 1e-9, self._bound,
                                             self.level, self.g_b)
             self._assigned = not missing
@@ -524,7 +524,7 @@ class GroupTable:
         _list_bottlenecked(n, self.g_n, self.g_b, self.b_head, self.b_nxt, self.b_prv)
         self._all_dirty = True
         self.n_link_cp[:] = 0
-        while not levels.list_couplings(len(unique), self.cp_link, self.link_cp, self.n_link_cp):
+        while not bottlenecks.list_couplings(len(unique), self.cp_link, self.link_cp, self.n_link_cp):
             self.link_cp = np.zeros((len(self.link_cp), 2 * self.link_cp.shape[1]), np.int64)
 
     def _grow_couplings(self, count):
@@ -550,7 +550,7 @@ class GroupTable:
                     self._grow("link_cp", len(self.link_cp), 0, np.int64, (2 * width,))
 
     def _fast_solve(self):
-        """Rates from the bottleneck levels (:mod:`simulator.network.levels`): guess the
+        """Rates from the bottleneck levels (:mod:`simulator.network.bottlenecks`): guess the
         bottleneck of groups made since the last solve, solve, move the flows of violated
         couplings and solve again, up to REPAIR_ROUNDS times; True if the rates are set."""
         cap = self.capacity
@@ -571,23 +571,23 @@ class GroupTable:
         links = self._candidates
         for _ in range(REPAIR_ROUNDS):
             self._epoch += 1
-            status, self._n_order = levels.solve_levels(
+            status, self._n_order = bottlenecks.solve_levels(
                 links, self.link_cp, self.n_link_cp, self.cp_b, self.cp_n, self.n_b, cap,
                 LEVEL_TOL, self.level, self.top_rate, self._work["residual"], self._viol,
                 self._order, self._n_order, self._ready, self._epoch, self._dirty,
                 self._all_dirty)
             self._all_dirty = False
-            if status == levels.SOLVED:
+            if status == bottlenecks.SOLVED:
                 _rates_from_levels(self.n_groups, self.g_n, self.g_b, self.level, self.g_rate,
                                    self.g_changed)
                 self.solves_fast += 1
                 return True
             n_cp = int(self.n_cp[0])
-            if status == levels.FAILED:
+            if status == bottlenecks.FAILED:
                 break
             if len(self._moves) < self.n_groups:
                 self._moves = np.zeros((2 * self.n_groups, 2), np.int64)
-            k = levels.repair_moves(n_cp, self.cp_b, self._viol, self.b_head, self.b_nxt,
+            k = bottlenecks.repair_moves(n_cp, self.cp_b, self._viol, self.b_head, self.b_nxt,
                                     self.g_links, self.g_cp, self.n_b, self.level, self.pad,
                                     self._moves, self._seen, self._epoch)
             self._move(self._moves[:k])

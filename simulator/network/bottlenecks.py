@@ -35,7 +35,7 @@ solves first, ``L[1] = 9 / 3 = 3``, then ``L[0] = (10 - 1 * 3) / 1 = 7``; no flo
 bottleneck link is faster than its level, so A gets 7 and B, C get 3 (the max-min
 rates). Guess B at 0 instead (``n_b = [2, 2]``, coupling (1, 0)): ``L[0] = 5``,
 ``L[1] = (9 - 5) / 2 = 2``, and B, at 5, is faster than link 1's level: the coupling
-is violated, B moves to link 1, and the next solve is the first. (``tests/test_levels.py``
+is violated, B moves to link 1, and the next solve is the first. (``tests/test_bottlenecks.py``
 runs this.)
 """
 
