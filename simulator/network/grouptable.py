@@ -225,14 +225,14 @@ class GroupTable:
         """Take slot `s` out of its group; return its bytes left."""
         left = _unlink(s, self.group, self.vfinish, self.g_clock, self.g_head, self.nxt, self.prv,
                        self.g_n, self.g_changed, self.g_min_w, self.g_b, self.g_cp, self.n_b,
-                       self.cp_n)
+                       self.cp_n, self.cp_link, self._dirty)
         g = int(self.group[s])
-        self._dirty[self.g_links[g]] = True                # its links' equations changed
         if self.g_n[g] == 0:
             del self._key_to_group[self._key_of[g]]
             self._free.append(g)
             _rebottleneck(g, -1, self._no_cps, self.g_n, self.g_b, self.g_cp, self.n_b,
-                          self.cp_n, self.b_head, self.b_nxt, self.b_prv)
+                          self.cp_n, self.cp_link, self._dirty, self.b_head, self.b_nxt,
+                          self.b_prv)
         return left
 
     def _flows_on(self, links):
@@ -264,10 +264,9 @@ class GroupTable:
             pairs[h] = p
         self.pair[s, :len(route)] = pairs
         g = self._group_of(key)
-        self._dirty[list(key)] = True                      # its links' equations changed
         _insert(s, g, left, self.g_clock, self.vfinish, self.group, self.g_head, self.nxt, self.prv,
                 self.g_n, self.g_changed, self.g_min_w, self.pair[s], self.pair_n, self.g_b,
-                self.g_cp, self.n_b, self.cp_n)
+                self.g_cp, self.n_b, self.cp_n, self.cp_link, self._dirty)
 
     def _unpair(self, s):
         pairs = self.pair[s]
@@ -347,8 +346,7 @@ class GroupTable:
                 # the solve takes in any other that fills.
                 tight = min(links, key=lambda x: cap[x] / (self.n_on[x] + 1))
                 self.candidate[tight] = True
-                self._candidates = None
-                self._all_dirty = True
+                self._candidates_changed()
                 self._regroup([tight])
             if not _attach(s, self.route, pad, self.on_link, self.n_on, self.at):
                 self._grow("on_link", len(self.on_link), 0, np.int64, (2 * self.on_link.shape[1],))
@@ -444,8 +442,7 @@ class GroupTable:
             if n_over:
                 over = np.unique(self._over[:n_over])
                 self.candidate[over] = True
-                self._candidates = None
-                self._all_dirty = True
+                self._candidates_changed()
                 self._regroup(over.tolist())
                 continue
             if tried_letting_go:
@@ -594,11 +591,15 @@ class GroupTable:
         self._viol[:n_cp] = False
         return False
 
+    def _candidates_changed(self):
+        """The candidate links changed: list them again, and solve every level anew."""
+        self._candidates = None
+        self._all_dirty = True
+
     def _let_go(self, links):
         """Stop taking slack links into the solve, where every flow keeps a candidate link."""
         let_go = []
-        self._candidates = None
-        self._all_dirty = True
+        self._candidates_changed()
         for link in links.tolist():
             self.candidate[link] = False
             if self.candidate[self.route[self.on_link[link, :self.n_on[link]]]].any(axis=1).all():
@@ -628,7 +629,7 @@ class GroupTable:
 # --------------------------------------------------------------------------- kernels
 @kernel
 def _insert(s, g, left, clock, vfinish, group, head, nxt, prv, g_n, changed, min_w, pairs,
-            pair_n, g_b, g_cp, n_b, cp_n):  # pragma: no cover - compiled
+            pair_n, g_b, g_cp, n_b, cp_n, cp_link, dirty):  # pragma: no cover - compiled
     """Put slot `s` with `left` bytes into group `g` (at the head of its list), and count
     it in its `pairs` (-1: none) and, if the group has a bottleneck, there and in its
     couplings."""
@@ -643,7 +644,7 @@ def _insert(s, g, left, clock, vfinish, group, head, nxt, prv, g_n, changed, min
     for p in pairs:
         if p >= 0:
             pair_n[p] += 1
-    _count_in(g, 1, g_b, g_cp, n_b, cp_n)
+    _count_in(g, 1, g_b, g_cp, n_b, cp_n, cp_link, dirty)
 
 
 @kernel
@@ -676,8 +677,8 @@ def _guess(groups, g_links, g_n, g_b, n_b, level, capacity, n_on, moves):  # pra
 def _move_groups(moves, g_links, pad, g_n, g_b, g_cp, n_b, cp_n, cp_link, cp_b, link_cp,
                  n_link_cp, n_cp, head, nxt, prv, dirty):  # pragma: no cover - compiled
     """Make ``moves[i, 1]`` the bottleneck of group ``moves[i, 0]``, row by row, finding
-    each coupling in its link's list or adding it, and mark its links `dirty`; return the
-    rows done (fewer if the coupling arrays or a link's list ran out of room)."""
+    each coupling in its link's list or adding it; return the rows done (fewer if the
+    coupling arrays or a link's list ran out of room)."""
     width = g_links.shape[1]
     cps = np.full(width, -1, np.int64)
     for i in range(moves.shape[0]):
@@ -686,10 +687,7 @@ def _move_groups(moves, g_links, pad, g_n, g_b, g_cp, n_b, cp_n, cp_link, cp_b, 
         for h in range(width):
             link = g_links[g, h]
             cps[h] = -1
-            if link == pad:
-                continue
-            dirty[link] = True
-            if link == b:
+            if link == pad or link == b:
                 continue
             found = -1
             for k in range(n_link_cp[link]):
@@ -708,17 +706,18 @@ def _move_groups(moves, g_links, pad, g_n, g_b, g_cp, n_b, cp_n, cp_link, cp_b, 
                 link_cp[link, n_link_cp[link]] = found
                 n_link_cp[link] += 1
             cps[h] = found
-        _rebottleneck(g, b, cps, g_n, g_b, g_cp, n_b, cp_n, head, nxt, prv)
+        _rebottleneck(g, b, cps, g_n, g_b, g_cp, n_b, cp_n, cp_link, dirty, head, nxt, prv)
     return moves.shape[0]
 
 
 @kernel
-def _rebottleneck(g, b, cps, g_n, g_b, g_cp, n_b, cp_n, head, nxt, prv):  # pragma: no cover - compiled
+def _rebottleneck(g, b, cps, g_n, g_b, g_cp, n_b, cp_n, cp_link, dirty, head, nxt,
+                  prv):  # pragma: no cover - compiled
     """Make link `b` (-1: none) the bottleneck of group `g`, its couplings per hop `cps`
     (-1: none; empty with no bottleneck): move its flows' counts and its place in the
     per-link lists of bottlenecked groups."""
     n = g_n[g]
-    _count_in(g, -n, g_b, g_cp, n_b, cp_n)
+    _count_in(g, -n, g_b, g_cp, n_b, cp_n, cp_link, dirty)
     if g_b[g] >= 0:
         _drop(g, g_b[g], head, nxt, prv)
     g_b[g] = b
@@ -726,7 +725,7 @@ def _rebottleneck(g, b, cps, g_n, g_b, g_cp, n_b, cp_n, head, nxt, prv):  # prag
     g_cp[g, :len(cps)] = cps
     if b >= 0:
         _push(g, b, head, nxt, prv)
-    _count_in(g, n, g_b, g_cp, n_b, cp_n)
+    _count_in(g, n, g_b, g_cp, n_b, cp_n, cp_link, dirty)
 
 
 @kernel
@@ -763,22 +762,25 @@ def _drop(item, key, head, nxt, prv):  # pragma: no cover - compiled
 
 
 @kernel
-def _count_in(g, n, g_b, g_cp, n_b, cp_n):  # pragma: no cover - compiled
-    """Count `n` more flows of group `g` at its bottleneck and in its couplings."""
+def _count_in(g, n, g_b, g_cp, n_b, cp_n, cp_link, dirty):  # pragma: no cover - compiled
+    """Count `n` more flows of group `g` at its bottleneck and in its couplings, and mark
+    those links `dirty` (their equations changed)."""
     if g_b[g] >= 0:
         n_b[g_b[g]] += n
+        dirty[g_b[g]] = True
         for p in g_cp[g]:
             if p >= 0:
                 cp_n[p] += n
+                dirty[cp_link[p]] = True
 
 
 @kernel
 def _unlink(s, group, vfinish, clock, head, nxt, prv, g_n, changed, min_w, g_b, g_cp, n_b,
-            cp_n):  # pragma: no cover - compiled
+            cp_n, cp_link, dirty):  # pragma: no cover - compiled
     """Take slot `s` out of its group's list (and its bottleneck's and couplings' counts);
     return its bytes left."""
     g = group[s]
-    _count_in(g, -1, g_b, g_cp, n_b, cp_n)
+    _count_in(g, -1, g_b, g_cp, n_b, cp_n, cp_link, dirty)
     left = vfinish[s] - clock[g]
     _drop(s, g, head, nxt, prv)
     g_n[g] -= 1
