@@ -203,7 +203,7 @@ def one_size(gpus, steps, part):
                       final_accuracy=result["final_test_accuracy"])
     if part in ("both", "numpy"):
         record["numpy_s"] = [timed(lambda: numpy_alone(scenario, HIERARCHICAL, workload))]
-    for _ in range(SMALL_REPEATS - 1 if part == "both" else 0):      # alternating
+    for _ in range(SMALL_REPEATS - 1 if part == "both" and gpus <= SMALL_SIZE else 0):
         record["run_s"].append(timed(lambda: run_variant(scenario, HIERARCHICAL, workload=workload)))
         record["numpy_s"].append(timed(lambda: numpy_alone(scenario, HIERARCHICAL, workload)))
     for name in ("run_s", "numpy_s"):
@@ -237,7 +237,8 @@ def scale_table(sizes, steps, peak64):
             r, alone = child(gpus, steps, "run"), child(gpus, steps, "numpy")
             if r and alone:
                 r["numpy_s"] = alone["numpy_s"]
-            r = r if alone else None
+            else:
+                r = None
         if r is None:
             continue
         slope = ""
